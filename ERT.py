@@ -1,0 +1,169 @@
+"""ERT — chat with a local LLM over your own documents (entry page, port 8508)."""
+
+import core  # noqa: F401  (caps CPU threads before torch/transformers load)
+from core.chat import NO_CONTEXT_NOTE, build_messages, sources_from_hits
+from core.hub import ModelUnavailableError
+from core.llm.generate import (
+    GenerationOptions,
+    GenerationStats,
+    default_max_new_tokens,
+    stream_chat,
+)
+from core.rag.documents import MAX_DOCUMENT_BYTES, DocumentError, read_document
+from core.rag.store import CollectionError, check_name, list_collections
+
+import threading
+
+import streamlit as st
+
+from ui.common import (
+    gpu_toggle,
+    llm_registry,
+    shared_collection,
+    shared_embeddings,
+    shared_llm,
+    show_model_error,
+    thread_info,
+)
+
+st.set_page_config(page_title="ERT — local chat", page_icon="💬", layout="wide")
+state = st.session_state
+state.setdefault("messages", [])
+state.setdefault("ingested", set())
+
+# ---------------------------------------------------------------- sidebar
+registry = llm_registry()
+st.sidebar.title("ERT")
+model_key = st.sidebar.selectbox(
+    "Chat model", list(registry.models), index=list(registry.models).index(registry.default),
+    format_func=lambda k: registry.models[k].display)
+device = gpu_toggle()
+with st.sidebar.expander("Generation", expanded=False):
+    max_new_tokens = st.number_input(
+        "max_new_tokens", 16, 4096, default_max_new_tokens(device), step=16,
+        key=f"max_new_tokens_{device}")
+    temperature = st.slider("temperature", 0.0, 1.5, 0.3, 0.05)
+    top_p = st.slider("top_p", 0.05, 1.0, 0.9, 0.05)
+thread_info()
+
+st.sidebar.subheader("Documents")
+names = list_collections() or ["default"]
+collection_name = st.sidebar.selectbox("Collection", names, key="collection_name")
+with st.sidebar.popover("New collection"):
+    new_name = st.text_input("Name", key="new_collection_name")
+    if st.button("Create") and new_name:
+        try:
+            shared_collection(check_name(new_name)).save()
+            st.rerun()
+        except CollectionError as exc:
+            st.error(str(exc))
+collection = shared_collection(collection_name)
+uploads = st.sidebar.file_uploader(
+    "Add .txt, .md or .pdf", type=["txt", "md", "pdf"], accept_multiple_files=True,
+    help=f"At most {MAX_DOCUMENT_BYTES // 2**20} MB per file.")
+for upload in uploads or []:
+    token = (collection_name, upload.file_id)
+    if token in state.ingested:
+        continue
+    state.ingested.add(token)
+    try:
+        doc = read_document(upload.name, upload.getvalue())
+        with st.sidebar.status(f"Indexing {doc.name}…") as status:
+            added = collection.add_document(doc, shared_embeddings())
+            status.update(label=f"{doc.name}: {added} chunks indexed", state="complete")
+    except DocumentError as exc:
+        st.sidebar.error(str(exc))
+docs = collection.documents()
+if docs:
+    for name, count in docs.items():
+        cols = st.sidebar.columns([4, 1])
+        cols[0].caption(f"📄 {name} · {count} chunks")
+        if cols[1].button("✕", key=f"del_{collection_name}_{name}", help=f"Remove {name}"):
+            collection.remove_document(name)
+            collection.save()
+            st.rerun()
+else:
+    st.sidebar.caption("No documents yet: the chat answers from the model alone.")
+if st.sidebar.button("Clear conversation"):
+    state.messages = []
+    st.rerun()
+
+# ---------------------------------------------------------------- chat
+st.title("💬 Chat with your documents")
+st.caption(f"{registry.models[model_key].display} · {device.upper()} · "
+           f"collection “{collection_name}” ({len(collection)} chunks)")
+
+
+def show_sources(sources: list[dict]) -> None:
+    if not sources:
+        return
+    with st.expander(f"Sources ({len(sources)})"):
+        for src in sources:
+            st.markdown(f"**{src['file']}** · chunk {src['chunk']} · score {src['score']:.2f}")
+            st.caption(src["excerpt"])
+
+
+# A stop click reruns the script mid-stream; keep what was already written.
+if state.get("partial") is not None:
+    partial = state.pop("partial")
+    state.messages.append({"role": "assistant", "content": partial["text"] + " …(stopped)",
+                           "sources": partial["sources"], "note": partial.get("note")})
+    if state.get("stop_event") is not None:
+        state.stop_event.set()
+
+for message in state.messages:
+    with st.chat_message(message["role"]):
+        if message.get("note"):
+            st.caption(message["note"])
+        st.markdown(message["content"])
+        show_sources(message.get("sources", []))
+        if message.get("meta"):
+            st.caption(message["meta"])
+
+question = st.chat_input("Ask a question about your documents…")
+if question:
+    history = [{"role": m["role"], "content": m["content"]} for m in state.messages]
+    state.messages.append({"role": "user", "content": question})
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        hits = collection.search(question, shared_embeddings(), k=3) if len(collection) else []
+        sources = [vars(s) for s in sources_from_hits(hits)]
+        note = None if hits else NO_CONTEXT_NOTE
+        if note:
+            st.caption(note)
+        try:
+            with st.spinner("Loading the model (first use only)…"):
+                llm = shared_llm(model_key, device)
+        except ModelUnavailableError as exc:
+            show_model_error(exc)
+            state.messages.append({"role": "assistant", "content": f"⚠️ {exc}"})
+            st.stop()
+        stop_event = threading.Event()
+        state.stop_event = stop_event
+        st.button("⏹ Stop", key="stop_generation")
+        stats = GenerationStats()
+        options = GenerationOptions(max_new_tokens=int(max_new_tokens),
+                                    temperature=float(temperature), top_p=float(top_p))
+        state.partial = {"text": "", "sources": sources, "note": note}
+
+        def pieces():
+            for piece in stream_chat(llm, build_messages(question, hits, history), options,
+                                     stop=stop_event, stats=stats):
+                state.partial["text"] += piece
+                yield piece
+
+        try:
+            answer = st.write_stream(pieces())
+        except RuntimeError as exc:
+            state.pop("partial", None)
+            st.error(str(exc))
+            st.stop()
+        state.pop("partial", None)
+    meta = (f"{stats.new_tokens} tokens · {stats.tokens_per_second:.1f} tok/s"
+            + (f" · waited {stats.waited_seconds:.1f} s for another session"
+               if stats.waited_seconds > 0.5 else ""))
+    state.messages.append({"role": "assistant", "content": answer if isinstance(answer, str)
+                           else "".join(map(str, answer)), "sources": sources, "note": note,
+                           "meta": meta})
+    st.rerun()

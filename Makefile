@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make run` (the app on http://localhost:8508)
+# and `make test` (the whole suite). Both do the idempotent set-up first.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint bench bench-setup clean
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(BIN)/streamlit run ERT.py
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench-setup: setup
+	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || \
+	  (echo "[bench] building llama-cpp-python (once, a few minutes)"; \
+	   CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip install -q -r requirements-bench.txt)
+
+bench: bench-setup
+	$(BIN)/python -m bench $(BENCH)
+
+clean:
+	rm -rf $(VENV) .ert .pytest_cache

@@ -1,0 +1,128 @@
+"""``ert``: the project's one command line (also ``python -m core``).
+
+Each subcommand is a thin shell over a ``core`` function; run ``ert <command> --help``.
+"""
+
+from __future__ import annotations
+
+import core  # noqa: F401  (thread caps before anything heavy)
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _models_verify(args: argparse.Namespace) -> int:
+    from core import bundled
+
+    failures = 0
+    for name in bundled.BUNDLED:
+        try:
+            print(f"ok    {name}: {bundled.locate(name)}")
+        except bundled.BundledModelError as exc:
+            failures += 1
+            print(f"FAIL  {name}: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from core.chat import NO_CONTEXT_NOTE, build_messages, sources_from_hits
+    from core.llm.generate import GenerationOptions, GenerationStats, stream_chat
+    from core.llm.loader import load_llm
+    from core.llm.registry import load_registry
+
+    llm = load_llm(load_registry().get(args.model), device=args.device)
+    hits = []
+    if args.collection:
+        from core.rag.embeddings import load_embeddings
+        from core.rag.store import Collection
+
+        hits = Collection(args.collection).search(args.question, load_embeddings(), k=args.k)
+    if args.collection and not hits:
+        print(f"({NO_CONTEXT_NOTE})", file=sys.stderr)
+    stats = GenerationStats()
+    options = GenerationOptions(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    for piece in stream_chat(llm, build_messages(args.question, hits), options, stats=stats):
+        print(piece, end="", flush=True)
+    print()
+    for source in sources_from_hits(hits):
+        print(f"  source: {source.label()}", file=sys.stderr)
+    print(f"({stats.new_tokens} tokens, {stats.tokens_per_second:.1f} tok/s)", file=sys.stderr)
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from core.rag.documents import DocumentError, read_document
+    from core.rag.embeddings import load_embeddings
+    from core.rag.store import Collection
+
+    from pathlib import Path
+
+    collection = Collection(args.collection)
+    embedder = load_embeddings()
+    status = 0
+    for file in args.files:
+        path = Path(file)
+        try:
+            doc = read_document(path.name, path.read_bytes())
+            print(f"{doc.name}: {collection.add_document(doc, embedder)} chunks")
+        except (OSError, DocumentError) as exc:
+            status = 1
+            print(f"skipped: {exc}", file=sys.stderr)
+    return status
+
+
+def _info(args: argparse.Namespace) -> int:
+    from core import threads
+
+    settings = threads.apply_torch()
+    print(f"threads: {settings.threads} (torch intra-op {settings.torch_threads}, "
+          f"inter-op {settings.torch_interop_threads})")
+    for key, value in settings.env.items():
+        print(f"  {key}={value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ert", description="ERT: local speech and language models on a small machine.")
+    sub = parser.add_subparsers(dest="command")
+
+    models = sub.add_parser("models", help="bundled model packages")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    verify = msub.add_parser("verify", help="check the bundled models' checksums",
+                             description="Example: ert models verify")
+    verify.set_defaults(func=_models_verify)
+
+    chat = sub.add_parser("chat", help="ask the local LLM one question",
+                          description='Example: ert chat "What is the capital of France?"')
+    chat.add_argument("question")
+    chat.add_argument("--model", default=None, help="key in configs/llm.toml")
+    chat.add_argument("--collection", default=None, help="answer from this RAG collection")
+    chat.add_argument("--k", type=int, default=3, help="chunks retrieved")
+    chat.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    chat.add_argument("--max-new-tokens", type=int, default=200)
+    chat.add_argument("--temperature", type=float, default=0.0)
+    chat.set_defaults(func=_chat)
+
+    ingest = sub.add_parser("ingest", help="add documents to a RAG collection",
+                            description="Example: ert ingest notes docs/*.md")
+    ingest.add_argument("collection")
+    ingest.add_argument("files", nargs="+")
+    ingest.set_defaults(func=_ingest)
+
+    info = sub.add_parser("info", help="show the thread caps in force",
+                          description="Example: ERT_THREADS=2 ert info")
+    info.set_defaults(func=_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    return int(args.func(args))

@@ -1,0 +1,1 @@
+"""The local chat LLM: registry, loading (lazy, cached) and streamed generation."""

@@ -1,0 +1,140 @@
+"""Loading chat models: GGUF dequantized once and cached, lazy, low-memory.
+
+Dequantizing the bundled GGUF takes ~20-30 s on a small CPU, so the result is
+written once as safetensors under ``.ert/cache/llm/`` and later loads read
+that folder (well under a second for the 135M default).
+"""
+
+from __future__ import annotations
+
+from core import bundled, paths, threads
+from core.hub import ModelUnavailableError, friendly_hub_errors
+from core.llm.registry import LLMSpec
+
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONVERTED_MARKER = "ert-converted.json"
+
+
+@dataclass
+class LoadedLLM:
+    """A model ready to generate. ``lock`` serializes generation on it."""
+
+    spec: LLMSpec
+    model: Any
+    tokenizer: Any
+    device: str
+    dtype: str
+    load_seconds: float
+    weights_dir: str
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why GPU mode cannot be used here, or ``None`` when it can."""
+    import torch
+
+    if not torch.backends.cuda.is_built():
+        return "this torch build has no CUDA support (CPU build)"
+    if not torch.cuda.is_available():
+        return "no CUDA device is visible to torch"
+    return None
+
+
+def _source_dir(spec: LLMSpec) -> str:
+    if spec.is_bundled:
+        return str(bundled.locate(spec.source.split(":", 1)[1]))
+    return os.path.expanduser(spec.source) if os.path.exists(os.path.expanduser(spec.source)) \
+        else spec.source
+
+
+def converted_dir(spec: LLMSpec) -> Path:
+    """Cache folder for a GGUF model's dequantized weights, keyed by the file's identity."""
+    source = _source_dir(spec)
+    gguf = Path(source) / str(spec.gguf_file)
+    ident = f"{gguf.stat().st_size}-{int(gguf.stat().st_mtime)}" if gguf.exists() else "hub"
+    return paths.cache_dir("llm") / f"{spec.key}-{ident}"
+
+
+def _convert_gguf(spec: LLMSpec, source: str, target: Path) -> None:
+    """Dequantize a GGUF checkpoint once and save it as safetensors (atomic rename)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with friendly_hub_errors(spec.source):
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file,
+                                                  revision=spec.revision)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, gguf_file=spec.gguf_file, revision=spec.revision, low_cpu_mem_usage=True)
+    # The GGUF quantizer marks the model unserializable; the weights are plain
+    # dequantized tensors by now, so drop the marker and save them.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / CONVERTED_MARKER).write_text(json.dumps(
+        {"source": spec.source, "gguf_file": spec.gguf_file, "converted_at": time.time()}))
+    del model
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+
+
+def weights_dir(spec: LLMSpec) -> str:
+    """Where ``from_pretrained`` should read: converted cache, local folder or hub id."""
+    source = _source_dir(spec)
+    if not spec.gguf_file:
+        return source
+    target = converted_dir(spec)
+    if not (target / CONVERTED_MARKER).exists():
+        _convert_gguf(spec, source, target)
+    return str(target)
+
+
+def load_llm(spec: LLMSpec, device: str = "cpu") -> LoadedLLM:
+    """Load a chat model on ``device`` ("cpu" or "cuda"); half precision on the GPU."""
+    threads.apply_torch()
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if device == "cuda" and (reason := gpu_unavailable_reason()):
+        raise ModelUnavailableError(f"GPU mode is not available: {reason}")
+    started = time.perf_counter()
+    try:
+        where = weights_dir(spec)
+    except bundled.BundledModelError as exc:
+        raise ModelUnavailableError(str(exc)) from exc
+    if device == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    else:
+        dtype = torch.float32
+    with friendly_hub_errors(spec.source):
+        tokenizer = AutoTokenizer.from_pretrained(
+            where, use_fast=True, revision=None if spec.gguf_file else spec.revision,
+            trust_remote_code=spec.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            where, dtype=dtype, low_cpu_mem_usage=True,
+            revision=None if spec.gguf_file else spec.revision,
+            trust_remote_code=spec.trust_remote_code)
+    model.eval()
+    if device == "cuda":
+        model.to("cuda")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedLLM(spec=spec, model=model, tokenizer=tokenizer, device=device,
+                     dtype=str(dtype).replace("torch.", ""),
+                     load_seconds=time.perf_counter() - started, weights_dir=where)

@@ -1,0 +1,73 @@
+"""Cached resources and the sidebar parts every page shows."""
+
+from __future__ import annotations
+
+import core  # noqa: F401  (thread caps before torch)
+from core import threads
+from core.hub import ModelUnavailableError
+from core.llm.loader import LoadedLLM, gpu_unavailable_reason, load_llm
+from core.llm.registry import LLMRegistry, load_registry
+from core.rag.store import Collection
+
+from typing import Any
+
+import streamlit as st
+
+GPU_STATE_KEY = "ert_gpu_mode"
+
+
+@st.cache_resource(show_spinner=False)
+def llm_registry() -> LLMRegistry:
+    return load_registry()
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def shared_llm(key: str, device: str) -> LoadedLLM:
+    """One loaded model per (model, device), shared by every browser session."""
+    return load_llm(llm_registry().get(key), device=device)
+
+
+@st.cache_resource(show_spinner=False)
+def shared_embeddings() -> Any:
+    from core.rag.embeddings import load_embeddings
+
+    return load_embeddings()
+
+
+@st.cache_resource(show_spinner=False)
+def shared_collection(name: str) -> Collection:
+    return Collection(name)
+
+
+@st.cache_resource(show_spinner=False)
+def gpu_reason() -> str | None:
+    return gpu_unavailable_reason()
+
+
+def gpu_toggle() -> str:
+    """The sidebar's GPU-mode toggle, remembered across pages; returns the device."""
+    reason = gpu_reason()
+    if reason:
+        st.session_state[GPU_STATE_KEY] = False
+    value = st.sidebar.toggle(
+        "GPU mode", value=bool(st.session_state.get(GPU_STATE_KEY, False)),
+        disabled=reason is not None, key="gpu_toggle_widget",
+        help=f"Unavailable: {reason}" if reason else
+        "Run models on the GPU in half precision (bf16 or fp16).")
+    if reason:
+        st.sidebar.caption(f"GPU mode off: {reason}.")
+    st.session_state[GPU_STATE_KEY] = bool(value) and reason is None
+    return "cuda" if st.session_state[GPU_STATE_KEY] else "cpu"
+
+
+def thread_info() -> None:
+    """The thread caps in force, so users can check the CPU notes were applied."""
+    settings = threads.current()
+    with st.sidebar.expander("CPU threads", expanded=False):
+        st.caption(f"ERT_THREADS = {settings.threads} · torch intra-op "
+                   f"{settings.torch_threads} · inter-op {settings.torch_interop_threads}")
+        st.code("\n".join(f"{k}={v}" for k, v in settings.env.items()), language="bash")
+
+
+def show_model_error(exc: ModelUnavailableError) -> None:
+    st.error(str(exc), icon="⚠️")
