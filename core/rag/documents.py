@@ -33,15 +33,15 @@ def safe_name(name: str) -> str:
 
 
 def _looks_binary(data: bytes) -> bool:
+    """NUL bytes or many control characters: an executable, image or archive, not text.
+
+    Legacy 8-bit encodings (cp1252 French text) are not flagged: they decode below.
+    """
     sample = data[:4096]
     if b"\x00" in sample:
         return True
-    try:
-        sample.decode("utf-8")
-        return False
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the sample's end is not binary.
-        return exc.start < len(sample) - 4
+    controls = sum(1 for b in sample if b < 0x20 and b not in b"\t\n\r\f\b")
+    return controls > len(sample) * 0.05
 
 
 def _decode_text(data: bytes) -> str:

@@ -24,5 +24,6 @@ def load_embeddings(device: str = "cpu", batch_size: int = 8) -> Any:
         model_name=str(folder),
         model_kwargs={"device": device, "local_files_only": True},
         encode_kwargs={"batch_size": batch_size, "normalize_embeddings": True,
-                       "show_progress_bar": False, "convert_to_numpy": True},
+                       "convert_to_numpy": True},
+        show_progress=False,
     )

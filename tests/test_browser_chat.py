@@ -1,0 +1,32 @@
+"""The chat in a real browser against a real server, as a user would use it."""
+
+import pytest
+
+from tests.browser import chromium_page, streamlit_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_browser_chat_answers_paris_and_upload_is_cited(artifacts_dir, tmp_path):
+    doc = tmp_path / "lab-notes.md"
+    doc.write_text("The ERT test lab is in Grenoble. Its director is Amandine Roux.")
+    with streamlit_server(log=artifacts_dir / "server-chat.log") as url, chromium_page() as page:
+        page.goto(url)
+        page.get_by_text("Chat with your documents").wait_for(timeout=60_000)
+        page.get_by_test_id("stChatInputTextArea").fill("What is the capital of France?")
+        page.keyboard.press("Enter")
+        answer = page.get_by_test_id("stChatMessage").nth(1)
+        answer.get_by_text("tok/s").wait_for(timeout=240_000)
+        assert "Paris" in answer.inner_text()
+        page.screenshot(path=str(artifacts_dir / "chat.png"), full_page=True)
+
+        page.locator("input[type=file]").set_input_files(str(doc))
+        page.get_by_text("lab-notes.md · 1 chunks").wait_for(timeout=120_000)
+        page.get_by_test_id("stChatInputTextArea").fill("Who directs the ERT test lab?")
+        page.keyboard.press("Enter")
+        second = page.get_by_test_id("stChatMessage").nth(3)
+        second.get_by_text("tok/s").wait_for(timeout=240_000)
+        second.get_by_text("Sources (").click()
+        assert "lab-notes.md" in second.inner_text()
+        page.screenshot(path=str(artifacts_dir / "chat-rag.png"), full_page=True)
+        assert page.get_by_test_id("stException").count() == 0
