@@ -117,15 +117,10 @@ def _decode(opened: _Opened, sampling_rate: int | None) -> tuple[np.ndarray, Aud
                 chunks.extend(out.to_ndarray() for out in resampler.resample(None))
         except (av.error.FFmpegError, ValueError) as exc:
             raise AudioError(f"{label}: the audio stream is corrupt ({exc})") from exc
+        codec, container_name = stream.codec_context.name, container.format.name
     if decoded == 0 or not rate:
         raise AudioError(f"{label}: the file contains no audio samples")
-    info = AudioInfo(
-        duration=decoded / rate,
-        sample_rate=int(rate),
-        channels=int(channels),
-        codec=stream.codec_context.name,
-        container=container.format.name,
-    )
+    info = AudioInfo(decoded / rate, int(rate), int(channels), codec, container_name)
     if sampling_rate is None:
         return np.zeros(0, dtype=np.float32), info
     audio = np.concatenate(chunks, axis=1).mean(axis=0) if chunks else np.zeros(0, np.float32)

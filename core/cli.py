@@ -74,6 +74,18 @@ def _ingest(args: argparse.Namespace) -> int:
     return status
 
 
+def _demo_data(args: argparse.Namespace) -> int:
+    from core.demo_data import DemoDataError, make_demo_dataset
+
+    try:
+        manifest = make_demo_dataset(args.out, langs=args.lang, count=args.count)
+    except DemoDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(manifest)
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from core import threads
 
@@ -113,6 +125,22 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("files", nargs="+")
     ingest.set_defaults(func=_ingest)
 
+    demo = sub.add_parser(
+        "demo-data", help="synthesise a small en/fr ASR dataset with espeak-ng",
+        description="Example: ert demo-data --out data/demo --lang fr --count 10\n"
+                    "Writes DIR/manifest.jsonl and DIR/audio/*.wav (16 kHz); reruns reuse files.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    demo.add_argument("--lang", nargs="+", default=["en", "fr"], choices=["en", "fr"],
+                      help="languages (default: en fr)")
+    demo.add_argument("--count", type=int, default=None,
+                      help="utterances per language (default: all 40)")
+    demo.set_defaults(func=_demo_data)
+
+    from core.evaluation.commands import register as register_evaluation
+
+    register_evaluation(sub)
+
     info = sub.add_parser("info", help="show the thread caps in force",
                           description="Example: ERT_THREADS=2 ert info")
     info.set_defaults(func=_info)
@@ -123,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
+        if sys.stdin.isatty():  # `ert` alone: the seed's interactive menu
+            from core.evaluation.commands import menu
+
+            return menu(parser.parse_args(["evaluate"]))
         parser.print_help()
         return 0
     return int(args.func(args))

@@ -1,0 +1,19 @@
+"""Speech recognition: one backend interface, two engines, one registry.
+
+``transformers`` runs Whisper, Wav2Vec2 CTC, SeamlessM4T and Gemma 3n;
+``faster-whisper`` (CTranslate2) runs the bundled offline defaults. Models
+are listed in ``configs/asr_models.toml``; :func:`create_backend` builds the
+backend for one of them. Importing this package does not import torch.
+"""
+
+from core.asr.base import Backend, DecodeOptions, Transcript
+from core.asr.registry import (
+    AsrModelSpec,
+    AsrRegistry,
+    AsrRegistryError,
+    create_backend,
+    load_asr_registry,
+)
+
+__all__ = ["AsrModelSpec", "AsrRegistry", "AsrRegistryError", "Backend", "DecodeOptions",
+           "Transcript", "create_backend", "load_asr_registry"]

@@ -1,0 +1,362 @@
+"""ASR through transformers: Whisper, Wav2Vec2 CTC, SeamlessM4T and Gemma 3n.
+
+One runner per family turns a padded batch into texts; the backend loads it
+(fp32 on CPU, bf16/fp16 on GPU, SDPA attention), runs it under
+``torch.inference_mode()`` and frees it. Every runner batches for real:
+clips are padded together and attention masks tell the model what is padding.
+"""
+
+from __future__ import annotations
+
+from core import threads
+from core.asr.base import SAMPLE_RATE, Backend, DecodeOptions
+from core.asr.chunking import Span, split
+from core.hub import ModelUnavailableError, friendly_hub_errors
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WHISPER_WINDOW = 30 * SAMPLE_RATE
+
+# Seamless names languages by ISO 639-3; the options use ISO 639-1.
+SEAMLESS_LANGS = {
+    "fr": "fra", "en": "eng", "de": "deu", "es": "spa", "it": "ita", "pt": "por",
+    "nl": "nld", "ca": "cat", "ar": "arb", "zh": "cmn", "ja": "jpn", "ru": "rus",
+    "pl": "pol", "tr": "tur", "uk": "ukr", "ko": "kor", "hi": "hin", "sv": "swe",
+}
+LANGUAGE_NAMES = {"fr": "French", "en": "English", "de": "German", "es": "Spanish",
+                  "it": "Italian", "pt": "Portuguese", "nl": "Dutch"}
+
+
+def _batches(items: list[Any], size: int) -> list[list[Any]]:
+    size = max(1, size)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+class _Runner:
+    """Loads one family's processor and model; turns clips into texts."""
+
+    def __init__(self, where: str, spec: Any, dtype: Any, device: str) -> None:
+        self.spec, self.dtype, self.device = spec, dtype, device
+        self.common = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
+        self.processor, self.model = self.load(where)
+        self.model.eval()
+        if device != "cpu":
+            self.model.to(device)
+
+    def load(self, where: str) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def model_kwargs(self) -> dict[str, Any]:
+        return {**self.common, "dtype": self.dtype, "attn_implementation": "sdpa"}
+
+    def to_model(self, inputs: Any) -> dict[str, Any]:
+        """Move a processor's output to the model's device; float tensors to its dtype."""
+        moved = {}
+        for name, value in inputs.items():
+            if hasattr(value, "to"):
+                value = value.to(self.device)
+                if value.is_floating_point():
+                    value = value.to(self.dtype)
+            moved[name] = value
+        return moved
+
+    def transcribe(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
+        raise NotImplementedError
+
+
+class _WhisperRunner(_Runner):
+    """Whisper of any size, or a fine-tuned checkpoint folder.
+
+    Language and task go through ``generate(language=, task=)``; the
+    ``forced_decoder_ids`` that older fine-tunes saved in their configs are
+    dropped (as the French fine-tuning notes do before training), since
+    transformers would otherwise prefer them when no language is given.
+    Clips over 30 s use Whisper's sequential long-form decoding, which
+    follows the predicted timestamps; models without timestamp tokens fall
+    back to plain 30 s windows.
+    """
+
+    def load(self, where: str) -> tuple[Any, Any]:
+        from transformers import AutoProcessor, WhisperForConditionalGeneration
+
+        processor = AutoProcessor.from_pretrained(where, **self.common)
+        model = WhisperForConditionalGeneration.from_pretrained(where, **self.model_kwargs())
+        model.config.forced_decoder_ids = None
+        model.generation_config.forced_decoder_ids = None
+        _complete_generation_config(model, processor.tokenizer)
+        return processor, model
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(getattr(self.model.generation_config, "is_multilingual", True))
+
+    @property
+    def long_form(self) -> bool:
+        return getattr(self.model.generation_config, "no_timestamps_token_id", None) is not None
+
+    def generate_kwargs(self, options: DecodeOptions) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"num_beams": max(1, options.beam_size), "do_sample": False}
+        if self.multilingual:  # English-only models refuse language/task
+            kwargs.update(language=options.language, task=options.task)
+        if options.max_new_tokens:
+            # generate() refuses more than the decoder's positions minus the prompt.
+            limit = self.model.config.max_target_positions // 2
+            kwargs["max_new_tokens"] = min(options.max_new_tokens, limit)
+        kwargs.update(options.extra)
+        return kwargs
+
+    def generate(self, clips: list[np.ndarray], options: DecodeOptions, long: bool) -> list[str]:
+        extractor = self.processor.feature_extractor
+        padding = {"padding": "longest", "truncation": False} if long else {}
+        features = extractor(clips, sampling_rate=SAMPLE_RATE, return_tensors="pt",
+                             return_attention_mask=True, **padding)
+        inputs = self.to_model(features)
+        kwargs = self.generate_kwargs(options)
+        if long:
+            kwargs["return_timestamps"] = True
+        ids = self.model.generate(inputs["input_features"], attention_mask=inputs["attention_mask"],
+                                  **kwargs)
+        return self.processor.batch_decode(ids, skip_special_tokens=True)
+
+    def transcribe(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
+        texts = [""] * len(clips)
+        short = [i for i, clip in enumerate(clips) if clip.size <= WHISPER_WINDOW]
+        long = [i for i, clip in enumerate(clips) if clip.size > WHISPER_WINDOW]
+        if short:
+            for i, text in zip(short, self.generate([clips[i] for i in short], options, False),
+                               strict=True):
+                texts[i] = text
+        if long and self.long_form:
+            for i, text in zip(long, self.generate([clips[i] for i in long], options, True),
+                               strict=True):
+                texts[i] = text
+        elif long:
+            for i in long:
+                windows = [clips[i][s.start:s.end] for s in split(clips[i].size, WHISPER_WINDOW)]
+                parts = [t for batch in _batches(windows, options.batch_size)
+                         for t in self.generate(batch, options, False)]
+                texts[i] = " ".join(p.strip() for p in parts)
+        return texts
+
+
+def _complete_generation_config(model: Any, tokenizer: Any) -> None:
+    """Fill in what ``generate(language=, task=)`` needs, from the tokenizer.
+
+    Checkpoints saved by old transformers versions (many fine-tunes) lack
+    ``lang_to_id``/``task_to_id``/``no_timestamps_token_id``; without them
+    generate() refuses a language. The special tokens are in every Whisper
+    tokenizer, so they are rebuilt from it.
+    """
+    config = model.generation_config
+    vocab = tokenizer.get_vocab()
+    if getattr(config, "lang_to_id", None) is None:
+        start, end = vocab.get("<|startoftranscript|>"), vocab.get("<|translate|>")
+        if start is not None and end is not None:
+            config.lang_to_id = {token: index for token, index in vocab.items()
+                                 if start < index < end and token.startswith("<|")}
+    if getattr(config, "task_to_id", None) is None and "<|transcribe|>" in vocab:
+        config.task_to_id = {"transcribe": vocab["<|transcribe|>"],
+                             "translate": vocab["<|translate|>"]}
+    if getattr(config, "no_timestamps_token_id", None) is None and "<|notimestamps|>" in vocab:
+        config.no_timestamps_token_id = vocab["<|notimestamps|>"]
+    if getattr(config, "is_multilingual", None) is None:
+        config.is_multilingual = model.config.vocab_size >= 51865  # Whisper's own rule
+    if getattr(config, "decoder_start_token_id", None) is None:
+        config.decoder_start_token_id = model.config.decoder_start_token_id
+
+
+class _CtcRunner(_Runner):
+    """Wav2Vec2-style CTC (French XLSR fine-tunes): greedy decoding of the logits.
+
+    Long clips are cut into overlapping windows whose overlapping logits are
+    dropped before one decode over the whole clip (:mod:`core.asr.chunking`).
+    The attention mask is passed when the feature extractor asks for it (the
+    layer-norm "large" models); group-norm models were trained on zero padding.
+    """
+
+    def load(self, where: str) -> tuple[Any, Any]:
+        from transformers import AutoModelForCTC, Wav2Vec2Processor
+
+        # Wav2Vec2Processor, not AutoProcessor: repos with an n-gram LM would
+        # otherwise need pyctcdecode and kenlm; greedy decoding needs neither.
+        processor = Wav2Vec2Processor.from_pretrained(where, **self.common)
+        model = AutoModelForCTC.from_pretrained(where, **self.model_kwargs())
+        return processor, model
+
+    def transcribe(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
+        import torch
+
+        window = int(options.chunk_seconds * SAMPLE_RATE)
+        stride = int(min(options.stride_seconds, options.chunk_seconds / 4) * SAMPLE_RATE)
+        pieces = [(i, span) for i, clip in enumerate(clips)
+                  for span in split(clip.size, window, stride)]
+        kept: list[list[Any]] = [[] for _ in clips]
+        use_mask = bool(getattr(self.processor.feature_extractor, "return_attention_mask", True))
+        ratio = self.model.config.inputs_to_logits_ratio
+        for batch in _batches(pieces, options.batch_size):
+            audio = [clips[i][span.start:span.end] for i, span in batch]
+            inputs = self.to_model(self.processor(
+                audio, sampling_rate=SAMPLE_RATE, return_tensors="pt", padding=True,
+                return_attention_mask=use_mask))
+            logits = self.model(**inputs).logits
+            lengths = self.model._get_feat_extract_output_lengths(
+                torch.tensor([span.size for _, span in batch])).tolist()
+            for row, ((i, span), frames) in enumerate(zip(batch, lengths, strict=True)):
+                kept[i].append(_trim(logits[row, :frames], span, ratio))
+        pad = self.processor.tokenizer.pad_token_id
+        ids = [torch.cat(parts).argmax(-1) if parts else torch.empty(0, dtype=torch.long)
+               for parts in kept]
+        padded = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=pad)
+        return self.processor.batch_decode(padded.cpu())
+
+
+def _trim(logits: Any, span: Span, ratio: int) -> Any:
+    """Drop the frames of a window's context-only edges."""
+    left = round(span.left / ratio)
+    right = round(span.right / ratio)
+    return logits[left:logits.shape[0] - right]
+
+
+class _SeamlessRunner(_Runner):
+    """SeamlessM4T (v1 or v2) speech-to-text only: no speech decoder, no vocoder.
+
+    The target language is the spoken one (transcription, not translation);
+    clips are cut into ``chunk_seconds`` windows, whose texts are joined.
+    """
+
+    def load(self, where: str) -> tuple[Any, Any]:
+        from transformers import (
+            AutoConfig,
+            AutoProcessor,
+            SeamlessM4TForSpeechToText,
+            SeamlessM4Tv2ForSpeechToText,
+        )
+
+        config = AutoConfig.from_pretrained(where, **self.common)
+        model_class = (SeamlessM4Tv2ForSpeechToText if config.model_type == "seamless_m4t_v2"
+                       else SeamlessM4TForSpeechToText)
+        processor = AutoProcessor.from_pretrained(where, **self.common)
+        model = model_class.from_pretrained(where, **self.model_kwargs())
+        return processor, model
+
+    def target_language(self, options: DecodeOptions) -> str:
+        language = options.language or next(
+            (lang for lang in self.spec.languages if lang != "*"), None)
+        if language is None:
+            raise ValueError("SeamlessM4T needs the spoken language: set the run's language")
+        return SEAMLESS_LANGS.get(language, language)
+
+    def transcribe(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
+        tgt_lang = self.target_language(options)
+        window = int(options.chunk_seconds * SAMPLE_RATE)
+        pieces = [(i, span) for i, clip in enumerate(clips) for span in split(clip.size, window)]
+        parts: list[list[str]] = [[] for _ in clips]
+        kwargs: dict[str, Any] = {"num_beams": max(1, options.beam_size), "do_sample": False}
+        if options.max_new_tokens:
+            kwargs["max_new_tokens"] = options.max_new_tokens
+        kwargs.update(options.extra)
+        for batch in _batches(pieces, options.batch_size):
+            audio = [clips[i][span.start:span.end] for i, span in batch]
+            inputs = self.to_model(self.processor(audio=audio, sampling_rate=SAMPLE_RATE,
+                                                  return_tensors="pt", padding=True))
+            ids = self.model.generate(**inputs, tgt_lang=tgt_lang, **kwargs)
+            for (i, _span), text in zip(batch, self.processor.batch_decode(
+                    ids, skip_special_tokens=True), strict=True):
+                parts[i].append(text.strip())
+        return [" ".join(p for p in texts if p) for texts in parts]
+
+
+class _Gemma3nRunner(_Runner):
+    """Gemma 3n, asked in a chat turn to transcribe an audio part.
+
+    Its audio encoder takes at most 30 s, so longer clips are windowed. The
+    prompts are left-padded into one batch and only the new tokens decoded.
+    """
+
+    def load(self, where: str) -> tuple[Any, Any]:
+        if importlib.util.find_spec("timm") is None:
+            raise ModelUnavailableError(
+                f"{self.spec.source}: Gemma 3n needs the `timm` package for its vision tower "
+                "(pip install timm)")
+        from transformers import AutoProcessor, Gemma3nForConditionalGeneration
+
+        processor = AutoProcessor.from_pretrained(where, **self.common)
+        processor.tokenizer.padding_side = "left"
+        model = Gemma3nForConditionalGeneration.from_pretrained(where, **self.model_kwargs())
+        return processor, model
+
+    @staticmethod
+    def prompt(options: DecodeOptions) -> str:
+        if options.prompt:
+            return options.prompt
+        language = LANGUAGE_NAMES.get(options.language or "", "")
+        spoken = f" {language}" if language else ""
+        return f"Transcribe this{spoken} audio verbatim. Output only the transcription."
+
+    def transcribe(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
+        window = int(min(options.chunk_seconds, 30.0) * SAMPLE_RATE)
+        pieces = [(i, span) for i, clip in enumerate(clips) for span in split(clip.size, window)]
+        parts: list[list[str]] = [[] for _ in clips]
+        prompt = self.prompt(options)
+        for batch in _batches(pieces, options.batch_size):
+            conversations = [[{"role": "user", "content": [
+                {"type": "audio", "audio": clips[i][span.start:span.end]},
+                {"type": "text", "text": prompt}]}] for i, span in batch]
+            inputs = self.to_model(self.processor.apply_chat_template(
+                conversations, add_generation_prompt=True, tokenize=True, return_dict=True,
+                return_tensors="pt", padding=True, sampling_rate=SAMPLE_RATE))
+            ids = self.model.generate(**inputs, do_sample=False,
+                                      max_new_tokens=options.max_new_tokens or 256,
+                                      num_beams=max(1, options.beam_size), **options.extra)
+            new = ids[:, inputs["input_ids"].shape[1]:]
+            for (i, _span), text in zip(batch, self.processor.batch_decode(
+                    new, skip_special_tokens=True), strict=True):
+                parts[i].append(text.strip())
+        return [" ".join(p for p in texts if p) for texts in parts]
+
+
+RUNNERS: dict[str, type[_Runner]] = {
+    "whisper": _WhisperRunner,
+    "wav2vec2": _CtcRunner,
+    "seamless": _SeamlessRunner,
+    "gemma3n": _Gemma3nRunner,
+}
+
+
+class TransformersBackend(Backend):
+    """A transformers checkpoint (hub id or local folder) of one of :data:`RUNNERS`."""
+
+    _model_attrs = ("runner",)
+    runner: _Runner | None = None
+
+    @property
+    def model(self) -> Any:
+        return self.runner.model if self.runner else None
+
+    def _load(self) -> None:
+        threads.apply_torch()
+        import torch
+
+        if self.spec.family not in RUNNERS:
+            raise ModelUnavailableError(f"no transformers runner for family {self.spec.family!r}")
+        if self.device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise ModelUnavailableError("GPU mode is not available: torch sees no CUDA device")
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            dtype = torch.float32
+        local = Path(self.spec.source).expanduser()
+        where = str(local) if local.exists() else self.spec.source
+        with friendly_hub_errors(self.spec.source):
+            self.runner = RUNNERS[self.spec.family](where, self.spec, dtype, self.device)
+
+    def _transcribe_batch(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
+        import torch
+
+        assert self.runner is not None
+        with torch.inference_mode():
+            return self.runner.transcribe(clips, options)

@@ -1,0 +1,1 @@
+"""Memory-aware batch evaluation: planner, worker processes, guard, results."""

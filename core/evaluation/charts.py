@@ -1,0 +1,39 @@
+"""PNG charts comparing a run's models (WER, BLEU, speed, success), with matplotlib."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.evaluation.results import ModelSummary
+
+CHARTS = (("wer", "WER (lower is better)", 100.0), ("bleu", "BLEU (higher is better)", 1.0),
+          ("rtfx", "Speed, RTFx (higher is faster)", 1.0),
+          ("success_rate", "Success rate %", 100.0))
+
+
+def write_charts(run_dir: Path, summaries: dict[str, ModelSummary],
+                 stamp: str) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [m for m, s in summaries.items() if s.samples]
+    if not models:
+        return {}
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    for ax, (field, title, scale) in zip(axes.flat, CHARTS, strict=True):
+        values = [(getattr(summaries[m], field) or 0.0) * scale for m in models]
+        bars = ax.barh(models, values, color="#4C78A8")
+        ax.bar_label(bars, fmt="%.1f", padding=3, fontsize=8)
+        ax.set_title(title)
+        ax.invert_yaxis()
+        ax.tick_params(axis="y", labelsize=8)
+    fig.suptitle(f"ERT evaluation — {run_dir.name}")
+    fig.tight_layout()
+    path = Path(run_dir) / f"comparison_{stamp}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return {"chart": path}

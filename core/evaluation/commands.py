@@ -1,0 +1,270 @@
+"""The evaluation subcommands of ``ert``: analyze, evaluate, monitor and the menu.
+
+They keep the seed scripts' flags (``resource_manager.py``,
+``batch_evaluation.py``, ``memory_monitor.py``) and only parse, call
+``core.evaluation`` and print.
+"""
+
+from __future__ import annotations
+
+from core.evaluation.config import DEFAULT_OUT, RunConfig
+from core.evaluation.guard import GuardConfig, MemoryGuard
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATASET = "runs/demo-data/manifest.jsonl"
+EXAMPLES = """examples:
+  ert evaluate --auto --samples 30                 # plan and run every registry model
+  ert evaluate --list-batches
+  ert evaluate --batches batch_1_light --samples 20
+  ert evaluate --models faster-whisper:tiny.en faster-whisper:base --dataset data/manifest.jsonl
+  ert evaluate --resume 20261123-101500-ab12
+"""
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from core.asr.registry import load_asr_registry
+
+    return load_asr_registry(Path(args.registry) if getattr(args, "registry", None) else None)
+
+
+def _ensure_dataset(spec: str) -> str:
+    """The default dataset is the offline demo set, generated on first use."""
+    if spec == DEFAULT_DATASET and not Path(spec).exists():
+        from core.demo_data import make_demo_dataset
+
+        print(f"[ert] generating the demo dataset in {Path(spec).parent} (espeak-ng)")
+        return str(make_demo_dataset(Path(spec).parent))
+    return spec
+
+
+def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> RunConfig:
+    from core.asr.base import DecodeOptions
+
+    return RunConfig(
+        dataset=_ensure_dataset(args.dataset), models=models, batches=batches,
+        samples=args.samples, seed=args.seed, device=args.device, budget_gb=args.budget_gb,
+        out_dir=args.out, registry_path=args.registry,
+        decode=DecodeOptions(language=args.language, beam_size=args.beam_size),
+        tune_batch_size=not args.no_tune, max_batch_size=args.max_batch_size,
+        guard=GuardConfig(threshold_pct=args.threshold, limit_gb=args.guard_limit_gb),
+        use_cache=not args.no_cache)
+
+
+def _print_machine() -> None:
+    from core.system import read_machine
+
+    m = read_machine()
+    print(f"machine: {m.cpu_model}, {m.cpu_cores} cores · RAM {m.ram_available_gb:.1f} of "
+          f"{m.ram_total_gb:.1f} GB free · swap {m.swap_used_gb:.1f}/{m.swap_total_gb:.1f} GB")
+    for gpu in m.gpus:
+        print(f"  GPU{gpu.index} {gpu.name}: {gpu.memory_free_gb:.1f} of "
+              f"{gpu.memory_total_gb:.1f} GB free")
+    if not m.gpus:
+        print("  no GPU visible")
+
+
+def _plan(args: argparse.Namespace, config: RunConfig) -> Any:
+    from core.datasets import load_dataset_spec
+    from core.evaluation.runner import plan_run
+
+    samples = load_dataset_spec(config.dataset, config.samples, config.seed)
+    return plan_run(config, _registry(args), sum(s.duration or 0.0 for s in samples))
+
+
+def _all_models(args: argparse.Namespace) -> list[str]:
+    return list(_registry(args).models)
+
+
+def _progress_printer() -> Any:
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def show(status: dict[str, Any]) -> None:
+        model = status.get("model")
+        if not model or status.get("total") is None:
+            return
+        bar = bars.get(model)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            bar = bars[model] = tqdm(total=status["total"], desc=model, unit="sample",
+                                     dynamic_ncols=True)
+        bar.n = status.get("done", 0)
+        bar.set_postfix(batch=status.get("batch_size"), failed=status.get("failures", 0),
+                        refresh=False)
+        bar.refresh()
+
+    return show
+
+
+def _run(args: argparse.Namespace, config: RunConfig) -> int:
+    from core.evaluation import runner
+
+    print(_plan(args, config).describe())
+    outcome = runner.start(config, progress=_progress_printer())
+    return _report(outcome)
+
+
+def _report(outcome: Any) -> int:
+    consolidated = json.loads(outcome.files["consolidated"].read_text())
+    print(f"\nrun {outcome.run_dir.name} → {outcome.run_dir}")
+    print(f"{'model':32} {'status':16} {'WER':>7} {'CER':>7} {'BLEU':>6} {'RTFx':>7} "
+          f"{'success':>8} {'batch':>5}")
+    for name, m in consolidated["models"].items():
+        def pct(v: float | None) -> str:
+            return f"{100 * v:6.1f}%" if v is not None else "      —"
+        rtfx = f"{m['rtfx']:7.1f}" if m["rtfx"] else "      —"  # — : all from the cache
+        print(f"{name:32} {m['status']:16} {pct(m['wer'])} {pct(m['cer'])} "
+              f"{m['bleu'] or 0:6.1f} {rtfx} {100 * m['success_rate']:7.0f}% "
+              f"{m['batch_size'] or '—':>5}")
+    for failure in outcome.worker_failures:
+        print(f"worker failure: {failure}", file=sys.stderr)
+    if outcome.cancelled:
+        print(f"cancelled: continue with `ert evaluate --resume {outcome.run_dir.name}`")
+    return 1 if outcome.worker_failures else 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    _print_machine()
+    models = args.models or ([] if args.batches else _all_models(args))
+    config = _config(args, models, args.batches or [])
+    print(_plan(args, config).describe())
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.evaluation import runner
+
+    try:
+        if args.list_batches:
+            registry = _registry(args)
+            for name, keys in registry.batches.items():
+                need = sum(registry.get(k).memory_gb(args.device) for k in keys)
+                print(f"{name:22} {need:6.1f} GB  {', '.join(keys)}")
+            return 0
+        if args.resume:
+            run_dir = runner.find_run(args.resume, args.out)
+            return _report(runner.resume(run_dir, progress=_progress_printer()))
+        if args.analyze_only:
+            return cmd_analyze(args)
+        models = args.models or []
+        if args.auto and not models and not args.batches:
+            models = _all_models(args)
+        if not models and not args.batches:
+            return menu(args)
+        return _run(args, _config(args, models, args.batches or []))
+    except (runner.RunError, ValueError, FileNotFoundError) as exc:
+        print(f"ert: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Stand-alone memory monitor: one line per sample, stats JSON on exit."""
+    guard = MemoryGuard(GuardConfig(threshold_pct=args.threshold,
+                                    log_interval_s=args.log_interval,
+                                    check_interval_s=min(1.0, args.log_interval)),
+                        on_log=lambda sample, notes: print(
+                            sample.line() + "".join(f"  ⚠ {n}" for n in notes), flush=True))
+    guard.start()
+    started = time.monotonic()
+    try:
+        while args.duration is None or time.monotonic() - started < args.duration:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        guard.stop()
+        out = Path(args.out) / f"memory_stats_{time.strftime('%Y%m%d_%H%M%S')}.json"
+        print(f"memory statistics written to {guard.write_stats(out)}")
+    return 0
+
+
+def menu(args: argparse.Namespace) -> int:
+    """The seed's interactive menu (``resource_manager.py`` with no flag)."""
+    choices = {"1": "analyze the machine and show the plan", "2": "run all models",
+               "3": "run chosen batches", "4": "quick test (5 samples)", "q": "quit"}
+    while True:
+        for key, text in choices.items():
+            print(f"  {key}) {text}")
+        try:
+            answer = input("choice: ").strip().lower()
+        except EOFError:
+            return 0
+        if answer == "1":
+            cmd_analyze(args)
+        elif answer == "2":
+            return _run(args, _config(args, _all_models(args), []))
+        elif answer == "3":
+            registry = _registry(args)
+            names = list(registry.batches)
+            for i, name in enumerate(names, 1):
+                print(f"  {i}) {name}: {', '.join(registry.batches[name])}")
+            picked = input("batches (numbers, space-separated): ").split()
+            chosen = [names[int(p) - 1] for p in picked if p.isdigit() and 0 < int(p) <= len(names)]
+            if chosen:
+                return _run(args, _config(args, [], chosen))
+        elif answer == "4":
+            args.samples = 5
+            return _run(args, _config(args, ["faster-whisper:tiny.en", "faster-whisper:base"],
+                                      []))
+        elif answer in {"q", "quit", ""}:
+            return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default=DEFAULT_DATASET,
+                   help="manifest (.jsonl/.csv), folder, or hf:NAME[:CONFIG[:SPLIT]] "
+                        "(default: the espeak-ng demo set, generated on first use)")
+    p.add_argument("--samples", type=int, default=None, help="reproducible subset size")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--models", nargs="+", metavar="ID", help="registry keys, e.g. whisper:tiny")
+    p.add_argument("--batches", nargs="+", metavar="NAME", help="named batches of the registry")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--budget-gb", type=float, default=None,
+                   help="memory budget (default: 80%% of what is free)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="results folder (default: runs/)")
+    p.add_argument("--registry", default=None, help="ASR registry file (default: configs/)")
+    p.add_argument("--language", default=None, help="force a language, e.g. fr")
+    p.add_argument("--beam-size", type=int, default=1)
+    p.add_argument("--max-batch-size", type=int, default=32)
+    p.add_argument("--no-tune", action="store_true", help="keep the batch size fixed")
+    p.add_argument("--no-cache", action="store_true", help="ignore the transcription cache")
+    p.add_argument("--threshold", type=float, default=85.0, help="memory warning %% (default 85)")
+    p.add_argument("--guard-limit-gb", type=float, default=None,
+                   help="stop a model whose memory grows past this many GB")
+
+
+def register(sub: Any) -> None:
+    analyze = sub.add_parser(
+        "analyze", help="show the machine, the strategy and the plan; run nothing",
+        description="= resource_manager.py --analyze-only. Example: ert analyze --samples 30")
+    _common(analyze)
+    analyze.set_defaults(func=cmd_analyze)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="evaluate ASR models in memory-aware batches",
+        description="= resource_manager.py --auto / batch_evaluation.py", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(evaluate)
+    evaluate.add_argument("--auto", action="store_true", help="plan and run (all models by "
+                                                              "default)")
+    evaluate.add_argument("--analyze-only", action="store_true", help="same as `ert analyze`")
+    evaluate.add_argument("--list-batches", action="store_true", help="list named batches")
+    evaluate.add_argument("--resume", metavar="RUN_ID", help="continue a stopped run")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    monitor = sub.add_parser(
+        "monitor", help="watch RAM, swap and GPU memory (= memory_monitor.py)",
+        description="Example: ert monitor --threshold 75 --log-interval 15")
+    monitor.add_argument("--threshold", type=float, default=85.0)
+    monitor.add_argument("--log-interval", type=float, default=30.0, help="seconds per line")
+    monitor.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    monitor.add_argument("--out", default=str(DEFAULT_OUT), help="where memory_stats_*.json go")
+    monitor.set_defaults(func=cmd_monitor)

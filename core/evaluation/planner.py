@@ -1,0 +1,190 @@
+"""Grouping models into batches that fit the memory budget (the seed's ``resource_manager.py``).
+
+Each batch runs in its own worker process, one model at a time, and the
+process exit returns everything to the system. A batch is sized so that it
+fits the budget even if nothing inside it were freed before the worker ends
+(the sum of its models' needs), which is what keeps a small machine out of
+swap when an allocator holds on to memory. The strategy of the French
+batch-evaluation guide (by free RAM) caps how many models share a batch.
+"""
+
+from __future__ import annotations
+
+from core.asr.registry import AsrModelSpec
+from core.system import MachineInfo
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+BUDGET_SHARE = 0.8  # of available memory, when no budget is given
+HEAVY_SHARE = 1 / 3  # a model needing more than this share of the budget runs alone
+LOAD_SECONDS_PER_GB = 4.0  # rough CPU load time for the time estimate
+# Audio seconds per wall second for a 100M-parameter model; scaled by size. Rough,
+# for the plan's time estimate only: the run measures the real RTFx.
+RTFX_AT_100M = {("cpu", "faster-whisper"): 12.0, ("cpu", "transformers"): 4.0,
+                ("cuda", "faster-whisper"): 150.0, ("cuda", "transformers"): 100.0}
+
+
+class Strategy(StrEnum):
+    AGGRESSIVE = "aggressive"
+    MODERATE = "moderate"
+    CONSERVATIVE = "conservative"
+
+
+MAX_MODELS = {Strategy.AGGRESSIVE: 5, Strategy.MODERATE: 3, Strategy.CONSERVATIVE: 2}
+
+
+def pick_strategy(available_gb: float) -> Strategy:
+    """The guide's thresholds: > 15 GB aggressive, 8–15 GB moderate, < 8 GB conservative."""
+    if available_gb > 15:
+        return Strategy.AGGRESSIVE
+    if available_gb >= 8:
+        return Strategy.MODERATE
+    return Strategy.CONSERVATIVE
+
+
+@dataclass
+class PlannedBatch:
+    name: str
+    models: list[str]
+    need_gb: float
+    reason: str
+    estimated_seconds: float = 0.0
+
+
+@dataclass
+class Refusal:
+    model: str
+    reason: str
+
+
+@dataclass
+class Plan:
+    device: str
+    budget_gb: float
+    available_gb: float
+    strategy: Strategy
+    batches: list[PlannedBatch] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+    @property
+    def estimated_seconds(self) -> float:
+        return sum(b.estimated_seconds for b in self.batches)
+
+    @property
+    def models(self) -> list[str]:
+        return [m for b in self.batches for m in b.models]
+
+    def describe(self) -> str:
+        """The plan as the CLI prints it."""
+        lines = [f"device: {self.device} · available {self.available_gb:.1f} GB · budget "
+                 f"{self.budget_gb:.1f} GB · strategy {self.strategy.value} "
+                 f"(≤ {MAX_MODELS[self.strategy]} models a batch)"]
+        for batch in self.batches:
+            lines.append(f"  {batch.name}: {', '.join(batch.models)} — needs "
+                         f"{batch.need_gb:.1f} GB, ~{format_duration(batch.estimated_seconds)}"
+                         f" ({batch.reason})")
+        for refusal in self.refused:
+            lines.append(f"  refused {refusal.model}: {refusal.reason}")
+        lines.append(f"estimated time: {format_duration(self.estimated_seconds)}")
+        return "\n".join(lines)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def available_memory_gb(machine: MachineInfo, device: str) -> float:
+    if device == "cuda" and machine.gpus:
+        return max(g.memory_free_gb for g in machine.gpus)
+    return machine.ram_available_gb
+
+
+def estimate_model_seconds(spec: AsrModelSpec, device: str, audio_seconds: float) -> float:
+    estimate = spec.memory(device)
+    params_m = max(estimate.params / 1e6, 1.0)
+    rtfx = RTFX_AT_100M[(device, spec.backend)] * 100.0 / params_m
+    load = LOAD_SECONDS_PER_GB * estimate.weights_gb if device == "cpu" else 2.0
+    return load + audio_seconds / max(rtfx, 0.05)
+
+
+def _batch_seconds(specs: list[AsrModelSpec], device: str, audio_seconds: float) -> float:
+    return sum(estimate_model_seconds(s, device, audio_seconds) for s in specs)
+
+
+def make_plan(
+    specs: list[AsrModelSpec],
+    machine: MachineInfo,
+    device: str = "cpu",
+    budget_gb: float | None = None,
+    named: dict[str, list[AsrModelSpec]] | None = None,
+    audio_seconds: float = 0.0,
+) -> Plan:
+    """Group ``specs`` (or keep the ``named`` batches) within the budget, saying why.
+
+    Named batches keep their membership but are split where they would exceed
+    the budget or the strategy's model count.
+    """
+    available = available_memory_gb(machine, device)
+    budget = budget_gb if budget_gb is not None else available * BUDGET_SHARE
+    plan = Plan(device=device, budget_gb=budget, available_gb=available,
+                strategy=pick_strategy(available))
+    groups = named if named else {"": specs}
+    counter = 0
+    for group_name, members in groups.items():
+        fitting: list[tuple[AsrModelSpec, float]] = []
+        for spec in dict.fromkeys(members):  # de-duplicate, keep order
+            need = spec.memory_gb(device)
+            if need > budget:
+                plan.refused.append(Refusal(
+                    spec.key, f"needs {need:.1f} GB on {device}, more than the "
+                              f"{budget:.1f} GB budget"))
+            else:
+                fitting.append((spec, need))
+        bins = _pack(fitting, budget, MAX_MODELS[plan.strategy])
+        for part, (bin_specs, reason) in enumerate(bins, start=1):
+            counter += 1
+            if not group_name:
+                name = f"batch_{counter}"
+            else:
+                name = group_name if len(bins) == 1 else f"{group_name}_part{part}"
+            chosen = [s for s, _ in bin_specs]
+            plan.batches.append(PlannedBatch(
+                name=name, models=[s.key for s in chosen],
+                need_gb=sum(n for _, n in bin_specs), reason=reason,
+                estimated_seconds=_batch_seconds(chosen, device, audio_seconds)))
+    return plan
+
+
+def _pack(items: list[tuple[AsrModelSpec, float]], budget: float,
+          max_models: int) -> list[tuple[list[tuple[AsrModelSpec, float]], str]]:
+    """First-fit decreasing; heavy models (> a third of the budget) always alone."""
+    bins: list[list[tuple[AsrModelSpec, float]]] = []
+    for item in sorted(items, key=lambda it: -it[1]):
+        spec, need = item
+        if need > budget * HEAVY_SHARE:
+            bins.append([item])
+            continue
+        for bin_ in bins:
+            used = sum(n for _, n in bin_)
+            heavy = any(n > budget * HEAVY_SHARE for _, n in bin_)
+            if not heavy and len(bin_) < max_models and used + need <= budget:
+                bin_.append(item)
+                break
+        else:
+            bins.append([item])
+    out = []
+    for bin_ in bins:
+        total = sum(n for _, n in bin_)
+        if len(bin_) == 1 and bin_[0][1] > budget * HEAVY_SHARE:
+            reason = (f"heavy: {bin_[0][1]:.1f} GB is over a third of the {budget:.1f} GB budget, "
+                      "so it runs alone")
+        else:
+            reason = f"{total:.1f} GB of {budget:.1f} GB even if nothing were freed"
+        out.append((bin_, reason))
+    return out

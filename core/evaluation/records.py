@@ -1,0 +1,140 @@
+"""The run's append-only logs: one JSON line per finished sample, one per model outcome.
+
+Each line is written and fsync'd as soon as it is known, so a run killed at
+any moment keeps every finished sample; a torn last line (killed mid-write)
+is ignored on reading. Resuming skips exactly the (model, sample) pairs
+already recorded, failures included: a failure is data, not a to-do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SAMPLES_FILE = "samples.jsonl"
+MODELS_FILE = "models.jsonl"
+
+
+@dataclass
+class SampleRecord:
+    """One (model, sample) result: the per-sample manifest format used everywhere."""
+
+    id: str
+    model: str
+    batch: str
+    audio_filepath: str | None
+    reference: str
+    hypothesis: str
+    language: str | None
+    duration: float | None
+    time: float
+    error: str | None = None
+    batch_size: int | None = None
+    cached: bool = False
+
+
+@dataclass
+class ModelRecord:
+    """How a model's turn ended: ``ok``, ``failed``, ``stopped: memory`` or ``cancelled``."""
+
+    model: str
+    batch: str
+    status: str
+    error: str | None = None
+    load_seconds: float | None = None
+    batch_size: int | None = None
+    batch_curve: list[dict[str, float]] = field(default_factory=list)
+    peak_rss_gb: float | None = None
+    peak_gpu_gb: float | None = None
+    samples_done: int = 0
+    started: float | None = None
+    ended: float | None = None
+
+
+class JsonlLog:
+    """Append JSON lines durably (write, flush, fsync) from any thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def append(self, row: dict[str, Any]) -> None:
+        line = json.dumps(row, ensure_ascii=False) + "\n"
+        with self._lock, self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every complete line; a torn or garbled line (a crash mid-write) is skipped."""
+    if not path.exists():
+        return []
+    rows = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                break  # the last write was cut short
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue
+    return rows
+
+
+def repair_tail(path: Path) -> None:
+    """Cut a torn last line so the next append starts on a fresh line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return
+        data = path.read_bytes()
+        handle.truncate(data.rfind(b"\n") + 1)
+
+
+class RunRecords:
+    """The two logs of one run folder."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        for name in (SAMPLES_FILE, MODELS_FILE):
+            repair_tail(self.run_dir / name)
+        self.samples = JsonlLog(self.run_dir / SAMPLES_FILE)
+        self.models = JsonlLog(self.run_dir / MODELS_FILE)
+
+    def add_sample(self, record: SampleRecord) -> None:
+        self.samples.append(asdict(record))
+
+    def add_model(self, record: ModelRecord) -> None:
+        self.models.append(asdict(record))
+
+    def sample_rows(self) -> list[dict[str, Any]]:
+        """Per (model, id), the first record wins (duplicates can only come from a
+        crash between a write and its fsync being acknowledged; they are dropped)."""
+        seen: set[tuple[str, str]] = set()
+        rows = []
+        for row in read_jsonl(self.run_dir / SAMPLES_FILE):
+            key = (row["model"], row["id"])
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
+        return rows
+
+    def model_rows(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.run_dir / MODELS_FILE)
+
+    def done(self, model: str) -> set[str]:
+        return {row["id"] for row in self.sample_rows() if row["model"] == model}
+
+    def last_model_status(self) -> dict[str, dict[str, Any]]:
+        status: dict[str, dict[str, Any]] = {}
+        for row in self.model_rows():
+            status[row["model"]] = row
+        return status

@@ -1,0 +1,244 @@
+"""Running an evaluation: plan, one worker process per batch, consolidate, resume.
+
+The runner never loads a model itself: each batch runs in a fresh worker
+(:mod:`core.evaluation.worker`), so when a batch ends its memory goes back to
+the system, and a worker that dies (OOM killer, SIGKILL) costs only its
+unfinished step: every finished sample is already on disk.
+"""
+
+from __future__ import annotations
+
+import core  # noqa: F401  (thread caps before torch)
+from core.asr.registry import AsrModelSpec, AsrRegistry, load_asr_registry
+from core.datasets import load_dataset_spec
+from core.evaluation.config import RunConfig
+from core.evaluation.planner import Plan, make_plan
+from core.evaluation.records import RunRecords
+from core.evaluation.results import write_results
+from core.evaluation.status import cancel_requested, clear_cancel, read_status
+from core.evaluation.worker import PLAN_FILE
+from core.system import read_machine
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOCK_FILE = "runner.lock"
+Progress = Callable[[dict[str, Any]], None]
+
+
+class RunError(RuntimeError):
+    """A run that cannot start or continue; the message is for the user."""
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    plan: Plan | dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
+    cancelled: bool = False
+    worker_failures: list[str] = field(default_factory=list)
+
+
+def selected_specs(config: RunConfig, registry: AsrRegistry
+                   ) -> tuple[list[AsrModelSpec], dict[str, list[AsrModelSpec]] | None]:
+    """The models of the run: named batches keep their grouping; ``--models`` adds more."""
+    named = {name: registry.batch(name) for name in config.batches} or None
+    extra = [registry.get(key) for key in config.models]
+    if named and extra:
+        named["custom"] = extra
+    if not named and not extra:
+        raise RunError("choose models (--models) or named batches (--batches)")
+    return extra, named
+
+
+def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
+             audio_seconds: float = 0.0) -> Plan:
+    registry = registry or load_asr_registry(_registry_path(config))
+    specs, named = selected_specs(config, registry)
+    return make_plan(specs, read_machine(), device=config.device, budget_gb=config.budget_gb,
+                     named=named, audio_seconds=audio_seconds)
+
+
+def _registry_path(config: RunConfig) -> Path | None:
+    return Path(config.registry_path) if config.registry_path else None
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "faster-whisper", "ctranslate2", "jiwer", "sacrebleu"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def _plan_dict(plan: Plan) -> dict[str, Any]:
+    data = dataclasses.asdict(plan)
+    data["strategy"] = plan.strategy.value
+    return data
+
+
+def _acquire(run_dir: Path) -> None:
+    """One runner per run folder: a second start is refused while the first lives."""
+    lock = run_dir / LOCK_FILE
+    if lock.exists():
+        try:
+            pid = int(lock.read_text().strip())
+            os.kill(pid, 0)
+            if pid != os.getpid():
+                raise RunError(f"run {run_dir.name} is already going (pid {pid})")
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass  # a stale lock from a dead runner
+    lock.write_text(str(os.getpid()))
+
+
+def is_running(run_dir: Path) -> bool:
+    """Whether a live runner holds this run (a lock left by a killed runner does not count)."""
+    try:
+        os.kill(int((Path(run_dir) / LOCK_FILE).read_text().strip()), 0)
+        return True
+    except (ValueError, ProcessLookupError, PermissionError, OSError):
+        return False
+
+
+def active_run(out_dir: Path) -> Path | None:
+    """The run currently going in ``out_dir``, if any (for 'one run at a time')."""
+    return next((lock.parent for lock in Path(out_dir).glob(f"*/{LOCK_FILE}")
+                 if is_running(lock.parent)), None)
+
+
+def start(config: RunConfig, progress: Progress | None = None,
+          registry: AsrRegistry | None = None) -> RunOutcome:
+    """Plan and run a new evaluation (or continue one with the same run id)."""
+    # Workers run from the repo root: every path in the saved config is absolute.
+    config.out_dir = str(Path(config.out_dir).expanduser().resolve())
+    if Path(config.dataset).expanduser().exists():
+        config.dataset = str(Path(config.dataset).expanduser().resolve())
+    if config.registry_path:
+        config.registry_path = str(Path(config.registry_path).expanduser().resolve())
+    run_dir = config.run_dir
+    if (run_dir / PLAN_FILE).exists():
+        return resume(run_dir, progress)
+    samples = load_dataset_spec(config.dataset, config.samples, config.seed)
+    if not samples:
+        raise RunError(f"the dataset {config.dataset} has no samples")
+    audio_seconds = sum(s.duration or 0.0 for s in samples)
+    plan = plan_run(config, registry, audio_seconds)
+    if not plan.batches:
+        reasons = "; ".join(f"{r.model}: {r.reason}" for r in plan.refused)
+        raise RunError(f"nothing fits the memory budget ({reasons})")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save()
+    (run_dir / PLAN_FILE).write_text(json.dumps(_plan_dict(plan), indent=2))
+    manifest = {"run_id": config.run_id, "dataset": config.dataset, "samples": len(samples),
+                "sample_ids": [s.id for s in samples], "audio_seconds": audio_seconds,
+                "machine": read_machine().to_dict(), "versions": versions(),
+                "config": config.to_dict(), "plan": _plan_dict(plan), "created": time.time()}
+    (run_dir / "run_manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    return _execute(run_dir, progress)
+
+
+def resume(run_dir: Path, progress: Progress | None = None) -> RunOutcome:
+    """Continue a cancelled, killed or crashed run; finished samples are never redone."""
+    run_dir = Path(run_dir).resolve()
+    if not (run_dir / PLAN_FILE).exists():
+        raise RunError(f"{run_dir} is not an ERT run (no {PLAN_FILE})")
+    clear_cancel(run_dir)
+    return _execute(run_dir, progress)
+
+
+def find_run(run_id: str, out_dir: str | Path = "runs") -> Path:
+    candidate = Path(run_id)
+    if (candidate / PLAN_FILE).exists():
+        return candidate
+    candidate = Path(out_dir) / run_id
+    if (candidate / PLAN_FILE).exists():
+        return candidate
+    raise RunError(f"no run {run_id!r} in {out_dir}")
+
+
+def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
+    _acquire(run_dir)
+    try:
+        config = RunConfig.load(run_dir)
+        plan = json.loads((run_dir / PLAN_FILE).read_text())
+        manifest = json.loads((run_dir / "run_manifest.json").read_text())
+        outcome = RunOutcome(run_dir=run_dir, plan=plan)
+        for batch in plan["batches"]:
+            if cancel_requested(run_dir):
+                outcome.cancelled = True
+                break
+            code = _run_worker(run_dir, batch["name"], progress)
+            if code != 0:
+                log = run_dir / f"worker_{batch['name']}.log"
+                tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() \
+                    else []
+                outcome.worker_failures.append(
+                    f"{batch['name']}: worker exited with {code}: {' '.join(tail)}")
+        outcome.cancelled = outcome.cancelled or cancel_requested(run_dir)
+        outcome.files = write_results(run_dir, plan, manifest, manifest["samples"])
+        del config
+        return outcome
+    finally:
+        (run_dir / LOCK_FILE).unlink(missing_ok=True)
+
+
+def _run_worker(run_dir: Path, batch: str, progress: Progress | None) -> int:
+    cmd = [sys.executable, "-m", "core.evaluation.worker", str(run_dir), batch]
+    log = (run_dir / f"worker_{batch}.log").open("ab")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                            cwd=Path(__file__).resolve().parents[2])
+    try:
+        while proc.poll() is None:
+            if progress:
+                progress(read_status(run_dir))
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        proc.terminate()  # the worker turns SIGTERM into a clean cancel
+        proc.wait(timeout=60)
+        raise
+    finally:
+        log.close()
+    if progress:
+        progress(read_status(run_dir))
+    return proc.returncode
+
+
+def progress_of(run_dir: Path) -> dict[str, Any]:
+    """Overall progress for the UI: samples done per model against the plan."""
+    run_dir = Path(run_dir)
+    try:
+        plan = json.loads((run_dir / PLAN_FILE).read_text())
+        manifest = json.loads((run_dir / "run_manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    records = RunRecords(run_dir)
+    rows = records.sample_rows()
+    statuses = records.last_model_status()
+    per_model = {}
+    for batch in plan["batches"]:
+        for model in batch["models"]:
+            mine = [r for r in rows if r["model"] == model]
+            state = statuses.get(model, {}).get("status")
+            per_model[model] = {"done": manifest["samples"] if state == "failed" else len(mine),
+                                "total": manifest["samples"],
+                                "failures": sum(r["error"] is not None for r in mine),
+                                "status": state,
+                                "batch": batch["name"]}
+    total = sum(m["total"] for m in per_model.values())
+    done = sum(min(m["done"], m["total"]) for m in per_model.values())
+    return {"models": per_model, "done": done, "total": total, "status": read_status(run_dir),
+            "running": is_running(run_dir),
+            "cancel_requested": cancel_requested(run_dir)}

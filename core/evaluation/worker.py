@@ -1,0 +1,204 @@
+"""One batch of models in one process: ``python -m core.evaluation.worker RUN_DIR BATCH``.
+
+Inside, one model at a time: load, transcribe the pending samples in tuned
+batches, record each sample at once, free. The process exits when the batch
+is done, which hands every byte its models used back to the system.
+"""
+
+from __future__ import annotations
+
+import core  # noqa: F401  (thread caps before torch)
+from core.asr.base import Backend, DecodeOptions
+from core.asr.registry import AsrModelSpec, create_backend, load_asr_registry
+from core.audio import AudioError
+from core.datasets import Sample, load_dataset_spec
+from core.evaluation.cache import TranscriptCache, audio_hash, cache_key
+from core.evaluation.config import RunConfig
+from core.evaluation.guard import MemoryGuard, take_sample
+from core.evaluation.records import ModelRecord, RunRecords, SampleRecord
+from core.evaluation.status import StatusWriter, cancel_requested
+from core.evaluation.tuning import BatchSizeTuner
+
+import dataclasses
+import gc
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+PLAN_FILE = "plan.json"
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+
+
+class ModelEvaluation:
+    """Evaluate one model on the pending samples of a run."""
+
+    def __init__(self, spec: AsrModelSpec, batch: str, config: RunConfig, records: RunRecords,
+                 guard: MemoryGuard, status: StatusWriter, cache: TranscriptCache | None,
+                 budget_gb: float | None) -> None:
+        self.spec, self.batch, self.config = spec, batch, config
+        self.records, self.guard, self.status, self.cache = records, guard, status, cache
+        self.tuner = BatchSizeTuner(
+            start=1 if config.tune_batch_size else config.decode.batch_size,
+            max_size=config.max_batch_size, budget_gb=budget_gb,
+            enabled=config.tune_batch_size)
+        self.failures = 0
+        self.done = 0
+
+    def _record(self, sample: Sample, hypothesis: str, seconds: float, error: str | None,
+                batch_size: int | None, cached: bool = False,
+                duration: float | None = None) -> None:
+        self.records.add_sample(SampleRecord(
+            id=sample.id, model=self.spec.key, batch=self.batch,
+            audio_filepath=str(sample.audio_filepath) if sample.audio_filepath else None,
+            reference=sample.text, hypothesis=hypothesis, language=sample.language,
+            duration=duration if duration is not None else sample.duration, time=seconds,
+            error=error, batch_size=batch_size, cached=cached))
+        self.done += 1
+        self.failures += error is not None
+
+    def _options(self, size: int) -> DecodeOptions:
+        return dataclasses.replace(self.config.decode, batch_size=size)
+
+    def _step(self, backend: Backend, chunk: list[Sample]) -> None:
+        """Decode audio, serve cache hits, transcribe the rest as one batch."""
+        to_run: list[tuple[Sample, Any, str | None]] = []
+        for sample in chunk:
+            try:
+                audio = sample.load_audio()
+            except AudioError as exc:
+                self._record(sample, "", 0.0, f"audio: {exc}", None)
+                continue
+            key = None
+            if self.cache is not None:
+                key = cache_key(self.spec, self.config.decode, audio_hash(audio))
+                hit = self.cache.get(key)
+                if hit is not None:
+                    self._record(sample, hit, 0.0, None, None, cached=True,
+                                 duration=audio.size / 16000)
+                    continue
+            to_run.append((sample, audio, key))
+        if not to_run:
+            return
+        size = len(to_run)
+        started = time.perf_counter()
+        results = backend.transcribe([a for _, a, _ in to_run], self._options(size))
+        wall = time.perf_counter() - started
+        for (sample, audio, key), result in zip(to_run, results, strict=True):
+            self._record(sample, result.text, result.seconds, result.error, size,
+                         duration=result.audio_seconds or audio.size / 16000)
+            if key is not None and result.ok and self.cache is not None:
+                self.cache.put(key, result.text)
+        self.tuner.observe(size, sum(r.audio_seconds for r in results), wall,
+                           self.guard.peak_rss_gb - self.guard.baseline_rss_gb)
+
+    def run(self, pending: list[Sample], run_dir: Path, position: dict[str, int]) -> ModelRecord:
+        started = time.time()
+        record = ModelRecord(model=self.spec.key, batch=self.batch, status="ok", started=started)
+        self.guard.reset(self.config.guard.limit_gb)
+        self.status.update(model=self.spec.key, phase="loading", done=0, total=len(pending),
+                           failures=0, batch_size=None, **position)
+        backend = create_backend(self.spec, self.config.device)
+        try:
+            backend.load()
+            record.load_seconds = backend.load_seconds
+            self.guard.check(take_sample(self.guard.pid))  # a load alone may cross the limit
+        except Exception as exc:  # any load failure fails this model, not the batch
+            backend.free()
+            record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+            record.ended = time.time()
+            return record
+        index, began = 0, time.perf_counter()
+        try:
+            while index < len(pending):
+                if cancel_requested(run_dir):
+                    record.status = "cancelled"
+                    break
+                if self.guard.tripped.is_set():
+                    record.status, record.error = "stopped: memory", self.guard.reason
+                    break
+                size = self.tuner.size
+                self._step(backend, pending[index:index + size])
+                index += size
+                elapsed = time.perf_counter() - began
+                rate = self.done / elapsed if elapsed > 0 else 0.0
+                self.status.update(
+                    phase="transcribing", done=self.done, failures=self.failures,
+                    batch_size=self.tuner.size, samples_per_s=round(rate, 3),
+                    eta_s=round((len(pending) - self.done) / rate, 1) if rate else None)
+            if self.guard.tripped.is_set() and record.status == "ok" and index < len(pending):
+                record.status, record.error = "stopped: memory", self.guard.reason
+        except Exception as exc:
+            if not _is_oom(exc):
+                raise
+            record.status, record.error = "stopped: memory", f"{type(exc).__name__}: {exc}"
+        finally:
+            backend.free()
+            del backend
+            gc.collect()
+        record.batch_size = self.tuner.best
+        record.batch_curve = self.tuner.curve_dicts()
+        record.peak_rss_gb = round(self.guard.peak_rss_gb, 3)
+        record.peak_gpu_gb = round(self.guard.peak_gpu_gb, 3) or None
+        record.samples_done = self.done
+        record.ended = time.time()
+        return record
+
+
+def load_plan(run_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / PLAN_FILE).read_text())
+
+
+def run_batch(run_dir: Path, batch_name: str) -> int:
+    """Evaluate every model of ``batch_name`` that still has work; 0 when done."""
+    run_dir = Path(run_dir)
+    config = RunConfig.load(run_dir)
+    plan = load_plan(run_dir)
+    batch = next(b for b in plan["batches"] if b["name"] == batch_name)
+    registry = load_asr_registry(Path(config.registry_path) if config.registry_path else None)
+    samples = load_dataset_spec(config.dataset, config.samples, config.seed)
+    records = RunRecords(run_dir)
+    status = StatusWriter(run_dir, batch=batch_name)
+    guard = MemoryGuard(config.guard)
+    guard.start()
+    cache = TranscriptCache() if config.use_cache else None
+    finished = {m for m, row in records.last_model_status().items() if row["status"] == "failed"}
+    try:
+        for position, key in enumerate(batch["models"]):
+            done = records.done(key)
+            pending = [s for s in samples if s.id not in done]
+            if not pending or key in finished:
+                continue
+            if cancel_requested(run_dir):
+                break
+            evaluation = ModelEvaluation(registry.get(key), batch_name, config, records, guard,
+                                         status, cache, plan.get("budget_gb"))
+            records.add_model(evaluation.run(
+                pending, run_dir, {"model_index": position,
+                                   "models_total": len(batch["models"])}))
+    finally:
+        guard.stop()
+        guard.write_stats(run_dir / f"memory_stats_{batch_name}.json")
+        if cache is not None:
+            cache.close()
+        status.update(phase="finished")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 2:
+        print("usage: python -m core.evaluation.worker RUN_DIR BATCH", file=sys.stderr)
+        return 2
+    # SIGTERM (Cancel in the UI) ends the current step cleanly, like a cancel file.
+    signal.signal(signal.SIGTERM, lambda *_: (Path(args[0]) / "CANCEL").touch())
+    return run_batch(Path(args[0]), args[1])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,387 @@
+"""The one scoring function of ERT: normalised WER/CER, BLEU, chrF and RTFx.
+
+Scores follow the Open ASR Leaderboard: both texts go through Whisper's
+normalisers (English rules for ``en``, the basic one otherwise), then WER and
+CER are corpus-level, i.e. all errors summed over all reference words, never
+an average of per-sentence WERs (which over-weights short sentences). For
+French the basic normaliser keeps accents; apostrophes (’ ' ʼ) and the
+ligatures œ/æ are unified first, so ``l’œuvre`` and ``l'oeuvre`` agree.
+
+Conventions: WER and CER are fractions (0.25 = 25 %), BLEU and chrF are
+sacrebleu's 0–100 scores.
+"""
+
+from __future__ import annotations
+
+from core import paths
+
+import importlib.util
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import jiwer
+import sacrebleu
+
+SPELLING_FILE = "whisper_english_spelling.json"
+# Hugging Face repos whose normalizer.json holds the British-to-American mapping.
+_SPELLING_REPOS = ("openai/whisper-large-v3", "openai/whisper-large-v3-turbo",
+                   "openai/whisper-small", "openai/whisper-base", "openai/whisper-tiny",
+                   "openai/whisper-tiny.en", "openai/whisper-base.en", "openai/whisper-small.en")
+_APOSTROPHES = re.compile(r"[’‘ʼ`´′]")
+_LIGATURES = {"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE"}
+
+
+# --- normalisation ---------------------------------------------------------------------
+
+
+@cache
+def english_spelling_mapping() -> tuple[dict[str, str], str]:
+    """Whisper's British-to-American spelling table and where it came from.
+
+    transformers does not ship it (its tokenizer reads ``normalizer.json`` from
+    a Whisper repo), so it is looked up offline in order: ``configs/``
+    (``whisper_english_spelling.json``, drop a ``normalizer.json`` there), the
+    ``openai-whisper`` package, then any Whisper tokenizer in the HF cache.
+    Without one the mapping is empty: "colour" and "color" then differ, which
+    only matters for English with British spellings.
+    """
+    candidates: list[Path] = [paths.config_file(SPELLING_FILE)]
+    spec = importlib.util.find_spec("whisper")  # openai-whisper; finding it imports nothing
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            candidates.append(Path(location) / "normalizers" / "english.json")
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        for repo in _SPELLING_REPOS:
+            cached = try_to_load_from_cache(repo, "normalizer.json")
+            if isinstance(cached, str):
+                candidates.append(Path(cached))
+    except ImportError:
+        pass
+    for path in candidates:
+        try:
+            mapping = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(mapping, dict) and mapping:
+            return {str(k): str(v) for k, v in mapping.items()}, str(path)
+    return {}, "none (empty mapping: British spellings are not unified)"
+
+
+def language_key(language: str | None) -> str | None:
+    """``en``, ``en-US``, ``English`` → ``en``; ``fr_FR``, ``French`` → ``fr``."""
+    if not language:
+        return None
+    lowered = language.strip().lower()
+    names = {"english": "en", "french": "fr", "français": "fr", "anglais": "en"}
+    return names.get(lowered, re.split(r"[-_]", lowered)[0] or None)
+
+
+@cache
+def _normalizer(language: str | None) -> Any:
+    from transformers.models.whisper.english_normalizer import (
+        BasicTextNormalizer,
+        EnglishTextNormalizer,
+    )
+
+    if language == "en":
+        return EnglishTextNormalizer(english_spelling_mapping()[0])
+    return BasicTextNormalizer(remove_diacritics=False)
+
+
+def normalize(text: str, language: str | None = None) -> str:
+    """Lower-cased, punctuation-free text for scoring (Whisper's normalisers).
+
+    English uses Whisper's English rules (contractions, numbers, spellings,
+    diacritics dropped); every other language keeps its accents, and
+    apostrophes and hyphens become spaces (``l'homme`` → ``l homme``).
+    """
+    text = _APOSTROPHES.sub("'", text or "")
+    for ligature, letters in _LIGATURES.items():
+        text = text.replace(ligature, letters)
+    return _normalizer(language_key(language))(text).strip()
+
+
+# --- alignment -------------------------------------------------------------------------
+
+OpKind = Literal["equal", "substitute", "delete", "insert"]
+
+
+@dataclass(frozen=True)
+class AlignmentOp:
+    """One run of the alignment: reference words replaced by hypothesis words."""
+
+    kind: OpKind
+    ref: tuple[str, ...]
+    hyp: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """The edit operations between a reference and a hypothesis (words or characters)."""
+
+    ops: tuple[AlignmentOp, ...]
+    hits: int
+    substitutions: int
+    deletions: int
+    insertions: int
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def ref_len(self) -> int:
+        return self.hits + self.substitutions + self.deletions
+
+    @property
+    def hyp_len(self) -> int:
+        return self.hits + self.substitutions + self.insertions
+
+    @property
+    def error_rate(self) -> float:
+        """Errors over reference length. With an empty reference the errors
+        (insertions) are counted against one word, so the rate stays finite."""
+        return self.errors / max(self.ref_len, 1)
+
+
+def _align(ref: list[str], hyp: list[str], *, chars: bool) -> Alignment:
+    if not ref or not hyp:  # jiwer's behaviour on empty input is not part of its contract
+        ops = []
+        if ref:
+            ops.append(AlignmentOp("delete", tuple(ref), ()))
+        if hyp:
+            ops.append(AlignmentOp("insert", (), tuple(hyp)))
+        return Alignment(tuple(ops), 0, 0, len(ref), len(hyp))
+    sep = "" if chars else " "
+    process = jiwer.process_characters if chars else jiwer.process_words
+    out = process(sep.join(ref), sep.join(hyp))
+    ref_tokens, hyp_tokens = out.references[0], out.hypotheses[0]
+    ops = tuple(
+        AlignmentOp(chunk.type, tuple(ref_tokens[chunk.ref_start_idx:chunk.ref_end_idx]),
+                    tuple(hyp_tokens[chunk.hyp_start_idx:chunk.hyp_end_idx]))
+        for chunk in out.alignments[0]
+    )
+    return Alignment(ops, out.hits, out.substitutions, out.deletions, out.insertions)
+
+
+def align(reference: str, hypothesis: str, language: str | None = None, *,
+          normalized: bool = True) -> Alignment:
+    """Word alignment (substitutions, deletions, insertions) for highlighting a sample.
+
+    Both texts are normalised first unless ``normalized=False``.
+    """
+    if normalized:
+        reference, hypothesis = normalize(reference, language), normalize(hypothesis, language)
+    return _align(reference.split(), hypothesis.split(), chars=False)
+
+
+def align_chars(reference: str, hypothesis: str, language: str | None = None, *,
+                normalized: bool = True) -> Alignment:
+    """Character alignment (spaces count as characters, as in jiwer's CER)."""
+    if normalized:
+        reference, hypothesis = normalize(reference, language), normalize(hypothesis, language)
+    return _align(list(reference), list(hypothesis), chars=True)
+
+
+# --- bands and comparisons -------------------------------------------------------------
+
+
+class QualityBand(StrEnum):
+    """WER bands of the French fine-tuning notes."""
+
+    EXCELLENT = "excellent"
+    GOOD = "good"
+    ACCEPTABLE = "acceptable"
+    TO_IMPROVE = "to improve"
+
+
+def quality_band(wer: float) -> QualityBand:
+    """Band of a WER given as a fraction: < 0.10 excellent, < 0.20 good,
+    ≤ 0.30 acceptable, > 0.30 to improve (the notes' bounds: 10, 20, 30 %)."""
+    if wer < 0.10:
+        return QualityBand.EXCELLENT
+    if wer < 0.20:
+        return QualityBand.GOOD
+    if wer <= 0.30:
+        return QualityBand.ACCEPTABLE
+    return QualityBand.TO_IMPROVE
+
+
+def relative_change(candidate: float, baseline: float) -> float | None:
+    """``(candidate - baseline) / baseline`` in %.
+
+    For WER and CER a negative change is an improvement (fewer errors); for
+    BLEU, chrF and RTFx a positive one is. None when the baseline is 0 and
+    the candidate is not (undefined); 0.0 when both are 0.
+    """
+    if baseline == 0:
+        return 0.0 if candidate == 0 else None
+    return (candidate - baseline) / abs(baseline) * 100.0
+
+
+def rtfx(audio_seconds: float, processing_seconds: float) -> float | None:
+    """Inverse real-time factor: seconds of audio transcribed per second of compute."""
+    if processing_seconds <= 0 or not math.isfinite(processing_seconds):
+        return None
+    return audio_seconds / processing_seconds
+
+
+# --- scoring ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SampleScore:
+    """One utterance: raw and normalised texts, word and character error counts."""
+
+    id: str
+    reference: str
+    hypothesis: str
+    reference_norm: str
+    hypothesis_norm: str
+    language: str | None
+    ref_words: int
+    substitutions: int
+    deletions: int
+    insertions: int
+    ref_chars: int
+    char_errors: int
+    duration: float | None = None
+    processing_time: float | None = None
+
+    @property
+    def word_errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def wer(self) -> float:
+        """Per-sample WER (an empty reference counts its insertions against one word)."""
+        return self.word_errors / max(self.ref_words, 1)
+
+    @property
+    def cer(self) -> float:
+        return self.char_errors / max(self.ref_chars, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "wer": self.wer, "cer": self.cer}
+
+
+@dataclass(frozen=True)
+class CorpusScores:
+    """Corpus-level scores; ``wer``/``cer`` are fractions, ``bleu``/``chrf`` 0–100."""
+
+    wer: float
+    cer: float
+    bleu: float
+    chrf: float
+    n_samples: int
+    ref_words: int
+    substitutions: int
+    deletions: int
+    insertions: int
+    ref_chars: int
+    char_errors: int
+    audio_seconds: float | None
+    processing_seconds: float | None
+    rtfx: float | None
+    samples: tuple[SampleScore, ...] = field(repr=False)
+
+    @property
+    def band(self) -> QualityBand:
+        return quality_band(self.wer)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if k != "samples"}
+        return {**data, "band": self.band.value,
+                "samples": [sample.to_dict() for sample in self.samples]}
+
+
+def _per_sample(values: Sequence[Any] | Any, n: int, name: str) -> list[Any]:
+    if values is None or isinstance(values, str):
+        return [values] * n
+    values = list(values)
+    if len(values) != n:
+        raise ValueError(f"{name}: {len(values)} values for {n} samples")
+    return values
+
+
+def score_sample(reference: str, hypothesis: str, language: str | None = None, *,
+                 sample_id: str = "", duration: float | None = None,
+                 processing_time: float | None = None) -> SampleScore:
+    """Normalise and score one pair."""
+    ref_norm, hyp_norm = normalize(reference, language), normalize(hypothesis, language)
+    words = align(ref_norm, hyp_norm, normalized=False)
+    chars = align_chars(ref_norm, hyp_norm, normalized=False)
+    return SampleScore(sample_id, reference or "", hypothesis or "", ref_norm, hyp_norm, language,
+                       words.ref_len, words.substitutions, words.deletions, words.insertions,
+                       chars.ref_len, chars.errors, duration, processing_time)
+
+
+def score(
+    references: Sequence[str],
+    hypotheses: Sequence[str],
+    language: str | Sequence[str | None] | None = None,
+    *,
+    ids: Sequence[str] | None = None,
+    durations: Sequence[float | None] | None = None,
+    processing_times: Sequence[float | None] | None = None,
+    processing_seconds: float | None = None,
+) -> CorpusScores:
+    """Score hypotheses against references (one language, or one per sample).
+
+    Empty texts never crash: an empty hypothesis is all deletions, an empty
+    reference all insertions, both empty zero errors. RTFx is total audio
+    seconds (``durations``) over ``processing_seconds`` (default: the sum of
+    ``processing_times``); None when either is unknown.
+    """
+    n = len(references)
+    if len(hypotheses) != n:
+        raise ValueError(f"{n} references but {len(hypotheses)} hypotheses")
+    languages = _per_sample(language, n, "language")
+    ids = [str(i) for i in (_per_sample(ids, n, "ids") if ids is not None else range(n))]
+    durations = _per_sample(durations, n, "durations")
+    times = _per_sample(processing_times, n, "processing_times")
+    samples = tuple(
+        score_sample(ref, hyp, lang, sample_id=sample_id, duration=dur, processing_time=spent)
+        for ref, hyp, lang, sample_id, dur, spent
+        in zip(references, hypotheses, languages, ids, durations, times, strict=True)
+    )
+    ref_words = sum(s.ref_words for s in samples)
+    word_errors = sum(s.word_errors for s in samples)
+    ref_chars = sum(s.ref_chars for s in samples)
+    char_errors = sum(s.char_errors for s in samples)
+    hyps_norm = [s.hypothesis_norm for s in samples]
+    refs_norm = [s.reference_norm for s in samples]
+    bleu = sacrebleu.corpus_bleu(hyps_norm, [refs_norm]).score if n else 0.0
+    chrf = sacrebleu.corpus_chrf(hyps_norm, [refs_norm]).score if n else 0.0
+    audio_seconds = (float(sum(durations)) if n and all(d is not None for d in durations)
+                     else None)
+    if processing_seconds is None and n and all(t is not None for t in times):
+        processing_seconds = float(sum(times))
+    speed = (rtfx(audio_seconds, processing_seconds)
+             if audio_seconds is not None and processing_seconds is not None else None)
+    return CorpusScores(
+        wer=word_errors / max(ref_words, 1),
+        cer=char_errors / max(ref_chars, 1),
+        bleu=float(bleu),
+        chrf=float(chrf),
+        n_samples=n,
+        ref_words=ref_words,
+        substitutions=sum(s.substitutions for s in samples),
+        deletions=sum(s.deletions for s in samples),
+        insertions=sum(s.insertions for s in samples),
+        ref_chars=ref_chars,
+        char_errors=char_errors,
+        audio_seconds=audio_seconds,
+        processing_seconds=processing_seconds,
+        rtfx=speed,
+        samples=samples,
+    )

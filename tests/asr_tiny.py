@@ -1,0 +1,149 @@
+"""Tiny random-weight ASR checkpoints, built offline and saved like real ones.
+
+They go through the real loading path (``from_pretrained`` of a folder) in
+seconds. Their text is random, so tests check shapes, counts, determinism
+and batching, not words. Whisper reuses the bundled faster-whisper base
+tokenizer (a real multilingual Whisper tokenizer); Wav2Vec2 and Seamless get
+small character vocabularies.
+"""
+
+from __future__ import annotations
+
+from core import bundled
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile
+from scipy.signal import resample_poly
+
+SAMPLE_RATE = 16_000
+FRENCH_CHARS = list("abcdefghijklmnopqrstuvwxyzàâçéèêëîïôùûü'")
+
+
+def whisper_tokenizer():
+    from tokenizers import AddedToken
+    from transformers import WhisperTokenizer
+
+    folder = bundled.locate("faster-whisper-base")
+    tokenizer = WhisperTokenizer(tokenizer_file=str(folder / "tokenizer.json"))
+    # Timestamp tokens, as in the hub's Whisper tokenizers: long-form decoding needs them.
+    tokenizer.add_tokens([AddedToken(f"<|{i * 0.02:.2f}|>", lstrip=False, rstrip=False,
+                                     normalized=False) for i in range(1501)])
+    return tokenizer
+
+
+def build_whisper(folder: Path) -> Path:
+    """A 2-layer, d_model 64 Whisper saved like an *old* fine-tune: no language
+    tables in its generation config and ``forced_decoder_ids`` in its config."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+    )
+
+    tokenizer = whisper_tokenizer()
+    config = WhisperConfig(
+        vocab_size=len(tokenizer), d_model=64, encoder_layers=2, decoder_layers=2,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=128,
+        decoder_ffn_dim=128, num_mel_bins=80, max_source_positions=1500,
+        max_target_positions=448, decoder_start_token_id=50258, pad_token_id=50257,
+        bos_token_id=50257, eos_token_id=50257, init_std=0.3,
+        forced_decoder_ids=[[1, 50259], [2, 50359], [3, 50363]])
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=50258, eos_token_id=50257, pad_token_id=50257,
+        bos_token_id=50257, max_length=448, begin_suppress_tokens=[220, 50257])
+    model.save_pretrained(folder)
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(folder)
+    return folder
+
+
+def build_wav2vec2(folder: Path) -> Path:
+    """A 2-layer, hidden 32 Wav2Vec2ForCTC with a French character vocabulary."""
+    import torch
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2Processor,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {tok: i for i, tok in enumerate(["<pad>", "<s>", "</s>", "<unk>", "|",
+                                             *FRENCH_CHARS])}
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    tokenizer = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token="<unk>",
+                                     pad_token="<pad>", word_delimiter_token="|")
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE,
+                                         padding_value=0.0, do_normalize=True,
+                                         return_attention_mask=True)
+    config = Wav2Vec2Config(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2, feat_extract_norm="layer", do_stable_layer_norm=True,
+        conv_bias=True, pad_token_id=0, initializer_range=0.5)
+    torch.manual_seed(0)
+    Wav2Vec2ForCTC(config).save_pretrained(folder)
+    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+def build_seamless_v2(folder: Path) -> Path:
+    """A one-layer SeamlessM4Tv2 speech-to-text model with a character BPE vocabulary."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        SeamlessM4TFeatureExtractor,
+        SeamlessM4TProcessor,
+        SeamlessM4TTokenizer,
+        SeamlessM4Tv2Config,
+        SeamlessM4Tv2ForSpeechToText,
+    )
+
+    specials = ["<pad>", "<unk>", "<s>", "</s>", "__eng__", "__fra__"]
+    vocab = {tok: i for i, tok in enumerate([*specials, "▁", *FRENCH_CHARS])}
+    tokenizer = SeamlessM4TTokenizer(vocab=vocab, merges=[],
+                                     additional_special_tokens=["__eng__", "__fra__"])
+    config = SeamlessM4Tv2Config(
+        vocab_size=len(vocab), hidden_size=32, speech_encoder_layers=1,
+        speech_encoder_attention_heads=2, speech_encoder_intermediate_size=64,
+        encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+        adaptor_kernel_size=8, adaptor_stride=8, num_adapter_layers=1,
+        t2u_encoder_layers=1, t2u_decoder_layers=1, t2u_encoder_attention_heads=2,
+        t2u_decoder_attention_heads=2, t2u_encoder_ffn_dim=32, t2u_decoder_ffn_dim=32,
+        t2u_vocab_size=16, unit_hifi_gan_vocab_size=16, max_position_embeddings=256,
+        pad_token_id=0, bos_token_id=2, eos_token_id=3, decoder_start_token_id=3)
+    torch.manual_seed(0)
+    model = SeamlessM4Tv2ForSpeechToText(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=3, eos_token_id=3, pad_token_id=0, bos_token_id=2,
+        max_length=64, text_decoder_lang_to_code_id={"eng": 4, "fra": 5})
+    model.save_pretrained(folder)
+    SeamlessM4TProcessor(SeamlessM4TFeatureExtractor(), tokenizer).save_pretrained(folder)
+    return folder
+
+
+def noise_clips(seconds: list[float], seed: int = 0) -> list[np.ndarray]:
+    """Speech-band noise clips of the given lengths (random models need no words)."""
+    rng = np.random.default_rng(seed)
+    return [(0.1 * rng.standard_normal(int(s * SAMPLE_RATE))).astype(np.float32)
+            for s in seconds]
+
+
+def espeak(text: str, folder: Path, voice: str = "en-us", rate: int = 150) -> np.ndarray:
+    """Speech for ``text`` from espeak-ng, as 16 kHz mono float32."""
+    import subprocess
+
+    wav = folder / f"{abs(hash((text, voice, rate)))}.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(wav), text],
+                   check=True, capture_output=True)
+    audio, rate_in = soundfile.read(wav, dtype="float32")
+    return resample_poly(audio, SAMPLE_RATE, rate_in).astype(np.float32)
