@@ -71,3 +71,25 @@ def thread_info() -> None:
 
 def show_model_error(exc: ModelUnavailableError) -> None:
     st.error(str(exc), icon="⚠️")
+
+
+@st.cache_resource(show_spinner=False)
+def shared_sampler() -> Any:
+    """One machine sampler for the whole server: its history survives page switches."""
+    from core.monitor import Sampler
+
+    return Sampler(interval=1.0).start()
+
+
+@st.cache_resource(show_spinner=False)
+def asr_registry() -> Any:
+    from core.asr.registry import load_asr_registry
+
+    return load_asr_registry()
+
+
+def results_dir() -> str:
+    """Where runs are written and read (``ERT_RUNS_DIR``, default ``runs/``)."""
+    import os
+
+    return os.environ.get("ERT_RUNS_DIR", "runs")

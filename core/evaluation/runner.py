@@ -119,9 +119,8 @@ def active_run(out_dir: Path) -> Path | None:
                  if is_running(lock.parent)), None)
 
 
-def start(config: RunConfig, progress: Progress | None = None,
-          registry: AsrRegistry | None = None) -> RunOutcome:
-    """Plan and run a new evaluation (or continue one with the same run id)."""
+def prepare(config: RunConfig, registry: AsrRegistry | None = None) -> Path:
+    """Plan a new run and write its folder (config, plan, manifest); run nothing yet."""
     # Workers run from the repo root: every path in the saved config is absolute.
     config.out_dir = str(Path(config.out_dir).expanduser().resolve())
     if Path(config.dataset).expanduser().exists():
@@ -130,7 +129,7 @@ def start(config: RunConfig, progress: Progress | None = None,
         config.registry_path = str(Path(config.registry_path).expanduser().resolve())
     run_dir = config.run_dir
     if (run_dir / PLAN_FILE).exists():
-        return resume(run_dir, progress)
+        return run_dir
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)
     if not samples:
         raise RunError(f"the dataset {config.dataset} has no samples")
@@ -147,7 +146,36 @@ def start(config: RunConfig, progress: Progress | None = None,
                 "machine": read_machine().to_dict(), "versions": versions(),
                 "config": config.to_dict(), "plan": _plan_dict(plan), "created": time.time()}
     (run_dir / "run_manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    return _execute(run_dir, progress)
+    return run_dir
+
+
+def start(config: RunConfig, progress: Progress | None = None,
+          registry: AsrRegistry | None = None) -> RunOutcome:
+    """Plan and run a new evaluation in this process (or continue one with the same id)."""
+    return _execute(prepare(config, registry), progress)
+
+
+def launch(config: RunConfig, registry: AsrRegistry | None = None) -> Path:
+    """Start a run in a background process that outlives the caller (the UI's Start)."""
+    running = active_run(Path(config.out_dir).expanduser().resolve())
+    if running is not None:
+        raise RunError(f"run {running.name} is already going in this results folder")
+    return spawn(prepare(config, registry))
+
+
+def spawn(run_dir: Path) -> Path:
+    """Run (or resume) ``run_dir`` detached: its own session, log in the run folder."""
+    run_dir = Path(run_dir).resolve()
+    clear_cancel(run_dir)
+    log = (run_dir / "runner.log").open("ab")
+    subprocess.Popen([sys.executable, "-m", "core.evaluation.runner", str(run_dir)],
+                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                     cwd=Path(__file__).resolve().parents[2], start_new_session=True)
+    log.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not is_running(run_dir):
+        time.sleep(0.05)  # so the page shows it running on its next draw
+    return run_dir
 
 
 def resume(run_dir: Path, progress: Progress | None = None) -> RunOutcome:
@@ -242,3 +270,17 @@ def progress_of(run_dir: Path) -> dict[str, Any]:
     return {"models": per_model, "done": done, "total": total, "status": read_status(run_dir),
             "running": is_running(run_dir),
             "cancel_requested": cancel_requested(run_dir)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m core.evaluation.runner RUN_DIR``: what :func:`spawn` starts."""
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 1:
+        print("usage: python -m core.evaluation.runner RUN_DIR", file=sys.stderr)
+        return 2
+    outcome = resume(Path(args[0]))
+    return 1 if outcome.worker_failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""The workbench pages through Streamlit's AppTest, over a real (small) evaluation run."""
+
+from __future__ import annotations
+
+from core.evaluation import runner
+from core.evaluation.config import RunConfig
+
+import io
+
+import numpy as np
+import pytest
+import soundfile
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    """A results folder holding the demo set and one finished two-model run."""
+    from core.demo_data import make_demo_dataset
+
+    import os
+
+    out = tmp_path_factory.mktemp("runs")
+    manifest = make_demo_dataset(out / "demo-data", langs=("en",), count=3)
+    runner.start(RunConfig(dataset=str(manifest), out_dir=str(out), use_cache=False,
+                           models=["faster-whisper:tiny.en", "faster-whisper:base"]))
+    previous = os.environ.get("ERT_RUNS_DIR")
+    os.environ["ERT_RUNS_DIR"] = str(out)
+    yield out
+    if previous is None:
+        os.environ.pop("ERT_RUNS_DIR", None)
+    else:
+        os.environ["ERT_RUNS_DIR"] = previous
+
+
+def _page(name: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / "pages" / name), default_timeout=240)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_evaluation_page_shows_pickers_and_the_plan(runs_dir):
+    at = _page("1_Evaluation.py")
+    assert at.radio(key="dataset_kind").value == "Demo (espeak-ng)"
+    assert "batch_1_light" in at.multiselect(key="eval_batches").options
+    assert at.multiselect(key="eval_models").value == ["faster-whisper:tiny.en"]
+    at.multiselect(key="eval_batches").set_value(["batch_1_light"]).run()
+    assert not at.exception, at.exception
+    plan = at.dataframe[0].value
+    assert list(plan["batch"]) == ["batch_1_light", "custom"]
+    assert any(m.label == "Strategy" for m in at.metric)
+    assert any(m.label == "Estimated time" for m in at.metric)
+    assert at.selectbox(key="eval_run_choice").options  # the fixture run is listed
+
+
+def test_evaluation_page_reports_a_bad_manifest_clearly(runs_dir):
+    at = _page("1_Evaluation.py")
+    at.radio(key="dataset_kind").set_value("Manifest file").run()
+    at.text_input[0].set_value(str(runs_dir / "missing.jsonl")).run()
+    assert not at.exception, at.exception
+    assert at.error and "missing.jsonl" in at.error[0].value
+
+
+def test_monitor_page_draws_live_charts_and_says_there_is_no_gpu(runs_dir):
+    import time
+
+    at = _page("2_Monitor.py")
+    time.sleep(1.5)
+    at.run()  # the sampler has samples by now
+    assert not at.exception, at.exception
+    labels = [m.label for m in at.metric]
+    assert {"CPU", "RAM", "Swap", "ERT app"} <= set(labels)
+    assert any("No GPU visible" in i.value for i in at.info)
+    assert at.selectbox  # recorded memory_stats files of the fixture run
+
+
+def test_compare_page_tables_deltas_and_per_sample_view(runs_dir):
+    at = _page("3_Compare.py")
+    table = at.dataframe[0].value
+    assert set(table["model"]) == {"faster-whisper:tiny.en", "faster-whisper:base"}
+    assert table["wer"].notna().all()
+    deltas = [m.label for m in at.metric]
+    assert {"WER", "CER", "BLEU", "CHRF"} <= set(deltas)
+    html = " ".join(m.value for m in at.markdown)
+    assert "Reference" in html and "faster-whisper:tiny.en" in html
+
+
+def test_upload_comparison_transcribes_a_generated_wav(runs_dir):
+    from core.demo_data import synthesize
+
+    audio = synthesize("the quick brown fox jumps over the lazy dog", "en")
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio, 16000, format="WAV")
+    at = _page("3_Compare.py")
+    at.file_uploader(key="cmp_upload").set_value(("fox.wav", buffer.getvalue(), "audio/wav"))
+    at.multiselect(key="upload_models").set_value(["faster-whisper:tiny.en",
+                                                   "faster-whisper:base"])
+    at.text_input(key="upload_reference").set_value("the quick brown fox jumps over the lazy dog")
+    at.run()
+    at.button[-1].click().run()
+    assert not at.exception, at.exception
+    results = [c.value for c in at.caption if " · WER " in c.value and "RTFx" in c.value]
+    assert len(results) == 2
+    texts = " ".join(m.value for m in at.markdown).lower()
+    assert "fox" in texts
+
+
+def test_upload_comparison_rejects_a_non_audio_file(runs_dir):
+    at = _page("3_Compare.py")
+    at.file_uploader(key="cmp_upload").set_value(("notes.wav", b"just some text, not audio",
+                                                  "audio/wav")).run()
+    at.button[-1].click().run()
+    assert not at.exception, at.exception
+    assert at.error and "notes.wav" in at.error[0].value
+
+
+def test_silence_upload_is_not_an_error(runs_dir):
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(16000, dtype=np.float32), 16000, format="WAV")
+    at = _page("3_Compare.py")
+    at.file_uploader(key="cmp_upload").set_value(("silence.wav", buffer.getvalue(),
+                                                  "audio/wav")).run()
+    at.button[-1].click().run()
+    assert not at.exception, at.exception
