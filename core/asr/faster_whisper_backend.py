@@ -51,7 +51,8 @@ class FasterWhisperBackend(Backend):
 
         device, _, index = self.device.partition(":")
         if device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
-            raise ModelUnavailableError("GPU mode is not available: CTranslate2 sees no CUDA device")
+            raise ModelUnavailableError(
+                "GPU mode is not available: CTranslate2 sees no CUDA device")
         where = self._where()
         with friendly_hub_errors(self.spec.source):
             self.model = WhisperModel(

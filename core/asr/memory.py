@@ -3,17 +3,22 @@
 need = weights + activation allowance, where
 
 * weights = parameter count × bytes per parameter of the dtype the backend
-  loads (fp32 for transformers on CPU, fp16/bf16 on GPU, int8 for
+  loads (fp32 for transformers on CPU, bf16/fp16 on GPU, int8 for
   faster-whisper on CPU, fp16 for it on GPU);
 * the parameter count is exact when the model's ``config.json`` is at hand (a
   local folder or the hub cache): the model is built on the ``meta`` device,
   which allocates nothing, and its parameters are counted. Otherwise it comes
   from :data:`PUBLISHED_PARAMS_M`, the counts published with the models;
-* the activation allowance (features, encoder states, KV cache, runtime
-  buffers) was measured with ``scripts/measure_asr_activations.py``: peak RSS
-  minus the loaded RSS while transcribing a batch of eight 30 s clips with
-  greedy decoding (results in :data:`MEASURED_ACTIVATIONS_GB`). It is modelled
-  as ``ACTIVATION_FLOOR_GB + ACTIVATION_FRACTION × weights``.
+* the activation allowance (features, encoder states, KV caches, attention,
+  allocator slack) was measured with ``scripts/measure_asr_activations.py``:
+  peak RSS minus the loaded RSS while transcribing a batch of eight 30 s
+  clips, greedy, at most 128 new tokens (:data:`MEASURED_ACTIVATIONS_GB`). It
+  is modelled as ``floor(backend) + fraction(family) × params × compute bytes
+  × batch / 8``: activations are computed in fp32 on the CPU (int8
+  CTranslate2 included) and in half precision on the GPU, and grow with the
+  batch. Wav2Vec2 needs far more than Whisper per parameter: its CNN runs on
+  the raw 16 kHz waveform. Seamless and Gemma 3n could not be measured here
+  (no weights offline) and use documented assumptions.
 
 The figures exclude the interpreter and libraries themselves (torch alone is
 ~0.4 GB of RSS), which the workbench pays once whatever the model.
@@ -46,12 +51,29 @@ PUBLISHED_PARAMS_M: dict[str, tuple[tuple[str, float], ...]] = {
     "gemma3n": (("e2b", 5000), ("e4b", 8000), ("", 8000)),
 }
 
-# Peak RSS minus loaded RSS, transcribing 8 × 30 s clips (greedy, 128 new tokens
-# at most) on 2 CPU cores; random weights at the real architectures' sizes for
-# transformers, the bundled models for faster-whisper. See the module docstring.
-MEASURED_ACTIVATIONS_GB: dict[str, float] = {}
-ACTIVATION_FLOOR_GB = 0.25
-ACTIVATION_FRACTION = 0.25
+# Peak RSS minus loaded RSS transcribing 8 × 30 s clips on 2 CPU cores (greedy,
+# ≤ 128 new tokens): the bundled int8 models for faster-whisper, random weights at
+# the real architectures' sizes for transformers (fp32; Whisper then decodes all
+# 128 tokens, an upper bound).
+MEASURED_ACTIVATIONS_GB: dict[str, float] = {
+    "faster-whisper:tiny.en": 0.54,  # 39M params
+    "faster-whisper:base": 0.71,  # 74M
+    "transformers whisper tiny": 0.32,  # 38M, 0.14 GB fp32 weights
+    "transformers whisper base": 0.55,  # 73M, 0.27 GB
+    "transformers wav2vec2-large CTC": 5.13,  # 315M, 1.18 GB
+}
+REFERENCE_BATCH = 8
+# Activation GB per GB of weights in the compute dtype, for REFERENCE_BATCH clips.
+ACTIVATION_FRACTION: dict[str, float] = {
+    "whisper": 1.75,  # fits tiny 0.32 / base 0.55 (and over-covers faster-whisper's)
+    "wav2vec2": 4.4,  # 5.13 / 1.18
+    "seamless": 1.75,  # assumed: encoder-decoder on fbank features, like Whisper
+    # Assumed: an LLM whose weights dominate; ~500 prompt+answer tokens of KV cache
+    # and a 30 s conformer pass per clip come to ~1.5 GB at batch 8 for E4B.
+    "gemma3n": 0.1,
+}
+# What a batch costs whatever the model size (buffers, allocator, feature arrays).
+ACTIVATION_FLOOR_GB: dict[str, float] = {"transformers": 0.07, "faster-whisper": 0.30}
 CUDA_CONTEXT_GB = 0.5  # the CUDA context and allocator slack on the GPU (not measured here)
 
 
@@ -62,6 +84,7 @@ class MemoryEstimate:
     params: int
     params_from: str  # "config" | "published" | "registry" | "override"
     dtype: str
+    batch_size: int
     weights_gb: float
     activations_gb: float
     overridden_gb: float | None = None
@@ -81,9 +104,13 @@ def load_dtype(spec: AsrModelSpec, device: str) -> str:
     return "bfloat16" if gpu else "float32"
 
 
-def activation_allowance_gb(weights_gb: float, device: str = "cpu") -> float:
-    extra = CUDA_CONTEXT_GB if device.startswith("cuda") else 0.0
-    return ACTIVATION_FLOOR_GB + ACTIVATION_FRACTION * weights_gb + extra
+def activation_allowance_gb(spec: AsrModelSpec, params: int, device: str = "cpu",
+                            batch_size: int = REFERENCE_BATCH) -> float:
+    """The measured model: floor + fraction × params × compute bytes × batch / 8."""
+    gpu = device.startswith("cuda")
+    compute_gb = params * (2 if gpu else 4) / GB
+    scaled = ACTIVATION_FRACTION[spec.family] * compute_gb * max(1, batch_size) / REFERENCE_BATCH
+    return ACTIVATION_FLOOR_GB[spec.backend] + scaled + (CUDA_CONTEXT_GB if gpu else 0.0)
 
 
 def published_params(spec: AsrModelSpec) -> int:
@@ -147,13 +174,14 @@ def parameter_count(spec: AsrModelSpec) -> tuple[int, str]:
     return published_params(spec), "published"
 
 
-def estimate(spec: AsrModelSpec, device: str = "cpu") -> MemoryEstimate:
-    """The memory ``spec`` needs on ``device`` ("cpu" or "cuda")."""
+def estimate(spec: AsrModelSpec, device: str = "cpu",
+             batch_size: int = REFERENCE_BATCH) -> MemoryEstimate:
+    """The memory ``spec`` needs on ``device`` ("cpu" or "cuda") for batches of ``batch_size``."""
     params, origin = parameter_count(spec)
     dtype = load_dtype(spec, device)
-    weights = params * BYTES_PER_DTYPE[dtype] / GB
     override = spec.memory_gb_gpu if device.startswith("cuda") else spec.memory_gb_cpu
-    return MemoryEstimate(params=params, params_from="override" if override else origin,
-                          dtype=dtype, weights_gb=weights,
-                          activations_gb=activation_allowance_gb(weights, device),
-                          overridden_gb=override)
+    return MemoryEstimate(
+        params=params, params_from="override" if override else origin, dtype=dtype,
+        batch_size=batch_size, weights_gb=params * BYTES_PER_DTYPE[dtype] / GB,
+        activations_gb=activation_allowance_gb(spec, params, device, batch_size),
+        overridden_gb=override)

@@ -60,14 +60,14 @@ class AsrModelSpec:
         """Whether the model transcribes ``language`` (ISO 639-1); ``None`` means any."""
         return language is None or ANY_LANGUAGE in self.languages or language in self.languages
 
-    def memory(self, device: str = "cpu") -> MemoryEstimate:
+    def memory(self, device: str = "cpu", batch_size: int = 8) -> MemoryEstimate:
         """Weights + activation allowance on ``device`` (see :mod:`core.asr.memory`)."""
         from core.asr.memory import estimate
 
-        return estimate(self, device)
+        return estimate(self, device, batch_size)
 
-    def memory_gb(self, device: str = "cpu") -> float:
-        return self.memory(device).total_gb
+    def memory_gb(self, device: str = "cpu", batch_size: int = 8) -> float:
+        return self.memory(device, batch_size).total_gb
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,8 @@ class _CtcRunner(_Runner):
         model = AutoModelForCTC.from_pretrained(where, **self.model_kwargs())
         return processor, model
 
-    def transcribe(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
+    def logits(self, clips: list[np.ndarray], options: DecodeOptions) -> list[Any]:
+        """Per clip, its windows' logits without their context frames, end to end."""
         import torch
 
         window = int(options.chunk_seconds * SAMPLE_RATE)
@@ -207,9 +208,13 @@ class _CtcRunner(_Runner):
                 torch.tensor([span.size for _, span in batch])).tolist()
             for row, ((i, span), frames) in enumerate(zip(batch, lengths, strict=True)):
                 kept[i].append(_trim(logits[row, :frames], span, ratio))
-        pad = self.processor.tokenizer.pad_token_id
-        ids = [torch.cat(parts).argmax(-1) if parts else torch.empty(0, dtype=torch.long)
-               for parts in kept]
+        return [torch.cat(parts) for parts in kept]
+
+    def transcribe(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
+        import torch
+
+        ids = [logits.argmax(-1) for logits in self.logits(clips, options)]
+        pad = self.processor.tokenizer.pad_token_id  # the CTC blank: padding decodes to nothing
         padded = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=pad)
         return self.processor.batch_decode(padded.cpu())
 

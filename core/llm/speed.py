@@ -1,0 +1,278 @@
+"""Fast CPU decoding for Llama-family chat models: packed weights and a lean forward.
+
+Why (measured by ``python -m bench llm``, see BENCHMARKS.md): for a 135M model,
+``generate`` spends more time in Python than in arithmetic (the transformers
+forward alone costs ~8 ms a token here in module calls, mask and cache
+bookkeeping), and fp32 weights make every token read ~540 MB of memory.
+:class:`FastDecoder` runs the same network as a flat loop of ~25 tensor ops a
+layer over a preallocated KV cache, with the projections packed as
+
+* **int4, groups of 32**, when that reproduces the weights exactly: a Q4_0/Q4_1
+  GGUF dequantized to fp32 (the bundled default) is a 16-level grid per group,
+  so repacking loses nothing but the bf16 rounding of each group's scale;
+* **int8 per output row** otherwise (the Q8_0 output head, hub checkpoints).
+
+The matmuls take bf16 activations (torch's packed CPU kernels need them);
+the residual stream, norms, RoPE, attention and KV cache stay fp32. Greedy
+tokens match transformers fp32 for dozens of tokens, then may drift where two
+logits are near-tied. ``ERT_LLM_FAST=0`` turns the whole path off.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+GROUP = 32
+SUPPORTED_ARCHS = {"LlamaForCausalLM", "Qwen2ForCausalLM"}
+STATIC_ROPE_TYPES = {"default", "linear", "llama3"}
+MAX_ROPE_POSITIONS = 32768
+
+
+def fast_enabled() -> bool:
+    """``ERT_LLM_FAST=0`` (or ``false``/``no``/``off``) selects plain ``generate``."""
+    return os.environ.get("ERT_LLM_FAST", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+@dataclass
+class PackedLinear:
+    """``y = x @ W.T + b`` with W packed for torch's CPU weight-only kernels (bf16 in and out)."""
+
+    kind: str  # "int4" or "int8"
+    weight: torch.Tensor
+    scales: torch.Tensor
+    bias: torch.Tensor | None
+    out_features: int
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "int4":
+            y = torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.weight, GROUP, self.scales)
+        else:
+            y = torch.ops.aten._weight_int8pack_mm(x, self.weight, self.scales)
+        return y if self.bias is None else y + self.bias
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.weight, self.scales, self.bias)
+                   if t is not None)
+
+
+def _int4_exact(w: torch.Tensor) -> PackedLinear | None:
+    """Pack as int4 (asymmetric, groups of 32) only if the weights already lie on that grid."""
+    n, k = w.shape
+    if k % GROUP:
+        return None
+    groups = w.reshape(n, k // GROUP, GROUP)
+    lo = groups.amin(-1, keepdim=True)
+    step = (groups.amax(-1, keepdim=True) - lo) / 15
+    q = ((groups - lo) / step.clamp(min=torch.finfo(torch.float32).tiny)).round_().clamp_(0, 15)
+    if not torch.allclose(q * step + lo, groups, rtol=1e-5, atol=1e-8):
+        return None
+    packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.reshape(n, k).to(torch.int32), 1)
+    # The kernel computes (q - 8) * scale + zero, so zero = lo + 8 * scale.
+    scales = torch.cat([step, lo + 8 * step], -1).transpose(0, 1).contiguous()
+    return PackedLinear("int4", packed, scales.to(torch.bfloat16), None, n)
+
+
+def _int8_rows(w: torch.Tensor) -> PackedLinear:
+    scale = w.abs().amax(1).clamp(min=1e-12) / 127
+    q = (w / scale[:, None]).round_().clamp_(-127, 127).to(torch.int8)
+    return PackedLinear("int8", q.contiguous(), scale.to(torch.bfloat16), None, w.shape[0])
+
+
+def pack_linear(weight: torch.Tensor, bias: torch.Tensor | None = None) -> PackedLinear:
+    """int4 when lossless, else int8 per output row."""
+    w = weight.detach().float()
+    packed = _int4_exact(w) or _int8_rows(w)
+    packed.bias = None if bias is None else bias.detach().to(torch.bfloat16)
+    return packed
+
+
+def _interleave_rope(w: torch.Tensor, heads: int, head_dim: int) -> torch.Tensor:
+    """Reorder each head's rows from RoPE's half-split layout to (even, odd) pairs.
+
+    Applied to both q and k it leaves every q.k product unchanged, and lets
+    RoPE be one complex multiply instead of slicing and concatenating halves.
+    """
+    half = head_dim // 2
+    order = torch.stack([torch.arange(half), torch.arange(half) + half], -1).reshape(-1)
+    rows = w.reshape(heads, head_dim, *w.shape[1:])[:, order]
+    return rows.reshape(w.shape)
+
+
+@dataclass
+class _Layer:
+    attn_norm: torch.Tensor
+    qkv: PackedLinear
+    out: PackedLinear
+    mlp_norm: torch.Tensor
+    gate_up: PackedLinear
+    down: PackedLinear
+
+
+@dataclass
+class DecodeResult:
+    new_tokens: int
+    prefill_seconds: float
+    decode_seconds: float
+
+    @property
+    def decode_tokens_per_second(self) -> float:
+        steps = self.new_tokens - 1
+        return steps / self.decode_seconds if steps > 0 and self.decode_seconds > 0 else 0.0
+
+
+def unsupported_reason(model: Any) -> str | None:
+    """Why :class:`FastDecoder` cannot run ``model``, or ``None`` when it can."""
+    cfg = model.config
+    if type(model).__name__ not in SUPPORTED_ARCHS:
+        return f"architecture {type(model).__name__} is not one of {sorted(SUPPORTED_ARCHS)}"
+    if next(model.parameters()).device.type != "cpu":
+        return "the model is not on the CPU"
+    if getattr(cfg, "hidden_act", "silu") != "silu" or getattr(cfg, "mlp_bias", False):
+        return "the MLP is not a bias-free SiLU MLP"
+    rope = (getattr(cfg, "rope_parameters", None) or {}).get("rope_type", "default")
+    if rope not in STATIC_ROPE_TYPES:
+        return f"RoPE type {rope!r} depends on the sequence length"
+    if getattr(cfg, "use_sliding_window", False):
+        return "sliding-window attention"
+    return None
+
+
+class FastDecoder:
+    """The model's forward as a flat op loop over packed weights (CPU, batch of one)."""
+
+    def __init__(self, model: Any) -> None:
+        cfg = model.config
+        inner = model.model
+        self.heads = cfg.num_attention_heads
+        self.kv_heads = cfg.num_key_value_heads
+        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.heads
+        self.hidden = cfg.hidden_size
+        self.eps = float(cfg.rms_norm_eps)
+        self.max_positions = min(int(cfg.max_position_embeddings), MAX_ROPE_POSITIONS)
+        self.embed = inner.embed_tokens.weight.detach().float()
+        self.norm = inner.norm.weight.detach().float()
+        self.lm_head = pack_linear(model.lm_head.weight)
+        self.layers = [self._pack_layer(layer) for layer in inner.layers]
+        with torch.no_grad():
+            pos = torch.arange(self.max_positions)[None]
+            cos, sin = inner.rotary_emb(self.embed[:1], pos)
+        half = self.head_dim // 2
+        self.rope = torch.complex(cos[0, :, :half].float(), sin[0, :, :half].float())
+        eos = model.generation_config.eos_token_id
+        self.eos_ids = {eos} if isinstance(eos, int) else set(eos or [])
+
+    def _pack_layer(self, layer: Any) -> _Layer:
+        att, mlp = layer.self_attn, layer.mlp
+        q, k = att.q_proj, att.k_proj
+        weights = [_interleave_rope(q.weight.detach(), self.heads, self.head_dim),
+                   _interleave_rope(k.weight.detach(), self.kv_heads, self.head_dim),
+                   att.v_proj.weight.detach()]
+        bias = None
+        if q.bias is not None:
+            bias = torch.cat([_interleave_rope(q.bias.detach(), self.heads, self.head_dim),
+                              _interleave_rope(k.bias.detach(), self.kv_heads, self.head_dim),
+                              att.v_proj.bias.detach()])
+        return _Layer(
+            attn_norm=layer.input_layernorm.weight.detach().float(),
+            qkv=pack_linear(torch.cat(weights), bias),
+            out=pack_linear(att.o_proj.weight, att.o_proj.bias),
+            mlp_norm=layer.post_attention_layernorm.weight.detach().float(),
+            gate_up=pack_linear(torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])),
+            down=pack_linear(mlp.down_proj.weight),
+        )
+
+    @property
+    def nbytes(self) -> int:
+        packed = [self.lm_head] + [p for lay in self.layers
+                                   for p in (lay.qkv, lay.out, lay.gate_up, lay.down)]
+        return sum(p.nbytes for p in packed) + self.embed.numel() * 4 + self.rope.numel() * 8
+
+    def new_cache(self, length: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        shape = (self.kv_heads, length, self.head_dim)
+        return [(torch.zeros(shape), torch.zeros(shape)) for _ in self.layers]
+
+    def forward(self, ids: torch.Tensor, pos: int, cache: list) -> torch.Tensor:
+        """Logits (fp32) of the last of ``ids`` (1-D), placed at ``pos``; fills ``cache``."""
+        t = ids.shape[0]
+        if t > 1 and pos:
+            raise ValueError("a multi-token step must start at position 0 (causal mask)")
+        h, kv, d, dim = self.heads, self.kv_heads, self.head_dim, self.hidden
+        n_qk = (h + kv) * d
+        bf16 = torch.bfloat16
+        rope = self.rope[pos:pos + t, None]
+        x = self.embed[ids]
+        for layer, (k_cache, v_cache) in zip(self.layers, cache, strict=True):
+            a = F.rms_norm(x, (dim,), layer.attn_norm, self.eps).to(bf16)
+            qkv = layer.qkv(a).float()
+            qk = torch.view_as_complex(qkv[:, :n_qk].reshape(t, h + kv, d // 2, 2))
+            qk = torch.view_as_real(qk * rope).reshape(t, h + kv, d)
+            k_cache[:, pos:pos + t] = qk[:, h:].transpose(0, 1)
+            v_cache[:, pos:pos + t] = qkv[:, n_qk:].reshape(t, kv, d).transpose(0, 1)
+            att = F.scaled_dot_product_attention(
+                qk[:, :h].transpose(0, 1)[None], k_cache[None, :, :pos + t],
+                v_cache[None, :, :pos + t], is_causal=t > 1, enable_gqa=h != kv)
+            x = x + layer.out(att[0].transpose(0, 1).reshape(t, h * d).to(bf16)).float()
+            a = F.rms_norm(x, (dim,), layer.mlp_norm, self.eps).to(bf16)
+            gate, up = layer.gate_up(a).float().chunk(2, -1)
+            x = x + layer.down((F.silu(gate) * up).to(bf16)).float()
+        last = F.rms_norm(x[-1:], (dim,), self.norm, self.eps).to(bf16)
+        return self.lm_head(last).float()
+
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        max_new_tokens: int,
+        processors: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        do_sample: bool = False,
+        min_new_tokens: int = 0,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_token: Callable[[torch.Tensor], None] = lambda tok: None,
+    ) -> DecodeResult:
+        """Decode up to ``max_new_tokens`` after ``input_ids`` (shape 1 x T), like ``generate``.
+
+        ``processors`` are transformers logits processors (repetition penalty,
+        temperature, top-k/top-p), applied as ``generate`` applies them.
+        """
+        prompt = input_ids.reshape(-1)
+        total = min(prompt.numel() + max_new_tokens, self.max_positions)
+        ids = torch.empty(total, dtype=torch.long)
+        ids[:prompt.numel()] = prompt
+        cache = self.new_cache(total)
+        eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long)
+        started = time.perf_counter()
+        prefill = 0.0
+        n, pos, step = 0, prompt.numel(), prompt
+        with torch.inference_mode():
+            while pos < total and not should_stop():
+                logits = self.forward(step, pos - step.numel(), cache)
+                if processors is not None:
+                    logits = processors(ids[None, :pos], logits)
+                if n < min_new_tokens and eos.numel():
+                    logits[:, eos] = -float("inf")
+                if do_sample:
+                    token = torch.multinomial(F.softmax(logits, -1), 1)[0]
+                else:
+                    token = logits.argmax(-1)
+                ids[pos] = token
+                pos, n, step = pos + 1, n + 1, token
+                if n == 1:
+                    prefill = time.perf_counter() - started
+                on_token(token)
+                if int(token) in self.eos_ids:
+                    break
+        return DecodeResult(n, prefill, time.perf_counter() - started - prefill)
+
+
+def optimize_for_cpu(model: Any) -> FastDecoder | None:
+    """A :class:`FastDecoder` for ``model``, or ``None`` (disabled or unsupported: use generate)."""
+    if not fast_enabled() or unsupported_reason(model) is not None:
+        return None
+    return FastDecoder(model)

@@ -1,0 +1,170 @@
+from core.asr import AsrModelSpec, AsrRegistryError, create_backend, load_asr_registry
+from core.asr.chunking import split
+from core.asr.faster_whisper_backend import FasterWhisperBackend
+from core.asr.memory import estimate, published_params
+from core.asr.transformers_backend import TransformersBackend
+
+import sys
+
+import pytest
+
+SEED_SOURCES = {
+    "whisper:tiny": "openai/whisper-tiny",
+    "whisper:base": "openai/whisper-base",
+    "whisper:small": "openai/whisper-small",
+    "whisper:medium": "openai/whisper-medium",
+    "whisper:large": "openai/whisper-large",
+    "whisper:large-v3": "openai/whisper-large-v3",
+    "wav2vec2:xlsr-53-french": "facebook/wav2vec2-large-xlsr-53-french",
+    "wav2vec2:bhuang-french": "bhuang/asr-wav2vec2-french",
+    "wav2vec2:jonatasgrosman-xlsr": "jonatasgrosman/wav2vec2-large-xlsr-53-french",
+    "wav2vec2:jonatasgrosman-voxpopuli": "jonatasgrosman/wav2vec2-large-fr-voxpopuli-french",
+    "wav2vec2:wasertech-cv9": "wasertech/wav2vec2-cv-fr-9",
+    "seamless:medium": "facebook/hf-seamless-m4t-medium",
+    "seamless:large": "facebook/seamless-m4t-v2-large",
+    "gemma3n:e2b": "google/gemma-3n-E2B-it",
+    "gemma3n:e4b": "google/gemma-3n-E4B-it",
+    "faster-whisper:tiny.en": "bundled:faster-whisper-tiny.en",
+    "faster-whisper:base": "bundled:faster-whisper-base",
+}
+SEED_BATCHES = {
+    "batch_1_light": ["whisper:tiny", "whisper:base", "whisper:small"],
+    "batch_2_medium": ["whisper:medium", "wav2vec2:xlsr-53-french", "wav2vec2:bhuang-french"],
+    "batch_3_heavy": ["whisper:large", "whisper:large-v3"],
+    "batch_4_wav2vec": ["wav2vec2:jonatasgrosman-xlsr", "wav2vec2:jonatasgrosman-voxpopuli",
+                        "wav2vec2:wasertech-cv9"],
+    "batch_5_seamless": ["seamless:medium", "seamless:large"],
+    "batch_6_gemma": ["gemma3n:e2b", "gemma3n:e4b"],
+}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_asr_registry()
+
+
+def test_every_seed_model_is_registered_with_its_source_and_family(registry):
+    for key, source in SEED_SOURCES.items():
+        spec = registry.get(key)
+        assert spec.source == source
+        expected_family = "whisper" if key.startswith("faster-whisper") else key.split(":")[0]
+        assert spec.family == expected_family
+        assert spec.backend == ("faster-whisper" if source.startswith("bundled:")
+                                else "transformers")
+        assert spec.languages and not spec.trust_remote_code
+    assert registry.get("wav2vec2:bhuang-french").supports("fr")
+    assert not registry.get("faster-whisper:tiny.en").supports("fr")
+
+
+def test_the_default_model_works_offline(registry):
+    assert registry.get().is_bundled
+
+
+def test_seed_batches_are_parsed_and_reference_known_models(registry):
+    for name, keys in SEED_BATCHES.items():
+        assert list(registry.batches[name]) == keys
+    for keys in registry.batches.values():
+        assert all(key in registry.models for key in keys)
+    assert [s.key for s in registry.batch("batch_3_heavy")] == SEED_BATCHES["batch_3_heavy"]
+
+
+def test_memory_figures_are_positive_and_ordered_by_size(registry):
+    cpu = {key: spec.memory_gb("cpu") for key, spec in registry.models.items()}
+    gpu = {key: spec.memory_gb("cuda") for key, spec in registry.models.items()}
+    assert all(v > 0 for v in [*cpu.values(), *gpu.values()])
+    order = ["whisper:tiny", "whisper:base", "whisper:small", "whisper:medium", "whisper:large-v3"]
+    assert [cpu[k] for k in order] == sorted(cpu[k] for k in order)
+    assert gpu["whisper:tiny"] < gpu["whisper:large-v3"]
+    assert cpu["gemma3n:e2b"] < cpu["gemma3n:e4b"]
+    assert cpu["seamless:medium"] < cpu["seamless:large"]
+    # int8 on the CPU is four times lighter than fp32 for the same weights.
+    fw = registry.get("faster-whisper:base").memory("cpu")
+    hf = registry.get("whisper:base").memory("cpu")
+    assert fw.dtype == "int8" and hf.dtype == "float32"
+    assert fw.weights_gb == pytest.approx(hf.weights_gb / 4)
+    large = registry.get("whisper:large-v3")
+    assert large.memory("cpu", batch_size=1).total_gb < large.memory("cpu", batch_size=8).total_gb
+    assert 5.5 < large.memory("cpu").weights_gb < 6.5  # 1550M × 4 bytes
+
+
+def test_a_local_fine_tune_is_one_entry_and_its_size_comes_from_its_config(tmp_path):
+    from transformers import WhisperConfig
+
+    folder = tmp_path / "my-whisper"
+    WhisperConfig(d_model=64, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                  decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                  vocab_size=1000, pad_token_id=0, bos_token_id=0, eos_token_id=0,
+                  decoder_start_token_id=1).save_pretrained(folder)
+    toml = tmp_path / "asr.toml"
+    toml.write_text(f'[models."whisper:mine"]\nsource = "{folder}"\n'
+                    '[models."wav2vec2:big"]\nsource = "x/y"\nmemory_gb_cpu = 3.5\n'
+                    '[batches]\nmine = ["whisper:mine", "wav2vec2:big"]\n')
+    registry = load_asr_registry(toml)
+    spec = registry.get("whisper:mine")
+    assert (spec.family, spec.backend) == ("whisper", "transformers")
+    memory = spec.memory("cpu")
+    assert memory.params_from == "config"
+    assert memory.params < 1_000_000  # the tiny config, not whisper-base's 74M
+    assert registry.get("wav2vec2:big").memory_gb("cpu") == 3.5
+    assert registry.get("wav2vec2:big").memory("cuda").params_from == "published"
+
+
+def test_published_counts_match_sizes_in_keys_and_sources():
+    def spec(key: str, source: str, family: str) -> AsrModelSpec:
+        return AsrModelSpec(key=key, source=source, family=family)
+
+    assert published_params(spec("whisper:x", "openai/whisper-medium", "whisper")) == 769e6
+    assert published_params(spec("faster-whisper:tiny.en", "bundled:x", "whisper")) == 39e6
+    assert published_params(spec("gemma3n:e2b", "google/gemma-3n-E2B-it", "gemma3n")) == 5e9
+    assert published_params(spec("wav2vec2:fr", "someone/fr-model", "wav2vec2")) == 315e6
+    assert estimate(AsrModelSpec("w:x", "a/b", params_millions=10)).params == 10_000_000
+
+
+@pytest.mark.parametrize("body, message", [
+    ('[models."whisper:a"]\nlabel = "no source"\n', "needs a 'source'"),
+    ('[models."whisper:a"]\nsource = "a/b"\ncolour = 1\n', "unknown fields"),
+    ('[models."whisper:a"]\nsource = "a/b"\nbackend = "onnx"\n', "backend must be"),
+    ('[models."x:a"]\nsource = "a/b"\nfamily = "hubert"\n', "family must be"),
+    ('[models."whisper:a"]\nsource = "a/b"\n[batches]\nb = ["whisper:zz"]\n', "unknown models"),
+    ('[models."whisper:a"]\nsource = "a/b"\nmemory_gb_cpu = -1\n', "positive"),
+    ('[models."whisper:a"\n', "cannot read"),
+])
+def test_a_wrong_registry_file_is_refused_with_its_name(tmp_path, body, message):
+    toml = tmp_path / "bad.toml"
+    toml.write_text(body)
+    with pytest.raises(AsrRegistryError, match=message) as info:
+        load_asr_registry(toml)
+    if "cannot read" not in message:
+        assert str(toml) in str(info.value)
+
+
+def test_create_backend_picks_the_engine_without_loading(registry):
+    fw = create_backend(registry.get("faster-whisper:tiny.en"))
+    hf = create_backend(registry.get("whisper:large-v3"), device="cuda")
+    assert isinstance(fw, FasterWhisperBackend) and isinstance(hf, TransformersBackend)
+    assert not fw.loaded and not hf.loaded and hf.device == "cuda"
+
+
+def test_the_registry_imports_without_torch():
+    import subprocess
+
+    code = ("import sys, core; from core.asr import load_asr_registry; load_asr_registry(); "
+            "print('torch' in sys.modules, 'streamlit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_windows_tile_a_long_clip_exactly_once():
+    for length, window, stride in [(10, 20, 0), (100, 30, 0), (1000, 300, 50), (301, 300, 50)]:
+        spans = split(length, window, stride)
+        kept = [i for s in spans for i in range(s.start + s.left, s.end - s.right)]
+        assert kept == list(range(length))
+        assert all(s.size <= window for s in spans)
+    with pytest.raises(ValueError):
+        split(100, 20, 10)
+
+
+def test_the_registry_file_shows_how_to_add_a_fine_tuned_folder(registry):
+    text = registry.path.read_text()
+    example = text.split('# [models."whisper:gilbert-l3-fr"]')[1].split("\n\n")[0]
+    assert "# source = " in example and "backend" not in example  # the defaults suffice

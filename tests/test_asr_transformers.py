@@ -1,0 +1,152 @@
+"""The transformers backend on tiny random-weight checkpoints saved to disk.
+
+The text is random; what is checked is the real loading path, batching
+(padding + masks give the same greedy result as one clip at a time), order,
+long audio, per-clip errors and that ``free()`` lets the model go.
+"""
+
+from core.asr import AsrModelSpec, DecodeOptions, Transcript, create_backend
+from core.hub import ModelUnavailableError
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+from asr_tiny import build_seamless_v2, build_wav2vec2, build_whisper, noise_clips
+
+MIXED = [1.0, 3.5, 7.0, 0.4, 2.2, 12.0]  # seconds, deliberately unsorted
+GREEDY = DecodeOptions(language="fr", max_new_tokens=10, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("tiny-asr")
+
+
+def _backend(folder, family: str, languages=("*",)):
+    spec = AsrModelSpec(key=f"{family}:tiny-random", source=str(folder), family=family,
+                        languages=tuple(languages))
+    backend = create_backend(spec)
+    backend.load()
+    return backend
+
+
+@pytest.fixture(scope="module")
+def whisper(tiny_dir):
+    backend = _backend(build_whisper(tiny_dir / "whisper"), "whisper")
+    yield backend
+    backend.free()
+
+
+@pytest.fixture(scope="module")
+def wav2vec2(tiny_dir):
+    backend = _backend(build_wav2vec2(tiny_dir / "wav2vec2"), "wav2vec2", ["fr"])
+    yield backend
+    backend.free()
+
+
+@pytest.fixture(scope="module")
+def seamless(tiny_dir):
+    backend = _backend(build_seamless_v2(tiny_dir / "seamless"), "seamless")
+    yield backend
+    backend.free()
+
+
+@pytest.fixture(params=["whisper", "wav2vec2", "seamless"])
+def backend(request):
+    return request.getfixturevalue(request.param)
+
+
+def test_a_batch_gives_one_transcript_per_clip_in_order(backend):
+    clips = noise_clips(MIXED)
+    out = backend.transcribe(clips, GREEDY)
+    assert len(out) == len(clips)
+    assert all(isinstance(t, Transcript) and t.ok and isinstance(t.text, str) for t in out)
+    assert [t.audio_seconds for t in out] == pytest.approx(MIXED, abs=1e-3)
+    assert all(t.seconds > 0 for t in out)
+
+
+def test_batched_greedy_decoding_matches_one_clip_at_a_time(backend):
+    clips = noise_clips(MIXED, seed=3)
+    batched = [t.text for t in backend.transcribe(clips, GREEDY)]
+    alone = [backend.transcribe([clip], GREEDY)[0].text for clip in clips]
+    assert batched == alone
+    assert len(set(batched)) > 1  # the random models do depend on their input
+
+
+def test_audio_longer_than_30_seconds_is_transcribed_whole(backend):
+    clips = noise_clips([70.0, 4.0, 41.0], seed=5)
+    out = backend.transcribe(clips, GREEDY)
+    assert [t.ok for t in out] == [True, True, True]
+    assert [t.audio_seconds for t in out] == pytest.approx([70.0, 4.0, 41.0], abs=1e-3)
+    short = backend.transcribe([clips[0][: 16_000 * 20]], GREEDY)[0]
+    assert len(out[0].text) > len(short.text)  # the windows after the first count too
+
+
+def test_empty_and_stereo_clips_are_accepted(whisper):
+    stereo = np.stack(noise_clips([1.0, 1.0]))
+    out = whisper.transcribe([np.zeros(0, np.float32), stereo], GREEDY)
+    assert out[0].text == "" and out[0].ok
+    assert out[1].ok and out[1].audio_seconds == pytest.approx(1.0)
+
+
+def test_old_fine_tune_forced_decoder_ids_are_dropped_and_language_tables_rebuilt(whisper):
+    model = whisper.model
+    assert model.config.forced_decoder_ids is None
+    assert getattr(model.generation_config, "forced_decoder_ids", None) is None
+    assert model.generation_config.lang_to_id["<|fr|>"] == 50265
+    assert model.generation_config.task_to_id == {"transcribe": 50359, "translate": 50358}
+    assert model.generation_config.is_multilingual
+
+
+def test_whisper_detects_the_language_when_none_is_given(whisper):
+    out = whisper.transcribe(noise_clips([2.0, 5.0]), DecodeOptions(max_new_tokens=5))
+    assert all(t.ok for t in out)
+
+
+def test_ctc_windows_keep_each_frame_of_the_clip_once(wav2vec2):
+    import torch
+
+    clips = noise_clips([12.0, 3.0], seed=9)
+    with torch.inference_mode():
+        whole = wav2vec2.runner.logits(clips, DecodeOptions(chunk_seconds=30))
+        windowed = wav2vec2.runner.logits(clips, DecodeOptions(chunk_seconds=4,
+                                                               stride_seconds=1, batch_size=3))
+    # 12 s in 4 s windows with 1 s of context each side: 6 windows, 5 seams of ±1 frame.
+    assert abs(windowed[0].shape[0] - whole[0].shape[0]) <= 5
+    assert windowed[1].shape == whole[1].shape  # a clip within one window is not cut
+    assert whole[0].shape[0] == pytest.approx(12 * 50, abs=2)  # 20 ms frames
+
+
+def test_a_clip_that_fails_gets_an_error_not_an_exception(seamless):
+    out = seamless.transcribe(noise_clips([1.0, 2.0]), DecodeOptions(language=None))
+    assert [t.ok for t in out] == [False, False]
+    assert all("spoken language" in t.error for t in out)
+
+
+def test_free_releases_the_model_and_a_later_call_reloads_it(tiny_dir):
+    backend = _backend(build_wav2vec2(tiny_dir / "w2v-free"), "wav2vec2")
+    ref = weakref.ref(backend.model)
+    backend.free()
+    gc.collect()
+    assert ref() is None and not backend.loaded
+    assert backend.transcribe(noise_clips([1.0]), GREEDY)[0].ok  # lazily reloaded
+    backend.free()
+
+
+def test_a_model_missing_offline_says_so_clearly():
+    spec = AsrModelSpec(key="whisper:small", source="openai/whisper-small", family="whisper")
+    with pytest.raises(ModelUnavailableError, match="not in the local cache, and the hub is "
+                                                    "unreachable"):
+        create_backend(spec).load()
+
+
+def test_gpu_mode_without_a_gpu_is_refused_clearly(tiny_dir):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    spec = AsrModelSpec(key="wav2vec2:x", source=str(tiny_dir / "wav2vec2"), family="wav2vec2")
+    with pytest.raises(ModelUnavailableError, match="GPU mode is not available"):
+        create_backend(spec, device="cuda").load()

@@ -1,0 +1,67 @@
+"""Every page in a real browser: upload and transcribe, run a 5-sample evaluation to the end."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import soundfile
+from playwright.sync_api import expect
+
+from tests.browser import chromium_page, streamlit_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _no_exception(page) -> None:
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def test_browser_pages_upload_and_evaluation(artifacts_dir, tmp_path):
+    from core.demo_data import make_demo_dataset, synthesize
+
+    runs = tmp_path / "runs"
+    make_demo_dataset(runs / "demo-data", langs=("en",), count=5)
+    wav = tmp_path / "fox.wav"
+    buffer = io.BytesIO()
+    soundfile.write(buffer, synthesize("the quick brown fox jumps over the lazy dog", "en"),
+                    16000, format="WAV")
+    wav.write_bytes(buffer.getvalue())
+    env = {"ERT_RUNS_DIR": str(runs)}
+    with streamlit_server(env=env, log=artifacts_dir / "server-pages.log") as url, \
+            chromium_page() as page:
+        # Evaluation: the demo set and tiny.en are the defaults; 5 samples.
+        page.goto(f"{url}/Evaluation")
+        page.get_by_text("Estimated time").wait_for(timeout=90_000)
+        samples = page.get_by_label("Samples (reproducible subset; 0 = all)")
+        samples.fill("5")
+        samples.press("Enter")
+        expect(page.get_by_test_id("stMetricValue").first).to_have_text("5", timeout=30_000)
+        page.get_by_role("button", name=re.compile("Start evaluation")).click()
+        page.get_by_text(re.compile(r"finished · 5/5 samples")).wait_for(timeout=300_000)
+        page.get_by_test_id("stImage").first.wait_for(timeout=60_000)  # the results chart
+        _no_exception(page)
+        page.screenshot(path=str(artifacts_dir / "page-evaluation.png"), full_page=True)
+
+        page.goto(f"{url}/Monitor")
+        page.get_by_text("CPU %").first.wait_for(timeout=60_000)
+        page.get_by_text("No GPU visible").wait_for(timeout=30_000)
+        _no_exception(page)
+        page.screenshot(path=str(artifacts_dir / "page-monitor.png"), full_page=True)
+
+        page.goto(f"{url}/Compare")
+        page.get_by_text("Export CSV").wait_for(timeout=60_000)
+        page.get_by_role("tab", name="Upload audio").click()
+        page.locator("input[type=file]").last.set_input_files(str(wav))
+        page.get_by_role("button", name="Transcribe").click()
+        page.get_by_text("RTFx").last.wait_for(timeout=180_000)
+        body = page.get_by_role("tabpanel").last.inner_text().lower()
+        assert "fox" in body
+        _no_exception(page)
+        page.screenshot(path=str(artifacts_dir / "page-compare-upload.png"), full_page=True)
+
+        page.goto(url)
+        page.get_by_text("Chat with your documents").wait_for(timeout=60_000)
+        _no_exception(page)
+        page.screenshot(path=str(artifacts_dir / "page-chat.png"), full_page=True)
