@@ -86,6 +86,21 @@ def _demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from core.api.app import serve
+    from core.api.settings import ServeSettings
+
+    settings = ServeSettings(
+        host=args.host, port=args.port, device=args.device, max_upload_mb=args.max_upload_mb,
+        budget_gb=args.budget_gb, batching=not args.no_batching,
+        batch_window_ms=args.batch_window_ms, max_batch=args.max_batch,
+        queue_size=args.queue_size, registry_path=args.registry, default_model=args.model)
+    if args.api_key:
+        settings.api_key = args.api_key
+    serve(settings)
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from core import threads
 
@@ -136,6 +151,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--count", type=int, default=None,
                       help="utterances per language (default: all 40)")
     demo.set_defaults(func=_demo_data)
+
+    serve = sub.add_parser(
+        "serve", help="serve the ASR models over HTTP (OpenAI-compatible; = start_api.py)",
+        description="Example: ert serve --port 8000, then "
+                    "curl http://localhost:8000/health")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="bind address (default 127.0.0.1; 0.0.0.0 exposes it)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    serve.add_argument("--api-key", default=None,
+                       help="require 'Authorization: Bearer KEY' (default: $ERT_API_KEY)")
+    serve.add_argument("--max-upload-mb", type=float, default=25.0)
+    serve.add_argument("--budget-gb", type=float, default=None,
+                       help="memory for loaded models (default: 80%% of what is free)")
+    serve.add_argument("--no-batching", action="store_true",
+                       help="one request per forward pass")
+    serve.add_argument("--batch-window-ms", type=float, default=25.0)
+    serve.add_argument("--max-batch", type=int, default=16)
+    serve.add_argument("--queue-size", type=int, default=64,
+                       help="waiting requests per model before 503")
+    serve.add_argument("--registry", default=None, help="ASR registry file")
+    serve.add_argument("--model", default=None, help="model used when a request names none")
+    serve.set_defaults(func=_serve)
 
     from core.evaluation.commands import register as register_evaluation
 

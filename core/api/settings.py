@@ -1,0 +1,23 @@
+"""Server settings, one dataclass; ``ert serve`` flags map onto it one to one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ServeSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    device: str = "cpu"
+    # When set, every route but /health needs ``Authorization: Bearer <key>``.
+    api_key: str | None = field(default_factory=lambda: os.environ.get("ERT_API_KEY") or None)
+    max_upload_mb: float = 25.0
+    budget_gb: float | None = None  # loaded models' total; None: 80 % of free memory at start
+    batching: bool = True
+    batch_window_ms: float = 25.0  # how long the first request of a batch waits for company
+    max_batch: int = 16
+    queue_size: int = 64  # waiting requests per model before 503
+    registry_path: str | None = None
+    default_model: str | None = None
