@@ -128,3 +128,35 @@ def test_server_side_batching_groups_concurrent_requests(fox_wav):
         assert all("fox" in t.lower() for t in texts)
         queue = httpx.get(f"{url}/health").json()["queues"]["faster-whisper:tiny.en"]
         assert queue["largest_batch"] > 1
+
+
+def test_endpoint_model_evaluates_like_the_in_process_model(tmp_path):
+    from core.demo_data import make_demo_dataset
+    from core.evaluation import runner
+    from core.evaluation.config import RunConfig
+    from core.evaluation.records import RunRecords
+
+    manifest = make_demo_dataset(tmp_path / "demo", langs=("en",), count=4)
+    with api_server("--model", "faster-whisper:tiny.en", "--api-key", "k",
+                    env={"ERT_API_KEY": ""}) as url:
+        registry = tmp_path / "asr.toml"
+        registry.write_text(f"""
+[models."faster-whisper:tiny.en"]
+source = "bundled:faster-whisper-tiny.en"
+[models."api:tiny.en"]
+source = "{url}/v1"
+endpoint_model = "faster-whisper:tiny.en"
+api_key_env = "ERT_TEST_API_KEY"
+""")
+        os.environ["ERT_TEST_API_KEY"] = "k"
+        try:
+            outcome = runner.start(RunConfig(
+                dataset=str(manifest), models=["faster-whisper:tiny.en", "api:tiny.en"],
+                out_dir=str(tmp_path / "runs"), registry_path=str(registry), use_cache=False))
+        finally:
+            os.environ.pop("ERT_TEST_API_KEY", None)
+    rows = RunRecords(outcome.run_dir).sample_rows()
+    local = {r["id"]: r["hypothesis"] for r in rows if r["model"] == "faster-whisper:tiny.en"}
+    served = {r["id"]: r["hypothesis"] for r in rows if r["model"] == "api:tiny.en"}
+    assert len(local) == 4 and all(r["error"] is None for r in rows)
+    assert served == local

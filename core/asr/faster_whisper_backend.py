@@ -9,7 +9,7 @@ so :class:`faster_whisper.BatchedInferencePipeline` decodes windows of
 
 from __future__ import annotations
 
-from core import bundled, hub, threads
+from core import bundled, threads
 from core.asr.base import SAMPLE_RATE, Backend, DecodeOptions
 from core.asr.chunking import Span, split
 from core.hub import ModelUnavailableError, friendly_hub_errors
@@ -58,7 +58,7 @@ class FasterWhisperBackend(Backend):
             self.model = WhisperModel(
                 where, device=device, device_index=int(index or 0),
                 compute_type=self.compute_type, cpu_threads=threads.current().threads,
-                local_files_only=hub.offline(), revision=self.spec.revision)
+                revision=self.spec.revision)
         self.pipeline = BatchedInferencePipeline(self.model)
 
     def _windows(self, clip: np.ndarray, options: DecodeOptions) -> list[Span]:

@@ -177,6 +177,9 @@ def parameter_count(spec: AsrModelSpec) -> tuple[int, str]:
 def estimate(spec: AsrModelSpec, device: str = "cpu",
              batch_size: int = REFERENCE_BATCH) -> MemoryEstimate:
     """The memory ``spec`` needs on ``device`` ("cpu" or "cuda") for batches of ``batch_size``."""
+    if spec.backend == "endpoint":  # the server holds the model: only a client here
+        return MemoryEstimate(params=0, params_from="endpoint", dtype="remote",
+                              batch_size=batch_size, weights_gb=0.0, activations_gb=0.05)
     params, origin = parameter_count(spec)
     dtype = load_dtype(spec, device)
     override = spec.memory_gb_gpu if device.startswith("cuda") else spec.memory_gb_cpu

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from core.asr.memory import MemoryEstimate
 
 REGISTRY_FILE = "asr_models.toml"
-BACKENDS = ("transformers", "faster-whisper")
+BACKENDS = ("transformers", "faster-whisper", "endpoint")
 FAMILIES = ("whisper", "wav2vec2", "seamless", "gemma3n")
 ANY_LANGUAGE = "*"
 
@@ -43,6 +43,10 @@ class AsrModelSpec:
     memory_gb_cpu: float | None = None  # overrides the derived figure
     memory_gb_gpu: float | None = None
     params_millions: float | None = None  # for the estimate, when no config is at hand
+    # backend = "endpoint": ``source`` is the API base URL (".../v1"), the model name the
+    # server knows (default: this key) and the variable holding its API key, if any.
+    endpoint_model: str | None = None
+    api_key_env: str | None = None
 
     @property
     def is_bundled(self) -> bool:
@@ -102,6 +106,8 @@ def _spec(path: Path, key: str, entry: dict) -> AsrModelSpec:
     entry.setdefault("family", prefix if prefix in FAMILIES else "whisper")
     if str(entry["source"]).startswith("bundled:") or prefix == "faster-whisper":
         entry.setdefault("backend", "faster-whisper")
+    if str(entry["source"]).startswith(("http://", "https://")):
+        entry.setdefault("backend", "endpoint")
     if entry.get("backend", "transformers") not in BACKENDS:
         raise AsrRegistryError(f"{path}: model {key!r}: backend must be one of {BACKENDS}")
     if entry["family"] not in FAMILIES:
@@ -144,6 +150,10 @@ def load_asr_registry(path: Path | None = None) -> AsrRegistry:
 
 def create_backend(spec: AsrModelSpec, device: str = "cpu") -> Backend:
     """The backend that runs ``spec`` on ``device`` ("cpu" or "cuda"), not yet loaded."""
+    if spec.backend == "endpoint":
+        from core.asr.endpoint_backend import EndpointBackend
+
+        return EndpointBackend(spec, device)
     if spec.backend == "faster-whisper":
         from core.asr.faster_whisper_backend import FasterWhisperBackend
 

@@ -15,9 +15,12 @@ from core.hub import ModelUnavailableError, friendly_hub_errors
 
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from core.asr.registry import AsrModelSpec
 
 WHISPER_WINDOW = 30 * SAMPLE_RATE
 
@@ -39,7 +42,7 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
 class _Runner:
     """Loads one family's processor and model; turns clips into texts."""
 
-    def __init__(self, where: str, spec: Any, dtype: Any, device: str) -> None:
+    def __init__(self, where: str, spec: AsrModelSpec, dtype: Any, device: str) -> None:
         self.spec, self.dtype, self.device = spec, dtype, device
         self.common = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
         self.processor, self.model = self.load(where)
@@ -50,8 +53,15 @@ class _Runner:
     def load(self, where: str) -> tuple[Any, Any]:
         raise NotImplementedError
 
-    def model_kwargs(self) -> dict[str, Any]:
-        return {**self.common, "dtype": self.dtype, "attn_implementation": "sdpa"}
+    def from_pretrained(self, model_class: Any, where: str) -> Any:
+        """Load with SDPA attention; an architecture without it gets its default."""
+        kwargs = {**self.common, "dtype": self.dtype}
+        try:
+            return model_class.from_pretrained(where, attn_implementation="sdpa", **kwargs)
+        except ValueError as exc:
+            if "sdpa" not in str(exc).lower() and "scaled_dot_product" not in str(exc):
+                raise
+            return model_class.from_pretrained(where, **kwargs)
 
     def to_model(self, inputs: Any) -> dict[str, Any]:
         """Move a processor's output to the model's device; float tensors to its dtype."""
@@ -84,7 +94,7 @@ class _WhisperRunner(_Runner):
         from transformers import AutoProcessor, WhisperForConditionalGeneration
 
         processor = AutoProcessor.from_pretrained(where, **self.common)
-        model = WhisperForConditionalGeneration.from_pretrained(where, **self.model_kwargs())
+        model = self.from_pretrained(WhisperForConditionalGeneration, where)
         model.config.forced_decoder_ids = None
         model.generation_config.forced_decoder_ids = None
         _complete_generation_config(model, processor.tokenizer)
@@ -184,7 +194,7 @@ class _CtcRunner(_Runner):
         # Wav2Vec2Processor, not AutoProcessor: repos with an n-gram LM would
         # otherwise need pyctcdecode and kenlm; greedy decoding needs neither.
         processor = Wav2Vec2Processor.from_pretrained(where, **self.common)
-        model = AutoModelForCTC.from_pretrained(where, **self.model_kwargs())
+        model = self.from_pretrained(AutoModelForCTC, where)
         return processor, model
 
     def logits(self, clips: list[np.ndarray], options: DecodeOptions) -> list[Any]:
@@ -245,7 +255,7 @@ class _SeamlessRunner(_Runner):
         model_class = (SeamlessM4Tv2ForSpeechToText if config.model_type == "seamless_m4t_v2"
                        else SeamlessM4TForSpeechToText)
         processor = AutoProcessor.from_pretrained(where, **self.common)
-        model = model_class.from_pretrained(where, **self.model_kwargs())
+        model = self.from_pretrained(model_class, where)
         return processor, model
 
     def target_language(self, options: DecodeOptions) -> str:
@@ -291,7 +301,7 @@ class _Gemma3nRunner(_Runner):
 
         processor = AutoProcessor.from_pretrained(where, **self.common)
         processor.tokenizer.padding_side = "left"
-        model = Gemma3nForConditionalGeneration.from_pretrained(where, **self.model_kwargs())
+        model = self.from_pretrained(Gemma3nForConditionalGeneration, where)
         return processor, model
 
     @staticmethod

@@ -105,7 +105,12 @@ def available_memory_gb(machine: MachineInfo, device: str) -> float:
     return machine.ram_available_gb
 
 
+ENDPOINT_RTFX = 20.0  # a served model: the server's speed is unknown here
+
+
 def estimate_model_seconds(spec: AsrModelSpec, device: str, audio_seconds: float) -> float:
+    if spec.backend == "endpoint":
+        return audio_seconds / ENDPOINT_RTFX
     estimate = spec.memory(device)
     params_m = max(estimate.params / 1e6, 1.0)
     rtfx = RTFX_AT_100M[(device, spec.backend)] * 100.0 / params_m

@@ -18,14 +18,21 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.llm.speed import FastDecoder
 
 CONVERTED_MARKER = "ert-converted.json"
 
 
 @dataclass
 class LoadedLLM:
-    """A model ready to generate. ``lock`` serializes generation on it."""
+    """A model ready to generate. ``lock`` serializes generation on it.
+
+    ``fast`` is the packed CPU decoder (:mod:`core.llm.speed`) when the model
+    supports it; ``None`` means ``model.generate`` is used.
+    """
 
     spec: LLMSpec
     model: Any
@@ -35,6 +42,12 @@ class LoadedLLM:
     load_seconds: float
     weights_dir: str
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    fast: FastDecoder | None = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> str:
+        """How tokens are produced, for display and run manifests."""
+        return "ert-fast (int4/int8 packed, bf16 matmuls)" if self.fast else "transformers generate"
 
 
 def cuda_available() -> bool:
@@ -108,6 +121,8 @@ def weights_dir(spec: LLMSpec) -> str:
 def load_llm(spec: LLMSpec, device: str = "cpu") -> LoadedLLM:
     """Load a chat model on ``device`` ("cpu" or "cuda"); half precision on the GPU."""
     threads.apply_torch()
+    from core.llm import speed
+
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -133,8 +148,9 @@ def load_llm(spec: LLMSpec, device: str = "cpu") -> LoadedLLM:
     model.eval()
     if device == "cuda":
         model.to("cuda")
+    fast = speed.optimize_for_cpu(model) if device == "cpu" else None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedLLM(spec=spec, model=model, tokenizer=tokenizer, device=device,
                      dtype=str(dtype).replace("torch.", ""),
-                     load_seconds=time.perf_counter() - started, weights_dir=where)
+                     load_seconds=time.perf_counter() - started, weights_dir=where, fast=fast)
