@@ -63,9 +63,21 @@ def test_bundled_tiny_en_transcribes_english_speech_under_25_percent_wer(tiny_en
 @pytest.mark.slow
 def test_batched_decoding_matches_one_clip_at_a_time(tiny_en, speech):
     clips = speech[:4]
-    batched = [t.text for t in tiny_en.transcribe(clips, DecodeOptions(batch_size=4))]
-    alone = [tiny_en.transcribe([clip])[0].text for clip in clips]
+    unpacked = DecodeOptions(batch_size=4, pack_short=False)
+    batched = [t.text for t in tiny_en.transcribe(clips, unpacked)]
+    alone = [tiny_en.transcribe([clip], unpacked)[0].text for clip in clips]
     assert batched == alone
+
+
+@pytest.mark.slow
+def test_packed_short_clips_get_back_their_own_words(tiny_en, speech):
+    packed = tiny_en.transcribe(speech, DecodeOptions(language="en", batch_size=len(speech)))
+    alone = tiny_en.transcribe(speech, DecodeOptions(language="en", batch_size=len(speech),
+                                                     pack_short=False))
+    for sentence, result in zip(SENTENCES, packed, strict=True):
+        assert wer([sentence], [result.text]) < 0.5, (sentence, result.text)
+    assert wer(SENTENCES, [t.text for t in packed]) <= \
+        wer(SENTENCES, [t.text for t in alone]) + 0.05
 
 
 @pytest.mark.slow

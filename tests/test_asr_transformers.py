@@ -105,6 +105,26 @@ def test_whisper_detects_the_language_when_none_is_given(whisper):
     assert all(t.ok for t in out)
 
 
+def test_gpu_log_mel_features_match_the_feature_extractor():
+    """The GPU path's own log-mel (features left on the device) computes what
+    WhisperFeatureExtractor does; checked here on the CPU, where torch does the same math."""
+    from core.asr.transformers_backend import _log_mel_on_device, _plain_whisper_extractor
+
+    from transformers import WhisperFeatureExtractor
+
+    for mels in (80, 128):
+        extractor = WhisperFeatureExtractor(feature_size=mels)
+        assert _plain_whisper_extractor(extractor)
+        clips = noise_clips([30.0, 0.5, 7.3, 12.01], seed=mels)
+        ref = extractor(clips, sampling_rate=16_000, return_tensors="pt",
+                        return_attention_mask=True)
+        ours = _log_mel_on_device(extractor, clips, "cpu")
+        diff = (ours["input_features"].double() - ref["input_features"].double()).norm()
+        assert diff / ref["input_features"].double().norm() < 1e-5
+        assert ours["attention_mask"].tolist() == ref["attention_mask"].tolist()
+        assert ours["attention_mask"].dtype == ref["attention_mask"].dtype
+
+
 def test_ctc_windows_keep_each_frame_of_the_clip_once(wav2vec2):
     import torch
 

@@ -44,6 +44,8 @@ class DecodeOptions:
     # Whether faster-whisper splits long audio at pauses (Silero VAD) rather than
     # at fixed windows; clips under ``chunk_seconds`` are never cut.
     vad_filter: bool = True
+    # faster-whisper: decode several short clips in one 30 s window (see its backend).
+    pack_short: bool = True
     extra: dict[str, Any] = field(default_factory=dict)  # passed through to generate()
 
 

@@ -23,6 +23,7 @@ import numpy as np
 WHISPER_WINDOW_SECONDS = 30.0
 FRAMES_PER_SECOND = 100  # faster-whisper reports a window's offset in 10 ms frames
 MIN_WINDOW = 2 * SAMPLE_RATE // FRAMES_PER_SECOND  # shorter windows hold no speech
+PACK_GAP_SECONDS = 1.0  # silence between packed clips: Whisper keeps their words apart
 
 
 class FasterWhisperBackend(Backend):
@@ -72,35 +73,73 @@ class FasterWhisperBackend(Backend):
             spans = split(clip.size, window)
         return [s for s in spans if s.size >= MIN_WINDOW]
 
-    def _transcribe_batch(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
-        offsets = np.cumsum([0] + [clip.size for clip in clips])
-        owners: list[int] = []
-        starts: list[int] = []
-        stamps: list[dict[str, float]] = []
+    def _layout(self, clips: list[np.ndarray], options: DecodeOptions
+                ) -> tuple[list[np.ndarray], list[tuple[int, int, int]], list[Span]]:
+        """Lay the clips out on one timeline: the audio pieces, each clip's (index, start,
+        end) there, and the ≤ 30 s decoding windows.
+
+        Whisper pads every window to 30 s, so a 4 s clip alone costs the encoder a
+        30 s window. Short clips are therefore packed, in order and separated by
+        ``PACK_GAP_SECONDS`` of silence, into shared windows; words are given back
+        to their clip by their timestamps. Long clips keep windows of their own.
+        """
+        limit = int((min(options.chunk_seconds, WHISPER_WINDOW_SECONDS) - 1) * SAMPLE_RATE)
+        gap = np.zeros(int(PACK_GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
+        pieces: list[np.ndarray] = []
+        owners: list[tuple[int, int, int]] = []
+        windows: list[Span] = []
+        pos = 0
+        open_window: Span | None = None
         for i, clip in enumerate(clips):
-            for span in self._windows(clip, options):
-                owners.append(i)
-                starts.append(int(offsets[i]) + span.start)
-                stamps.append({"start": (offsets[i] + span.start) / SAMPLE_RATE,
-                               "end": (offsets[i] + span.end) / SAMPLE_RATE})
-        pieces: list[list[str]] = [[] for _ in clips]
-        if not stamps:
+            if options.pack_short and clip.size + gap.size <= limit:
+                if open_window is None or pos + clip.size + gap.size - open_window.start > limit:
+                    if open_window is not None:
+                        windows.append(open_window)
+                    open_window = Span(pos, pos)
+                owners.append((i, pos, pos + clip.size))
+                pieces += [clip, gap]
+                pos += clip.size + gap.size
+                open_window = Span(open_window.start, pos)
+                continue
+            if open_window is not None:
+                windows.append(open_window)
+                open_window = None
+            owners.append((i, pos, pos + clip.size))
+            windows += [Span(pos + w.start, pos + w.end) for w in self._windows(clip, options)]
+            pieces.append(clip)
+            pos += clip.size
+        if open_window is not None:
+            windows.append(open_window)
+        return pieces, owners, [w for w in windows if w.size >= MIN_WINDOW]
+
+    def _transcribe_batch(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
+        pieces, owners, windows = self._layout(clips, options)
+        if not windows:
             return ["" for _ in clips]
         kwargs: dict[str, Any] = {
             "language": options.language, "task": options.task,
             "beam_size": max(1, options.beam_size), "temperature": 0.0,
             "max_new_tokens": options.max_new_tokens, "batch_size": max(1, options.batch_size),
-            "without_timestamps": True, "condition_on_previous_text": False,
-            "vad_filter": False, "clip_timestamps": stamps, "log_progress": False,
+            "without_timestamps": True, "word_timestamps": True,
+            "condition_on_previous_text": False, "vad_filter": False, "log_progress": False,
+            "clip_timestamps": [{"start": w.start / SAMPLE_RATE, "end": w.end / SAMPLE_RATE}
+                                for w in windows],
         }
         kwargs.update(options.extra)
-        segments, _info = self.pipeline.transcribe(np.concatenate(clips), **kwargs)
-        frame_starts = [s * FRAMES_PER_SECOND // SAMPLE_RATE for s in starts]
+        segments, _info = self.pipeline.transcribe(np.concatenate(pieces), **kwargs)
+        starts = [start for _, start, _ in owners]
+        words: list[list[str]] = [[] for _ in clips]
         for segment in segments:
-            # ``seek`` is the window's start frame, floored after a float round trip.
-            window = max(0, bisect.bisect_right(frame_starts, segment.seek + 1) - 1)
-            pieces[owners[window]].append(segment.text.strip())
-        return [" ".join(p for p in parts if p) for parts in pieces]
+            for word in segment.words or []:
+                middle = (word.start + word.end) / 2 * SAMPLE_RATE
+                k = max(0, bisect.bisect_right(starts, middle) - 1)
+                index, start, end = owners[k]
+                # A word in the silence after a clip belongs to the nearer neighbour.
+                if middle > end and k + 1 < len(owners) and \
+                        owners[k + 1][1] - middle < middle - end:
+                    index = owners[k + 1][0]
+                words[index].append(word.word)
+        return ["".join(parts).strip() for parts in words]
 
 
 def _speech_windows(clip: np.ndarray, window: int) -> list[Span]:

@@ -95,6 +95,9 @@ class _WhisperRunner(_Runner):
 
         processor = AutoProcessor.from_pretrained(where, **self.common)
         model = self.from_pretrained(WhisperForConditionalGeneration, where)
+        # On the GPU the log-mel spectrograms are computed there too and stay there
+        # (:func:`_log_mel_on_device`): on the CPU they cost a fifth of a batch's time.
+        self.feature_device = "cpu" if self.device == "cpu" else self.device
         model.config.forced_decoder_ids = None
         model.generation_config.forced_decoder_ids = None
         _complete_generation_config(model, processor.tokenizer)
@@ -121,9 +124,14 @@ class _WhisperRunner(_Runner):
 
     def generate(self, clips: list[np.ndarray], options: DecodeOptions, long: bool) -> list[str]:
         extractor = self.processor.feature_extractor
-        padding = {"padding": "longest", "truncation": False} if long else {}
-        features = extractor(clips, sampling_rate=SAMPLE_RATE, return_tensors="pt",
-                             return_attention_mask=True, **padding)
+        if self.feature_device != "cpu" and not long and _plain_whisper_extractor(extractor):
+            features = _log_mel_on_device(extractor, clips, self.feature_device)
+        else:
+            padding = {"padding": "longest", "truncation": False} if long else {}
+            if self.feature_device != "cpu":
+                padding["device"] = self.feature_device
+            features = extractor(clips, sampling_rate=SAMPLE_RATE, return_tensors="pt",
+                                 return_attention_mask=True, **padding)
         inputs = self.to_model(features)
         kwargs = self.generate_kwargs(options)
         if long:
@@ -151,6 +159,46 @@ class _WhisperRunner(_Runner):
                          for t in self.generate(batch, options, False)]
                 texts[i] = " ".join(p.strip() for p in parts)
         return texts
+
+
+def _plain_whisper_extractor(extractor: Any) -> bool:
+    """Whether :func:`_log_mel_on_device` computes exactly what ``extractor`` would."""
+    return (type(extractor).__name__ == "WhisperFeatureExtractor"
+            and not getattr(extractor, "do_normalize", False)
+            and not getattr(extractor, "dither", 0.0)
+            and getattr(extractor, "padding_value", 0.0) == 0.0)
+
+
+def _log_mel_on_device(extractor: Any, clips: list[np.ndarray], device: str) -> dict[str, Any]:
+    """Whisper's log-mel features of clips of at most one window, computed on ``device``.
+
+    The same arithmetic as ``WhisperFeatureExtractor``'s torch path (zero
+    padding to the window, STFT, mel filters, log10, an 8-decade floor under
+    each clip's peak, scaling), and the same frame mask, but the features stay
+    on the device: the extractor's own ``device=`` path builds the padded batch
+    in numpy and copies the features back to host memory, only for the model
+    to copy them to the GPU again.
+    """
+    import torch
+
+    n = extractor.n_samples
+    on_gpu = torch.device(device).type == "cuda"
+    host = torch.zeros(len(clips), n, dtype=torch.float32, pin_memory=on_gpu)
+    for row, clip in zip(host, clips, strict=True):
+        row[:min(clip.size, n)] = torch.from_numpy(clip[:n])
+    lengths = torch.tensor([min(clip.size, n) for clip in clips])
+    wave = host.to(device, non_blocking=on_gpu)
+    window = torch.hann_window(extractor.n_fft, device=device)
+    stft = torch.stft(wave, extractor.n_fft, extractor.hop_length, window=window,
+                      return_complex=True)
+    power = (stft[..., :-1].abs() ** 2).contiguous()
+    mel = torch.from_numpy(extractor.mel_filters).to(device, torch.float32).T @ power
+    log_spec = torch.clamp(mel, min=1e-10).log10()
+    peak = log_spec.amax(dim=(1, 2), keepdim=True)
+    log_spec = (torch.maximum(log_spec, peak - 8.0) + 4.0) / 4.0
+    frames = torch.arange(log_spec.shape[-1]) * extractor.hop_length
+    mask = (frames[None, :] < lengths[:, None]).to(torch.int32)
+    return {"input_features": log_spec, "attention_mask": mask.to(device)}
 
 
 def _complete_generation_config(model: Any, tokenizer: Any) -> None:

@@ -233,7 +233,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--registry", default=None, help="ASR registry file (default: configs/)")
     p.add_argument("--language", default=None, help="force a language, e.g. fr")
     p.add_argument("--beam-size", type=int, default=1)
-    p.add_argument("--max-batch-size", type=int, default=32)
+    p.add_argument("--max-batch-size", type=int, default=None,
+                   help="largest batch the tuner tries (default: 32 on CPU, 256 on GPU)")
     p.add_argument("--no-tune", action="store_true", help="keep the batch size fixed")
     p.add_argument("--no-cache", action="store_true", help="ignore the transcription cache")
     p.add_argument("--threshold", type=float, default=85.0, help="memory warning %% (default 85)")

@@ -45,7 +45,8 @@ class ModelEvaluation:
         self.records, self.guard, self.status, self.cache = records, guard, status, cache
         self.tuner = BatchSizeTuner(
             start=1 if config.tune_batch_size else config.decode.batch_size,
-            max_size=config.max_batch_size, budget_gb=budget_gb,
+            max_size=config.max_batch_size or (256 if config.device == "cuda" else 32),
+            budget_gb=budget_gb,
             enabled=config.tune_batch_size)
         self.failures = 0
         self.done = 0

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from core.llm.speed import FastDecoder
 
 CONVERTED_MARKER = "ert-converted.json"
+PACKED_FILE = "ert-packed.safetensors"
 
 
 @dataclass
@@ -148,7 +149,10 @@ def load_llm(spec: LLMSpec, device: str = "cpu") -> LoadedLLM:
     model.eval()
     if device == "cuda":
         model.to("cuda")
-    fast = speed.optimize_for_cpu(model) if device == "cpu" else None
+    fast = None
+    if device == "cpu":  # packed weights are cached beside ERT's own converted weights only
+        packed_file = Path(where) / PACKED_FILE if spec.gguf_file else None
+        fast = speed.optimize_for_cpu(model, packed_file)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedLLM(spec=spec, model=model, tokenizer=tokenizer, device=device,

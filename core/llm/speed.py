@@ -20,10 +20,13 @@ logits are near-tied. ``ERT_LLM_FAST=0`` turns the whole path off.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,6 +36,9 @@ GROUP = 32
 SUPPORTED_ARCHS = {"LlamaForCausalLM", "Qwen2ForCausalLM"}
 STATIC_ROPE_TYPES = {"default", "linear", "llama3"}
 MAX_ROPE_POSITIONS = 32768
+REFINE_TOP = 8
+PACK_FORMAT = "1"
+Int4Plane = tuple[torch.Tensor, torch.Tensor]  # packed weight, (scale, zero) per group
 
 
 def fast_enabled() -> bool:
@@ -42,25 +48,43 @@ def fast_enabled() -> bool:
 
 @dataclass
 class PackedLinear:
-    """``y = x @ W.T + b`` with W packed for torch's CPU weight-only kernels (bf16 in and out)."""
+    """``y = x @ W.T + b`` with W packed for torch's CPU weight-only kernels (bf16 in).
 
-    kind: str  # "int4" or "int8"
+    ``int4``: one 4-bit plane, a scale and offset per group of 32 inputs.
+    ``int8g``: 8-bit weights with a scale per group of 32 (GGUF Q8_0), run as
+    two 4-bit planes (high and low nibble): faster than torch's int8 kernel
+    and exact, where that kernel allows only one scale per row.
+    ``int8``: 8-bit weights, one scale per output row (the lossy fallback).
+    """
+
+    kind: str
     weight: torch.Tensor
     scales: torch.Tensor
-    bias: torch.Tensor | None
-    out_features: int
+    bias: torch.Tensor | None = None
+    low: Int4Plane | None = None  # int8g's low-nibble plane
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "int4":
-            y = torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.weight, GROUP, self.scales)
-        else:
+        if self.kind == "int8":
             y = torch.ops.aten._weight_int8pack_mm(x, self.weight, self.scales)
+        else:
+            y = torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.weight, GROUP, self.scales)
+        if self.low is not None:
+            low_weight, low_scales = self.low
+            low = torch.ops.aten._weight_int4pack_mm_for_cpu(x, low_weight, GROUP, low_scales)
+            y = y.float().add_(low)
         return y if self.bias is None else y + self.bias
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.weight, self.scales, self.bias)
-                   if t is not None)
+        parts = (self.weight, self.scales, self.bias, *(self.low or ()))
+        return sum(t.numel() * t.element_size() for t in parts if t is not None)
+
+
+def _pack_int4(q: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor) -> Int4Plane:
+    """torch's CPU int4 layout; q is (N, K) in 0..15 and w = (q - 8) * scale + zero per group."""
+    packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.to(torch.int32), 1)
+    scales = torch.cat([scale, zero], -1).transpose(0, 1).contiguous().to(torch.bfloat16)
+    return packed, scales
 
 
 def _on_grid(groups: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
@@ -85,22 +109,46 @@ def _int4_exact(w: torch.Tensor) -> PackedLinear | None:
     if fit is None:
         return None
     q, step, lo = fit
-    packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.reshape(n, k).to(torch.int32), 1)
-    # The kernel computes (q - 8) * scale + zero, so zero = lo + 8 * scale.
-    scales = torch.cat([step, lo + 8 * step], -1).transpose(0, 1).contiguous()
-    return PackedLinear("int4", packed, scales.to(torch.bfloat16), None, n)
+    return PackedLinear("int4", *_pack_int4(q.reshape(n, k), step, lo + 8 * step))
+
+
+def _on_int8_grid(groups: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+    """(q, d) if every group of weights is d * q with q in -127..127, else None."""
+    d = groups.abs().amax(-1, keepdim=True) / 127
+    q = (groups / d.clamp(min=torch.finfo(torch.float32).tiny)).round_().clamp_(-127, 127)
+    miss = (q * d).sub_(groups).abs_().amax(-1, keepdim=True)
+    return None if bool((miss > d * 1e-3).any()) else (q, d)
+
+
+def _int8_groups_exact(w: torch.Tensor) -> PackedLinear | None:
+    """Pack GGUF Q8_0-style weights (d * q, |q| <= 127, d per group of 32) exactly."""
+    n, k = w.shape
+    if k % GROUP:
+        return None
+    groups = w.reshape(n, k // GROUP, GROUP)
+    if _on_int8_grid(groups[:64]) is None:
+        return None
+    fit = _on_int8_grid(groups)
+    if fit is None:
+        return None
+    q, d = fit
+    u = (q + 128).reshape(n, k)  # 1..255 = 16 * high + low
+    high, low = torch.div(u, 16, rounding_mode="floor"), u.remainder(16)
+    zero = torch.zeros_like(d)
+    weight, scales = _pack_int4(high, 16 * d, zero)  # (high - 8) * 16d = 16d * high - 128d
+    return PackedLinear("int8g", weight, scales, low=_pack_int4(low, d, 8 * d))
 
 
 def _int8_rows(w: torch.Tensor) -> PackedLinear:
     scale = w.abs().amax(1).clamp(min=1e-12) / 127
     q = (w / scale[:, None]).round_().clamp_(-127, 127).to(torch.int8)
-    return PackedLinear("int8", q.contiguous(), scale.to(torch.bfloat16), None, w.shape[0])
+    return PackedLinear("int8", q.contiguous(), scale.to(torch.bfloat16))
 
 
 def pack_linear(weight: torch.Tensor, bias: torch.Tensor | None = None) -> PackedLinear:
-    """int4 when lossless, else int8 per output row."""
+    """Exact int4 or grouped int8 when the weights allow it, else int8 per output row."""
     w = weight.detach().float()
-    packed = _int4_exact(w) or _int8_rows(w)
+    packed = _int4_exact(w) or _int8_groups_exact(w) or _int8_rows(w)
     packed.bias = None if bias is None else bias.detach().to(torch.bfloat16)
     return packed
 
@@ -156,10 +204,75 @@ def unsupported_reason(model: Any) -> str | None:
     return None
 
 
+def _packed_projections(model: Any) -> dict[str, PackedLinear]:
+    """Every projection of ``model`` packed, q/k/v and gate/up fused: ``"3.qkv"``, ``"lm_head"``."""
+    cfg = model.config
+    heads, kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    packed = {"lm_head": pack_linear(model.lm_head.weight)}
+    for i, layer in enumerate(model.model.layers):
+        att, mlp = layer.self_attn, layer.mlp
+        q, k, v = att.q_proj, att.k_proj, att.v_proj
+        bias = None
+        if q.bias is not None:
+            bias = torch.cat([_interleave_rope(q.bias.detach(), heads, head_dim),
+                              _interleave_rope(k.bias.detach(), kv_heads, head_dim),
+                              v.bias.detach()])
+        packed[f"{i}.qkv"] = pack_linear(torch.cat([
+            _interleave_rope(q.weight.detach(), heads, head_dim),
+            _interleave_rope(k.weight.detach(), kv_heads, head_dim), v.weight.detach()]), bias)
+        packed[f"{i}.out"] = pack_linear(att.o_proj.weight, att.o_proj.bias)
+        packed[f"{i}.gate_up"] = pack_linear(torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]))
+        packed[f"{i}.down"] = pack_linear(mlp.down_proj.weight)
+    return packed
+
+
+_PARTS = ("weight", "scales", "bias", "low_weight", "low_scales")
+
+
+def save_packed(packed: dict[str, PackedLinear], path: Path) -> None:
+    """Write packed projections as safetensors (atomically), tagged with torch's version."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    for name, p in packed.items():
+        low = p.low or (None, None)
+        for part, tensor in zip(_PARTS, (p.weight, p.scales, p.bias, *low), strict=True):
+            if tensor is not None:
+                tensors[f"{name}.{part}"] = tensor.contiguous()
+    meta = {"format": PACK_FORMAT, "torch": torch.__version__,
+            "kinds": json.dumps({name: p.kind for name, p in packed.items()})}
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def load_packed(path: Path) -> dict[str, PackedLinear] | None:
+    """Packed projections saved by :func:`save_packed`; None if absent, stale or unreadable."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+            if meta.get("format") != PACK_FORMAT or meta.get("torch") != torch.__version__:
+                return None  # the packed layout belongs to one torch version
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+            kinds = json.loads(meta["kinds"])
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return None
+    packed = {}
+    for name, kind in kinds.items():
+        part = {p: tensors.get(f"{name}.{p}") for p in _PARTS}
+        low = part["low_weight"]
+        packed[name] = PackedLinear(kind, part["weight"], part["scales"], part["bias"],
+                                    None if low is None else (low, part["low_scales"]))
+    return packed
+
+
 class FastDecoder:
     """The model's forward as a flat op loop over packed weights (CPU, batch of one)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, packed: dict[str, PackedLinear] | None = None) -> None:
         cfg = model.config
         inner = model.model
         self.heads = cfg.num_attention_heads
@@ -168,10 +281,18 @@ class FastDecoder:
         self.hidden = cfg.hidden_size
         self.eps = float(cfg.rms_norm_eps)
         self.max_positions = min(int(cfg.max_position_embeddings), MAX_ROPE_POSITIONS)
+        self.packed = packed or _packed_projections(model)
+        # Shared with the model, not copied: input embeddings and fp32 output rows.
         self.embed = inner.embed_tokens.weight.detach().float()
+        self.head_rows = model.lm_head.weight.detach().float()
         self.norm = inner.norm.weight.detach().float()
-        self.lm_head = pack_linear(model.lm_head.weight)
-        self.layers = [self._pack_layer(layer) for layer in inner.layers]
+        self.lm_head = self.packed["lm_head"]
+        self.layers = [
+            _Layer(attn_norm=layer.input_layernorm.weight.detach().float(),
+                   qkv=self.packed[f"{i}.qkv"], out=self.packed[f"{i}.out"],
+                   mlp_norm=layer.post_attention_layernorm.weight.detach().float(),
+                   gate_up=self.packed[f"{i}.gate_up"], down=self.packed[f"{i}.down"])
+            for i, layer in enumerate(inner.layers)]
         with torch.no_grad():
             pos = torch.arange(self.max_positions)[None]
             cos, sin = inner.rotary_emb(self.embed[:1], pos)
@@ -180,31 +301,10 @@ class FastDecoder:
         eos = model.generation_config.eos_token_id
         self.eos_ids = {eos} if isinstance(eos, int) else set(eos or [])
 
-    def _pack_layer(self, layer: Any) -> _Layer:
-        att, mlp = layer.self_attn, layer.mlp
-        q, k = att.q_proj, att.k_proj
-        weights = [_interleave_rope(q.weight.detach(), self.heads, self.head_dim),
-                   _interleave_rope(k.weight.detach(), self.kv_heads, self.head_dim),
-                   att.v_proj.weight.detach()]
-        bias = None
-        if q.bias is not None:
-            bias = torch.cat([_interleave_rope(q.bias.detach(), self.heads, self.head_dim),
-                              _interleave_rope(k.bias.detach(), self.kv_heads, self.head_dim),
-                              att.v_proj.bias.detach()])
-        return _Layer(
-            attn_norm=layer.input_layernorm.weight.detach().float(),
-            qkv=pack_linear(torch.cat(weights), bias),
-            out=pack_linear(att.o_proj.weight, att.o_proj.bias),
-            mlp_norm=layer.post_attention_layernorm.weight.detach().float(),
-            gate_up=pack_linear(torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])),
-            down=pack_linear(mlp.down_proj.weight),
-        )
-
     @property
     def nbytes(self) -> int:
-        packed = [self.lm_head] + [p for lay in self.layers
-                                   for p in (lay.qkv, lay.out, lay.gate_up, lay.down)]
-        return sum(p.nbytes for p in packed) + self.embed.numel() * 4 + self.rope.numel() * 8
+        """Memory added to the model's own: the packed projections and the RoPE table."""
+        return sum(p.nbytes for p in self.packed.values()) + self.rope.numel() * 8
 
     def new_cache(self, length: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         shape = (self.kv_heads, length, self.head_dim)
@@ -234,8 +334,13 @@ class FastDecoder:
             a = F.rms_norm(x, (dim,), layer.mlp_norm, self.eps).to(bf16)
             gate, up = layer.gate_up(a).float().chunk(2, -1)
             x.add_(layer.down((F.silu(gate) * up).to(bf16)))
-        last = F.rms_norm(x[-1:], (dim,), self.norm, self.eps).to(bf16)
-        return self.lm_head(last).float()
+        last = F.rms_norm(x[-1:], (dim,), self.norm, self.eps)
+        logits = self.lm_head(last.to(bf16)).float()
+        # bf16 outputs are off by ~0.05; redo the leading candidates in fp32 so that
+        # greedy picks between near-tied tokens as the fp32 model does.
+        top = logits.topk(REFINE_TOP, -1).indices[0]
+        logits[0, top] = self.head_rows[top] @ last[0]
+        return logits
 
     def generate(
         self,
@@ -282,8 +387,17 @@ class FastDecoder:
         return DecodeResult(n, prefill, time.perf_counter() - started - prefill)
 
 
-def optimize_for_cpu(model: Any) -> FastDecoder | None:
-    """A :class:`FastDecoder` for ``model``, or ``None`` (disabled or unsupported: use generate)."""
+def optimize_for_cpu(model: Any, cache_file: Path | None = None) -> FastDecoder | None:
+    """A :class:`FastDecoder` for ``model``, or ``None`` (disabled or unsupported: use generate).
+
+    Packing takes a second or more on a small CPU, so with ``cache_file`` the
+    packed projections are saved on first use and read back on later loads.
+    """
     if not fast_enabled() or unsupported_reason(model) is not None:
         return None
-    return FastDecoder(model)
+    packed = load_packed(cache_file) if cache_file and cache_file.exists() else None
+    decoder = FastDecoder(model, packed)
+    if cache_file and packed is None:
+        with contextlib.suppress(OSError):  # a read-only cache only costs the next load time
+            save_packed(decoder.packed, cache_file)
+    return decoder

@@ -1,0 +1,1 @@
+"""ERT benchmarks: `make bench` (all) or `make bench BENCH=name`."""
