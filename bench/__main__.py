@@ -24,6 +24,8 @@ BENCHMARKS = {
     "app": "bench.app",
     "asr": "bench.asr_cpu",
     "evaluation": "bench.evaluation",
+    "api": "bench.api",
+    "pages": "bench.pages",
 }
 BY_NAME_ONLY = {
     "llm_levers": "bench.llm_levers",

@@ -1,10 +1,10 @@
 """Batch evaluation memory: peak RSS against the budget, and against the seed's failure mode.
 
-``python -m bench evaluation`` — three models (bundled faster-whisper tiny.en
-and base, and a random-weight Whisper with whisper-small's config through
-the transformers backend) on 24 demo utterances:
+``python -m bench evaluation`` — three models (bundled faster-whisper base, and
+random-weight Wav2Vec2 CTC models of wav2vec2-base's and wav2vec2-large's
+sizes through the transformers backend) on 12 demo utterances:
 
-1. ERT: ``runner.start`` with a memory budget; the peak RSS of the whole
+1. ERT: ``ert evaluate`` with a memory budget; the peak RSS of the whole
    process tree (runner + batch workers), sampled every 50 ms, over the budget.
 2. The seed's failure mode, same run: one process loads every model, keeps
    them all, and transcribes with each; its peak RSS.
@@ -17,8 +17,6 @@ import core  # noqa: F401  (thread caps first)
 from core.asr.base import DecodeOptions
 from core.asr.registry import load_asr_registry
 from core.demo_data import make_demo_dataset
-from core.evaluation import runner
-from core.evaluation.config import RunConfig
 from core.evaluation.records import RunRecords
 from core.system import process_tree_rss_gb
 
@@ -32,41 +30,43 @@ from typing import Any
 
 from bench.common import OUT, save, table
 
-N = 24
-BUDGET_GB = 3.0
+N = 12
+BUDGET_GB = 8.0
+# Random weights rarely say end-of-text: cap every model's output at a sentence's length.
+MAX_TOKENS = 32
 
 
-def _small_whisper(folder: Path) -> Path:
-    """whisper-small's shape (244M parameters), random weights: real memory, no download."""
-    if (folder / "config.json").exists():
+def _random_wav2vec2(folder: Path, hidden: int, layers: int) -> Path:
+    """A Wav2Vec2 CTC model of real size with random weights (CTC decoding is quick on a
+    CPU, so the benchmark measures memory, not a slow decoder)."""
+    if (folder / "model.safetensors").exists():
         return folder
     import torch
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
+    from transformers import Wav2Vec2ForCTC
 
-    from tests.asr_tiny import build_whisper
+    from tests.asr_tiny import build_wav2vec2
 
-    build_whisper(folder)  # processor and tokenizer files
-    config = WhisperConfig.from_pretrained(folder)
-    config.update(dict(d_model=768, encoder_layers=12, decoder_layers=12,
-                       encoder_attention_heads=12, decoder_attention_heads=12,
-                       encoder_ffn_dim=3072, decoder_ffn_dim=3072))
+    build_wav2vec2(folder)  # processor and vocabulary files
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=hidden // 64,
+                  intermediate_size=4 * hidden)
     torch.manual_seed(0)
-    WhisperForConditionalGeneration(config).save_pretrained(folder)
+    Wav2Vec2ForCTC(Wav2Vec2ForCTC.config_class.from_dict(config)).save_pretrained(folder)
     return folder
 
 
 class PeakSampler(threading.Thread):
     def __init__(self, pid: int | None = None) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+        self.pid, self.peak, self._done = pid, 0.0, threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._done.is_set():
             self.peak = max(self.peak, process_tree_rss_gb(self.pid))
-            self._stop.wait(0.05)
+            self._done.wait(0.05)
 
     def stop(self) -> float:
-        self._stop.set()
+        self._done.set()
         self.join()
         return self.peak
 
@@ -74,16 +74,16 @@ class PeakSampler(threading.Thread):
 NO_FREE = """
 import core, json, sys
 from core.asr.base import DecodeOptions
-from core.asr.base import DecodeOptions
-from core.asr.registry import load_asr_registry
 from core.datasets import load_manifest
+from core.asr.registry import load_asr_registry
+MAX_TOKENS = 32
 reg = load_asr_registry(sys.argv[1] and __import__('pathlib').Path(sys.argv[1]))
 clips = [s.load_audio() for s in load_manifest(sys.argv[2])]
 kept = []
 for key in json.loads(sys.argv[3]):
     backend = __import__('core.asr.registry', fromlist=['x']).create_backend(reg.get(key))
     backend.load()
-    backend.transcribe(clips, DecodeOptions(batch_size=8))
+    backend.transcribe(clips, DecodeOptions(batch_size=8, max_new_tokens=MAX_TOKENS))
     kept.append(backend)  # the seed's scripts never freed a model
 """
 
@@ -116,28 +116,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = [json.loads(x) for x in manifest.read_text().splitlines()][:N]
     subset.write_text("".join(json.dumps({**r, "audio_filepath": str(
         (manifest.parent / r["audio_filepath"]).resolve())}) + "\n" for r in rows))
-    small = _small_whisper(root / "whisper-small-random")
+    base = _random_wav2vec2(root / "wav2vec2-base-random", 768, 12)
+    large = _random_wav2vec2(root / "wav2vec2-large-random", 1024, 24)
     registry = root / "asr.toml"
     registry.write_text(f"""
-[models."faster-whisper:tiny.en"]
-source = "bundled:faster-whisper-tiny.en"
 [models."faster-whisper:base"]
 source = "bundled:faster-whisper-base"
-[models."whisper:small-random"]
-source = "{small.resolve()}"
+[models."wav2vec2:base-random"]
+source = "{base.resolve()}"
+[models."wav2vec2:large-random"]
+source = "{large.resolve()}"
 """)
-    models = ["faster-whisper:tiny.en", "faster-whisper:base", "whisper:small-random"]
+    models = ["faster-whisper:base", "wav2vec2:base-random", "wav2vec2:large-random"]
     needs = {k: load_asr_registry(registry).get(k).memory_gb() for k in models}
 
-    sampler = PeakSampler()
-    sampler.start()
+    # Both sides run as a child process tree sampled the same way: ERT through its CLI
+    # (runner + one worker per batch), the seed's way as one process.
     started = time.perf_counter()
-    outcome = runner.start(RunConfig(dataset=str(subset), models=models, budget_gb=BUDGET_GB,
-                                     out_dir=str(root / "runs"), registry_path=str(registry),
-                                     use_cache=False))
+    proc = subprocess.Popen([sys.executable, "-m", "core", "evaluate", "--dataset", str(subset),
+                             "--models", *models, "--budget-gb", str(BUDGET_GB), "--registry",
+                             str(registry), "--out", str(root / "runs"), "--no-cache"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sampler = PeakSampler(proc.pid)
+    sampler.start()
+    proc.wait()
     ert_seconds = time.perf_counter() - started
     ert_peak = sampler.stop()
-    plan = json.loads((outcome.run_dir / "plan.json").read_text())
+    run_dir = max((root / "runs").glob("*/plan.json"), key=lambda p: p.stat().st_mtime).parent
+    plan = json.loads((run_dir / "plan.json").read_text())
 
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", NO_FREE, str(registry), str(subset),
@@ -148,7 +154,7 @@ source = "{small.resolve()}"
     nofree_seconds = time.perf_counter() - started
     nofree_peak = sampler.stop()
 
-    statuses = RunRecords(outcome.run_dir).last_model_status()
+    statuses = RunRecords(run_dir).last_model_status()
     base_curve = statuses["faster-whisper:base"]["batch_curve"]
     tuned = statuses["faster-whisper:base"]["batch_size"] or 1
     b1, best = _throughputs(registry, subset, tuned)

@@ -1,17 +1,18 @@
 """Chat decode speed: ERT's generation path against plain transformers and llama.cpp (issue 2).
 
 ``python -m bench llm`` — the bundled SmolLM2-135M-Instruct GGUF, one chat
-prompt, greedy, exactly 128 new tokens (end-of-sequence held back), decode
-tokens/s = (tokens - 1) / (time of last token - time of first token), so the
-prompt's prefill is left out. In one process, interleaved, medians of
-``REPEATS`` runs each:
+prompt, greedy, exactly ``NEW_TOKENS`` new tokens (end-of-sequence held back),
+decode tokens/s = (tokens - 1) / (time of last token - time of first token),
+so the prompt's prefill is left out. In one process, interleaved (the order
+rotates), medians of ``REPEATS`` runs each:
 
 * baseline: ``transformers`` loaded straight from the GGUF (fp32, no cached
   conversion), default threads, ``model.generate`` under ``torch.no_grad()``;
-  the same under ``torch.inference_mode()`` (a seed claim);
+  also at 1 thread, and at 1 thread under ``torch.inference_mode()`` (a seed
+  claim; paired at 1 thread, where other processes on the cores disturb least);
 * ERT: ``load_llm`` + ``stream_chat`` (the app's path) at ERT's default
   threads and at 1 thread;
-* llama.cpp: ``llama_cpp.Llama(model_path=<the GGUF>, n_threads=2)`` (and 1).
+* llama.cpp: ``llama_cpp.Llama(model_path=<the GGUF>, n_threads=2)``, and 1.
 
 Then correctness: the tokens transformers fp32 would pick, checked against
 ERT's and llama.cpp's (teacher-forced top-1 agreement, and where free-running
@@ -34,9 +35,9 @@ from bench.common import median, save, table
 
 PROMPT = "Explain in detail how a bicycle works."
 CHECK_PROMPTS = [PROMPT, "What is the capital of France?", "Write a short poem about the sea."]
-NEW_TOKENS = 128
+NEW_TOKENS = 64
 CHECK_TOKENS = 64
-REPEATS = 5
+REPEATS = 4
 
 
 def _log(message: str) -> None:
@@ -69,9 +70,12 @@ class _Clock:
         pass
 
 
-def _hf_run(model: Any, ids: Any, mode: str, new_tokens: int = NEW_TOKENS) -> tuple[float, list]:
+def _hf_run(model: Any, ids: Any, mode: str, new_tokens: int = NEW_TOKENS,
+            threads: int | None = None) -> tuple[float, list]:
     import torch
 
+    if threads:
+        torch.set_num_threads(threads)
     clock = _Clock()
     guard = torch.no_grad() if mode == "no_grad" else torch.inference_mode()
     with guard:
@@ -182,12 +186,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     ids = _chat_ids(llm.tokenizer, PROMPT)
     id_list = ids[0].tolist()
+    t = default_threads
     variants = {
-        f"transformers fp32 generate, no_grad, {default_threads} thr (baseline)":
-            lambda: _hf_run(base, ids, "no_grad")[0],
-        f"transformers fp32 generate, inference_mode, {default_threads} thr":
-            lambda: _hf_run(base, ids, "inference_mode")[0],
-        f"ERT stream_chat, {default_threads} thr (default)": lambda: _ert_run(llm, default_threads),
+        f"transformers fp32 generate, no_grad, {t} thr (baseline)":
+            lambda: _hf_run(base, ids, "no_grad", threads=t)[0],
+        "transformers fp32 generate, no_grad, 1 thr":
+            lambda: _hf_run(base, ids, "no_grad", threads=1)[0],
+        "transformers fp32 generate, inference_mode, 1 thr":
+            lambda: _hf_run(base, ids, "inference_mode", threads=1)[0],
+        f"ERT stream_chat, {t} thr (default)": lambda: _ert_run(llm, t),
         "ERT stream_chat, 1 thr": lambda: _ert_run(llm, 1),
         "llama.cpp, 2 thr": lambda: _llama_run(lcs[2], id_list)[0],
         "llama.cpp, 1 thr": lambda: _llama_run(lcs[1], id_list)[0],
@@ -201,17 +208,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         torch.set_num_threads(default_threads)
         _log(f"repeat {rep + 1}/{repeats}: " + ", ".join(f"{rates[n][-1]:.1f}" for n in names))
 
-    baseline, ert, llama2 = names[0], names[2], names[4]
+    baseline, hf1, hf1_inf, ert, ert1, llama2, llama1 = names
     med = {n: median(rates[n]) for n in names}
     rows = [{"variant": n, "tok/s median": med[n], "min": min(rates[n]), "max": max(rates[n]),
-             "x baseline": med[n] / med[baseline], "x llama.cpp 2thr": med[n] / med[llama2]}
-            for n in names]
+             "x baseline": med[n] / med[baseline], "x llama.cpp 2thr": med[n] / med[llama2],
+             "x llama.cpp 1thr": med[n] / med[llama1]} for n in names]
     title = (f"decode tokens/s, SmolLM2-135M-Instruct Q4_1 GGUF, {NEW_TOKENS} new tokens, "
              f"greedy, prompt {ids.shape[1]} tokens, median of {repeats}")
     print(table(rows, title))
+    paired = [a / b for a, b in zip(rates[hf1_inf], rates[hf1], strict=True)]
 
-    lc_scores = Llama(model_path=gguf_path, n_threads=default_threads, n_ctx=512,
-                      logits_all=True, verbose=False)
+    torch.set_num_threads(1)  # untimed from here; one thread suffers least from shared cores
+    lc_scores = Llama(model_path=gguf_path, n_threads=1, n_ctx=512, logits_all=True,
+                      verbose=False)
     check = _correctness(base, llm, lc_scores,
                          [_chat_ids(llm.tokenizer, p) for p in CHECK_PROMPTS])
     tf = check["teacher_forced_top1_agreement"]
@@ -220,15 +229,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"{100 * tf['llama.cpp']:.1f} %; free-running greedy first differs at token "
           f"{check['free_running_first_difference']} (of {CHECK_TOKENS})")
     print(f"ERT: 'What is the capital of France?' -> {check['paris_answer']!r}")
-    print(f"ERT vs transformers: x{med[ert] / med[baseline]:.1f}; ERT vs llama.cpp (2 thr): "
-          f"x{med[ert] / med[llama2]:.2f}; inference_mode vs no_grad: "
-          f"x{med[names[1]] / med[baseline]:.3f}")
+    print(f"ERT vs transformers: x{med[ert] / med[baseline]:.1f} at {t} threads, "
+          f"x{med[ert1] / med[hf1]:.1f} at 1 thread; ERT vs llama.cpp: "
+          f"x{med[ert] / med[llama2]:.2f} at {t} threads, x{med[ert1] / med[llama1]:.2f} at "
+          f"1 thread; inference_mode vs no_grad (1 thread, median of paired runs): "
+          f"x{median(paired):.3f}")
     result = {
         "model": "SmolLM2-135M-Instruct.Q4_1.gguf", "prompt": PROMPT,
         "prompt_tokens": int(ids.shape[1]), "new_tokens": NEW_TOKENS, "repeats": repeats,
         "default_threads": default_threads, "rates": rates, "rows": rows,
-        "ert_vs_transformers": med[ert] / med[baseline], "ert_vs_llama_cpp": med[ert] / med[llama2],
-        "inference_mode_vs_no_grad": med[names[1]] / med[baseline],
+        "ert_vs_transformers": med[ert] / med[baseline],
+        "ert_vs_transformers_1thread": med[ert1] / med[hf1],
+        "ert_vs_llama_cpp": med[ert] / med[llama2],
+        "ert_vs_llama_cpp_1thread": med[ert1] / med[llama1],
+        "inference_mode_vs_no_grad_paired_1thread": median(paired),
         "ert_load_seconds": ert_load, "baseline_gguf_load_seconds": base_load,
         "ert_engine": llm.engine, "ert_packed_mb": llm.fast.nbytes / 1e6,
         "correctness": check,
