@@ -20,7 +20,7 @@ from bench.common import median, save, table
 from bench.probe import run
 
 TOKENS = 64
-REPEATS = 2
+REPEATS = 1
 SETTINGS: tuple[tuple[str, int | str, dict[str, str]], ...] = (
     ("ERT_THREADS=1", 1, {}),
     ("ERT_THREADS=2", 2, {}),

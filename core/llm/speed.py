@@ -43,6 +43,11 @@ STATIC_ROPE_TYPES = {"default", "linear", "llama3"}
 MAX_ROPE_POSITIONS = 32768
 REFINE_TOP = 8
 PACK_FORMAT = "1"
+# One-token steps are ~150 tiny matmuls. Off the main thread (stream_chat's worker,
+# Streamlit's script threads) a second OpenMP thread made them slower, not faster
+# (2 threads ~40 tok/s, 1 thread ~50-60 on 2 cores; probably libgomp's short spin-wait
+# once more OpenMP threads exist than cores). Under OpenMP this is per calling thread.
+DECODE_THREADS = 1
 Int4Plane = tuple[torch.Tensor, torch.Tensor]  # packed weight, (scale, zero) per group
 
 
@@ -371,24 +376,30 @@ class FastDecoder:
         started = time.perf_counter()
         prefill = 0.0
         n, pos, step = 0, prompt.numel(), prompt
-        with torch.inference_mode():
-            while pos < total and not should_stop():
-                logits = self.forward(step, pos - step.numel(), cache)
-                if processors is not None:
-                    logits = processors(ids[None, :pos], logits)
-                if n < min_new_tokens and eos.numel():
-                    logits[:, eos] = -float("inf")
-                if do_sample:
-                    token = torch.multinomial(F.softmax(logits, -1), 1)[0]
-                else:
-                    token = logits.argmax(-1)
-                ids[pos] = token
-                pos, n, step = pos + 1, n + 1, token
-                if n == 1:
-                    prefill = time.perf_counter() - started
-                on_token(token)
-                if int(token) in self.eos_ids:
-                    break
+        threads = torch.get_num_threads()
+        try:
+            with torch.inference_mode():
+                while pos < total and not should_stop():
+                    if n == 1:  # prompt done: its large matmuls used every thread
+                        torch.set_num_threads(min(threads, DECODE_THREADS))
+                    logits = self.forward(step, pos - step.numel(), cache)
+                    if processors is not None:
+                        logits = processors(ids[None, :pos], logits)
+                    if n < min_new_tokens and eos.numel():
+                        logits[:, eos] = -float("inf")
+                    if do_sample:
+                        token = torch.multinomial(F.softmax(logits, -1), 1)[0]
+                    else:
+                        token = logits.argmax(-1)
+                    ids[pos] = token
+                    pos, n, step = pos + 1, n + 1, token
+                    if n == 1:
+                        prefill = time.perf_counter() - started
+                    on_token(token)
+                    if int(token) in self.eos_ids:
+                        break
+        finally:
+            torch.set_num_threads(threads)
         return DecodeResult(n, prefill, time.perf_counter() - started - prefill)
 
 
