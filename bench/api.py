@@ -24,19 +24,12 @@ import numpy as np
 import soundfile
 
 from bench.common import save, table
+from tests.browser import free_port
 
 LEVELS = (1, 4, 16)
 REQUESTS_PER_CLIENT = 4
 TIME_LIMIT_S = 60.0
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wav() -> bytes:
@@ -78,7 +71,7 @@ def _level(url: str, wav: bytes, clients: int) -> dict[str, Any]:
 
 
 def _server(batching: bool) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     flags = [] if batching else ["--no-batching"]
     proc = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port),
                              "--model", "faster-whisper:tiny.en", "--queue-size", "256",

@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from bench.common import save, table
+from bench.common import save, table, tree_cpu_seconds
 
 WINDOW_S = 30.0
 SETTLE_S = 5.0
@@ -33,17 +33,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _tree_cpu(root: psutil.Process) -> float:
-    total = 0.0
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        except psutil.Error:  # a child that just ended
-            pass
-    return total
 
 
 def _get(url: str) -> int:
@@ -77,11 +66,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         time.sleep(SETTLE_S)
         root = psutil.Process(proc.pid)
         samples = []
-        cpu0, t0 = _tree_cpu(root), time.perf_counter()
+        cpu0, t0 = tree_cpu_seconds(root), time.perf_counter()
         last_cpu, last_t = cpu0, t0
         while (now := time.perf_counter()) - t0 < WINDOW_S:
             time.sleep(1.0)
-            cpu, now = _tree_cpu(root), time.perf_counter()
+            cpu, now = tree_cpu_seconds(root), time.perf_counter()
             samples.append((cpu - last_cpu) / (now - last_t))
             last_cpu, last_t = cpu, now
         idle = (last_cpu - cpu0) / (last_t - t0)

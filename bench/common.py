@@ -40,6 +40,20 @@ def _fmt(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
+def tree_cpu_seconds(root: Any) -> float:
+    """User + system CPU seconds of a psutil process and all its descendants."""
+    import psutil
+
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:  # a child that just ended
+            continue
+    return total
+
+
 def save(name: str, data: Any) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"

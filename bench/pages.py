@@ -15,22 +15,11 @@ from typing import Any
 
 import psutil
 
-from bench.common import save, table
+from bench.common import save, table, tree_cpu_seconds
 from tests.browser import chromium_page, streamlit_server
 
 WINDOW_S = 30.0
 SETTLE_S = 5.0
-
-
-def _tree_cpu_seconds(root: psutil.Process) -> float:
-    total = 0.0
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        except psutil.Error:
-            continue
-    return total
 
 
 def _server_process(port: str) -> psutil.Process:
@@ -42,9 +31,9 @@ def _server_process(port: str) -> psutil.Process:
 
 
 def _window(proc: psutil.Process) -> float:
-    before, started = _tree_cpu_seconds(proc), time.perf_counter()
+    before, started = tree_cpu_seconds(proc), time.perf_counter()
     time.sleep(WINDOW_S)
-    return 100 * (_tree_cpu_seconds(proc) - before) / (time.perf_counter() - started)
+    return 100 * (tree_cpu_seconds(proc) - before) / (time.perf_counter() - started)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
