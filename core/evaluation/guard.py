@@ -84,6 +84,8 @@ class MemoryGuard(threading.Thread):
         self.peak_rss_gb = 0.0
         self.peak_gpu_gb = 0.0
         self.baseline_rss_gb = process_tree_rss_gb(self.pid)
+        self._generation = 0  # bumped by reset(): a sample taken before it is stale
+        self._lock = threading.Lock()
         self._stop_event = threading.Event()
 
     def check(self, sample: MemorySample) -> list[str]:
@@ -110,19 +112,25 @@ class MemoryGuard(threading.Thread):
 
     def reset(self, limit_gb: float | None = None) -> None:
         """Re-arm for the next model: new baseline, peaks restart, optional new limit."""
-        self.tripped.clear()
-        self.reason = None
-        self.peak_rss_gb = 0.0
-        self.peak_gpu_gb = 0.0
-        self.baseline_rss_gb = process_tree_rss_gb(self.pid)
-        if limit_gb is not None:
-            self.config.limit_gb = limit_gb
+        with self._lock:
+            self._generation += 1
+            self.tripped.clear()
+            self.reason = None
+            self.peak_rss_gb = 0.0
+            self.peak_gpu_gb = 0.0
+            self.baseline_rss_gb = process_tree_rss_gb(self.pid)
+            if limit_gb is not None:
+                self.config.limit_gb = limit_gb
 
     def run(self) -> None:
         last_log = 0.0
         while not self._stop_event.is_set():
+            generation = self._generation
             sample = take_sample(self.pid)
-            notes = self.check(sample)
+            with self._lock:
+                if generation != self._generation:
+                    continue  # taken across a reset: it describes the previous model
+                notes = self.check(sample)
             now = time.monotonic()
             if now - last_log >= self.config.log_interval_s or self.tripped.is_set() and \
                     (not self.samples or self.samples[-1].time < sample.time - 1):
