@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_FILE = "run_config.json"
+MANIFEST_FILE = "run_manifest.json"  # dataset, machine, versions, config and plan
 DEFAULT_OUT = Path("runs")
 
 

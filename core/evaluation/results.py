@@ -7,6 +7,7 @@ rate only. Cached transcripts are scored but left out of speed figures.
 
 from __future__ import annotations
 
+from core.evaluation.config import MANIFEST_FILE
 from core.evaluation.records import RunRecords
 from core.metrics import quality_band, score
 
@@ -119,7 +120,7 @@ def write_results(run_dir: Path, plan: dict[str, Any], manifest: dict[str, Any],
               for p in sorted(run_dir.glob("memory_stats_*.json"))
               if not p.stem.removeprefix("memory_stats_")[:1].isdigit()}
     out["memory"] = _dump(run_dir / f"memory_stats_{stamp}.json", {"batches": memory})
-    out["manifest"] = _dump(run_dir / "run_manifest.json", manifest)
+    out["manifest"] = _dump(run_dir / MANIFEST_FILE, manifest)
     out.update(write_charts(run_dir, summaries, stamp))
     return out
 

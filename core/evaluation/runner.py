@@ -11,7 +11,7 @@ from __future__ import annotations
 import core  # noqa: F401  (thread caps before torch)
 from core.asr.registry import AsrModelSpec, AsrRegistry, load_asr_registry
 from core.datasets import load_dataset_spec
-from core.evaluation.config import RunConfig
+from core.evaluation.config import MANIFEST_FILE, RunConfig
 from core.evaluation.planner import Plan, make_plan
 from core.evaluation.records import RunRecords
 from core.evaluation.results import write_results
@@ -145,7 +145,7 @@ def prepare(config: RunConfig, registry: AsrRegistry | None = None) -> Path:
                 "sample_ids": [s.id for s in samples], "audio_seconds": audio_seconds,
                 "machine": read_machine().to_dict(), "versions": versions(),
                 "config": config.to_dict(), "plan": _plan_dict(plan), "created": time.time()}
-    (run_dir / "run_manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    (run_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
     return run_dir
 
 
@@ -200,9 +200,8 @@ def find_run(run_id: str, out_dir: str | Path = "runs") -> Path:
 def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
     _acquire(run_dir)
     try:
-        config = RunConfig.load(run_dir)
         plan = json.loads((run_dir / PLAN_FILE).read_text())
-        manifest = json.loads((run_dir / "run_manifest.json").read_text())
+        manifest = json.loads((run_dir / MANIFEST_FILE).read_text())
         outcome = RunOutcome(run_dir=run_dir, plan=plan)
         for batch in plan["batches"]:
             if cancel_requested(run_dir):
@@ -217,7 +216,6 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
                     f"{batch['name']}: worker exited with {code}: {' '.join(tail)}")
         outcome.cancelled = outcome.cancelled or cancel_requested(run_dir)
         outcome.files = write_results(run_dir, plan, manifest, manifest["samples"])
-        del config
         return outcome
     finally:
         (run_dir / LOCK_FILE).unlink(missing_ok=True)
@@ -249,7 +247,7 @@ def progress_of(run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     try:
         plan = json.loads((run_dir / PLAN_FILE).read_text())
-        manifest = json.loads((run_dir / "run_manifest.json").read_text())
+        manifest = json.loads((run_dir / MANIFEST_FILE).read_text())
     except (OSError, ValueError):
         return {}
     records = RunRecords(run_dir)
