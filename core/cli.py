@@ -101,6 +101,48 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from core.normalize import normalizer_info
+    from core.scoring import PredictionsError, read_many, render_table, score_predictions
+
+    import json
+    from pathlib import Path
+
+    try:
+        predictions = read_many(args.paths, args.language)
+        baseline = args.baseline
+        if baseline is None and len(args.paths) == 1 and Path(args.paths[0]).is_dir():
+            from core.evaluation.config import RunConfig
+
+            try:  # a run folder compares against the baseline it was run with
+                baseline = RunConfig.load(Path(args.paths[0])).baseline
+            except FileNotFoundError:
+                baseline = None
+        scores = score_predictions(predictions, baseline)
+        if args.write:
+            from core.evaluation.runner import RunError, rescore
+
+            for path in args.paths:
+                if not Path(path).is_dir():
+                    raise PredictionsError(f"--write rewrites run folders; {path} is a file")
+                try:
+                    written = rescore(Path(path))
+                except RunError as exc:
+                    raise PredictionsError(str(exc)) from exc
+                print(f"rewrote {written['consolidated']}", file=sys.stderr)
+    except PredictionsError as exc:
+        print(f"ert score: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"normalizer": normalizer_info(), "baseline": baseline,
+                          "sources": [str(p) for p in args.paths],
+                          "models": [s.to_dict() for s in scores.values()]},
+                         indent=2, ensure_ascii=False))
+    else:
+        print(render_table(scores))
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from core import threads
 
@@ -174,6 +216,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--registry", default=None, help="ASR registry file")
     serve.add_argument("--model", default=None, help="model used when a request names none")
     serve.set_defaults(func=_serve)
+
+    score = sub.add_parser(
+        "score", help="score predictions: WER/CER with 95% intervals, a baseline's verdict",
+        description="Scores an ERT run folder, a NeMo / Open ASR Leaderboard JSONL (text, "
+                    "pred_text; optional model, language, audio_filepath, duration) or ERT rows "
+                    "(reference, hypothesis) with today's normalizer. Rows without `model` take "
+                    "the file's stem as the model name.",
+        epilog="examples:\n  ert score runs/20261123-101500-ab12\n"
+               "  ert score whisper_fr.jsonl my_finetune.jsonl --baseline whisper_fr --json\n"
+               "  ert score runs/20261123-101500-ab12 --write   # re-score its result files",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    score.add_argument("paths", nargs="+", metavar="PATH",
+                       help="run folder(s) or prediction file(s) (.jsonl, .json)")
+    score.add_argument("--language", default=None,
+                       help="language of rows that name none (picks the normalizer)")
+    score.add_argument("--baseline", default=None, metavar="MODEL",
+                       help="report every other model's paired WER change against this one")
+    score.add_argument("--json", action="store_true", help="print one JSON document")
+    score.add_argument("--write", action="store_true",
+                       help="also rewrite the run folder's consolidated result files")
+    score.set_defaults(func=_score)
 
     from core.evaluation.commands import register as register_evaluation
 

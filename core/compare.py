@@ -7,7 +7,8 @@ another machine, copied into ``runs/``, compares like a local one.
 from __future__ import annotations
 
 from core.evaluation.results import latest
-from core.metrics import align, quality_band, relative_change, score
+from core.metrics import align, quality_band, relative_change
+from core.scoring import Prediction, score_predictions
 
 import html
 import json
@@ -28,6 +29,7 @@ class RunInfo:
     samples: int
     created: str
     models: list[str]
+    normalizer: dict[str, Any] | None = None  # None: scored before ERT recorded it
 
 
 def list_runs(out_dir: str | Path = "runs") -> list[RunInfo]:
@@ -43,12 +45,25 @@ def list_runs(out_dir: str | Path = "runs") -> list[RunInfo]:
             continue
         runs.append(RunInfo(folder.name, folder, str(data.get("dataset", "")),
                             int(data.get("samples") or 0), str(data.get("created", "")),
-                            list(data.get("models", {}))))
+                            list(data.get("models", {})), data.get("normalizer")))
     return runs
 
 
+def normalizer_warning(runs: list[RunInfo]) -> str | None:
+    """A sentence when the runs were scored with different text normalizers (their WERs
+    are then not comparable until re-scored with ``ert score RUN --write``)."""
+    kinds = {json.dumps(r.normalizer, sort_keys=True) for r in runs}
+    if len(kinds) <= 1:
+        return None
+    names = ", ".join(f"{r.run_id}: {(r.normalizer or {}).get('version', 'unrecorded')}"
+                      for r in runs)
+    return (f"These runs were scored with different text normalizers ({names}); their WER "
+            "and CER are not comparable. Re-score them with `ert score RUN --write`.")
+
+
 def model_rows(runs: list[RunInfo]) -> list[dict[str, Any]]:
-    """One row per (run, model) with every metric; WER/CER in percent."""
+    """One row per (run, model) with every metric; WER/CER in percent with their
+    95 % interval (``wer_low``/``wer_high``)."""
     rows = []
     for run in runs:
         data = json.loads(latest(run.path, "consolidated_results").read_text())  # type: ignore[union-attr]
@@ -60,6 +75,11 @@ def model_rows(runs: list[RunInfo]) -> list[dict[str, Any]]:
                 if value is not None and metric in {"wer", "cer", "success_rate"}:
                     value = 100 * value
                 row[metric] = value
+            low, high = m.get("wer_ci") or (None, None)
+            row["wer_low"] = 100 * low if low is not None else None
+            row["wer_high"] = 100 * high if high is not None else None
+            row["skipped"] = m.get("skipped", 0)
+            row["decoding"] = m.get("decoding", "unrecorded")
             row["band"] = m.get("band")
             row["batch_size"] = m.get("batch_size")
             rows.append(row)
@@ -68,7 +88,10 @@ def model_rows(runs: list[RunInfo]) -> list[dict[str, Any]]:
 
 def detailed_rows(run: RunInfo | Path) -> list[dict[str, Any]]:
     path = latest(run.path if isinstance(run, RunInfo) else Path(run), "consolidated_detailed")
-    return json.loads(path.read_text()) if path else []
+    if path is None:
+        return []
+    data = json.loads(path.read_text())
+    return data["samples"] if isinstance(data, dict) else data  # a list before the normalizer
 
 
 @dataclass
@@ -82,19 +105,20 @@ class Delta:
 
 def compare_models(rows: list[dict[str, Any]], baseline: str, candidate: str
                    ) -> dict[str, Any]:
-    """Deltas, samples that got better/worse, and the per-language breakdown."""
-    base = [r for r in rows if r["model"] == baseline and not r.get("error")]
-    cand = {r["id"]: r for r in rows if r["model"] == candidate and not r.get("error")}
+    """Deltas, the paired verdict, samples that got better/worse, and per-language verdicts."""
+    base = [r for r in rows if r["model"] == baseline and _scored(r)]
+    cand = {r["id"]: r for r in rows if r["model"] == candidate and _scored(r)}
     pairs = [(b, cand[b["id"]]) for b in base if b["id"] in cand]
     if not pairs:
-        return {"deltas": [], "better": [], "worse": [], "languages": [], "pairs": 0}
+        return {"deltas": [], "better": [], "worse": [], "languages": [], "pairs": 0,
+                "verdict": None}
 
-    def corpus(side: int) -> Any:
-        chosen = [p[side] for p in pairs]
-        return score([r["reference"] for r in chosen], [r["hypothesis"] for r in chosen],
-                     [r.get("language") for r in chosen])
+    def predictions(chosen: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[Prediction]:
+        return [Prediction(side["model"], side["id"], side["reference"], side["hypothesis"],
+                           side.get("language")) for pair in chosen for side in pair]
 
-    b_scores, c_scores = corpus(0), corpus(1)
+    scores = score_predictions(predictions(pairs), baseline)
+    b_scores, c_scores = scores[baseline], scores[candidate]
     deltas = []
     for metric in ("wer", "cer", "bleu", "chrf"):
         bv, cv = getattr(b_scores, metric), getattr(c_scores, metric)
@@ -113,18 +137,24 @@ def compare_models(rows: list[dict[str, Any]], baseline: str, candidate: str
     languages = []
     for lang in sorted({b.get("language") or "?" for b, _ in pairs}):
         chosen = [(b, c) for b, c in pairs if (b.get("language") or "?") == lang]
-        lang_code = None if lang == "?" else lang
-        bw = score([b["reference"] for b, _ in chosen], [b["hypothesis"] for b, _ in chosen],
-                   lang_code).wer
-        cw = score([c["reference"] for _, c in chosen], [c["hypothesis"] for _, c in chosen],
-                   lang_code).wer
-        languages.append({"language": lang, "samples": len(chosen), "baseline_wer": 100 * bw,
-                          "candidate_wer": 100 * cw, "change_pct": relative_change(cw, bw),
-                          "baseline_band": quality_band(bw).value,
-                          "candidate_band": quality_band(cw).value})
+        verdict = score_predictions(predictions(chosen), baseline)[candidate].comparison
+        assert verdict is not None
+        languages.append({"language": lang, "samples": len(chosen),
+                          "baseline_wer": 100 * verdict.baseline_wer,
+                          "candidate_wer": 100 * verdict.candidate_wer,
+                          "change_pct": relative_change(verdict.candidate_wer,
+                                                        verdict.baseline_wer),
+                          "verdict": verdict.sentence(),
+                          "baseline_band": quality_band(verdict.baseline_wer).value,
+                          "candidate_band": quality_band(verdict.candidate_wer).value})
     return {"deltas": deltas, "pairs": len(pairs), "languages": languages,
+            "verdict": c_scores.comparison,
             "better": sorted((m for m in moved if m["delta"] < 0), key=lambda m: m["delta"]),
             "worse": sorted((m for m in moved if m["delta"] > 0), key=lambda m: -m["delta"])}
+
+
+def _scored(row: dict[str, Any]) -> bool:
+    return not row.get("error") and not row.get("skipped")
 
 
 _STYLE = {"substitute": "background:#fde68a", "delete": "background:#fecaca;text-decoration:"

@@ -9,6 +9,7 @@ from core.compare import (
     highlight,
     list_runs,
     model_rows,
+    normalizer_warning,
     to_csv,
 )
 from core.metrics import QualityBand
@@ -39,6 +40,9 @@ with runs_tab:
         picked = st.multiselect("Runs", list(by_id), default=list(by_id)[:1], key="cmp_runs",
                                 format_func=lambda r: f"{r} · {by_id[r].dataset.split('/')[-1]}"
                                 f" · {by_id[r].samples} samples")
+        warning = normalizer_warning([by_id[r] for r in picked])
+        if warning:
+            st.warning(warning)
         rows = model_rows([by_id[r] for r in picked])
         table = pd.DataFrame(rows)
         if not table.empty:
@@ -53,17 +57,27 @@ with runs_tab:
                                                                      "mean_latency_s"})
             st.dataframe(table, hide_index=True, width="stretch", column_config={
                 "wer": st.column_config.NumberColumn("WER %", format="%.2f"),
+                "wer_low": st.column_config.NumberColumn("WER 95 % low", format="%.2f"),
+                "wer_high": st.column_config.NumberColumn("WER 95 % high", format="%.2f"),
                 "cer": st.column_config.NumberColumn("CER %", format="%.2f"),
                 "success_rate": st.column_config.NumberColumn("success %", format="%.0f")})
+            st.caption("WER bars show the 95 % interval of a paired bootstrap over the "
+                       "samples; `decoding` says whether clips were decoded alone "
+                       "(independent) or packed together (speed mode).")
             st.caption(f"WER bands: {BANDS}")
             st.download_button("Export CSV", to_csv(table.to_dict("records")),
                                file_name="ert_comparison.csv", mime="text/csv")
             table["label"] = table["model"] + " · " + table["run"].str[-4:]
             cols = st.columns(3)
+            table["wer_plus"] = table["wer_high"] - table["wer"]
+            table["wer_minus"] = table["wer"] - table["wer_low"]
             for col, metric in zip(cols * 2, ("wer", "cer", "bleu", "rtfx", "success_rate",
                                               "peak_rss_gb"), strict=False):
+                bars = {"error_y": "wer_plus", "error_y_minus": "wer_minus"} \
+                    if metric == "wer" else {}
                 col.plotly_chart(px.bar(table, x="label", y=metric, color="model", height=280,
-                                        title=metric.upper()).update_layout(showlegend=False),
+                                        title=metric.upper(), **bars
+                                        ).update_layout(showlegend=False),
                                  key=f"bar_{metric}")
 
 with ab_tab:
@@ -84,6 +98,11 @@ with ab_tab:
             if not result["pairs"]:
                 st.warning("The two models share no successfully transcribed sample.")
             else:
+                verdict = result["verdict"]
+                show = {"better": st.success, "worse": st.error}.get(verdict.verdict, st.info)
+                show(f"**{cand}** against **{base}** — {verdict.sentence()}. The interval comes "
+                     "from a paired bootstrap over the samples (1,000 resamples): when it "
+                     "holds 0 the gap may be chance.")
                 cols = st.columns(len(result["deltas"]))
                 for col, d in zip(cols, result["deltas"], strict=True):
                     scale = 100 if d.metric in {"wer", "cer"} else 1

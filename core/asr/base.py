@@ -8,6 +8,7 @@ before the next model loads.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import sys
 import time
@@ -29,8 +30,9 @@ class DecodeOptions:
     """How to decode; every backend honours what applies to it and ignores the rest.
 
     ``beam_size=1`` is greedy decoding: deterministic, and the fastest on a CPU.
-    ``language`` is an ISO 639-1 code ("fr"); ``None`` lets Whisper detect it
-    and uses the model's own language elsewhere.
+    ``language`` is an ISO 639-1 code ("fr") that overrides every clip's own;
+    ``None`` decodes each clip in the language given with it, else the one
+    detected for it (multilingual Whisper), else the model's own.
     """
 
     language: str | None = None
@@ -44,20 +46,24 @@ class DecodeOptions:
     # Whether faster-whisper splits long audio at pauses (Silero VAD) rather than
     # at fixed windows; clips under ``chunk_seconds`` are never cut.
     vad_filter: bool = True
-    # faster-whisper: decode several short clips in one 30 s window (see its backend).
-    pack_short: bool = True
+    # faster-whisper: decode several short clips in one shared 30 s window (see its
+    # backend). Faster, but a clip's text then depends on its neighbours: an opt-in speed
+    # mode, never the default of an evaluation.
+    pack_short: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # passed through to generate()
 
 
 @dataclass
 class Transcript:
     """One clip's result. ``seconds`` is the compute time attributed to the clip
-    (its batch's wall time, split in proportion to audio length)."""
+    (its batch's wall time, split in proportion to audio length); ``language``
+    is the one it was decoded in (given, or detected when none was)."""
 
     text: str
     seconds: float
     audio_seconds: float
     error: str | None = None
+    language: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,6 +85,7 @@ class Backend(ABC):
     """
 
     _model_attrs: tuple[str, ...] = ()
+    packing_retries = 0  # clips decoded again alone after a packed window ran away
 
     def __init__(self, spec: AsrModelSpec, device: str = "cpu") -> None:
         self.spec = spec
@@ -118,30 +125,75 @@ class Backend(ABC):
         self.free()
 
     # -- inference ---------------------------------------------------------
-    def transcribe(self, batch: Sequence[np.ndarray],
-                   options: DecodeOptions | None = None) -> list[Transcript]:
-        """Transcribe clips (16 kHz mono float32), in the order given.
+    def transcribe(self, batch: Sequence[np.ndarray], options: DecodeOptions | None = None,
+                   languages: Sequence[str | None] | None = None) -> list[Transcript]:
+        """Transcribe clips (16 kHz mono float32), in the order given, each on its own.
 
-        Clips are sorted by length so each sub-batch of ``options.batch_size``
-        pads little; a failing sub-batch is retried clip by clip so one bad
-        clip costs only its own transcript (``error`` set, text empty).
+        Each clip is decoded in ``options.language`` if set, else its entry of
+        ``languages``, else the language :meth:`detect_languages` finds for it:
+        clips are grouped by language, so one clip's language never decides
+        another's. Within a group clips are sorted by length so each sub-batch
+        of ``options.batch_size`` pads little; a failing sub-batch is retried
+        clip by clip so one bad clip costs only its own transcript (``error``
+        set, text empty).
         """
         options = options or DecodeOptions()
         self.load()
         clips = [_as_clip(audio) for audio in batch]
+        given = list(languages) if languages is not None else [None] * len(clips)
+        if len(given) != len(clips):
+            raise ValueError(f"{len(given)} languages for {len(clips)} clips")
+        wanted = [options.language or lang for lang in given]
         results: list[Transcript | None] = [None] * len(clips)
-        order = sorted((i for i, clip in enumerate(clips) if clip.size),
-                       key=lambda i: clips[i].size)
         for i, clip in enumerate(clips):
             if not clip.size:
-                results[i] = Transcript(text="", seconds=0.0, audio_seconds=0.0)
+                results[i] = Transcript("", 0.0, 0.0, language=wanted[i])
+        unknown = [i for i, clip in enumerate(clips) if clip.size and wanted[i] is None]
+        detect_seconds = 0.0
+        if unknown:
+            started = time.perf_counter()
+            for i, lang in zip(unknown, self._safe_detect([clips[i] for i in unknown]),
+                               strict=True):
+                wanted[i] = lang
+            detect_seconds = time.perf_counter() - started
+        groups: dict[str | None, list[int]] = {}
+        for i, clip in enumerate(clips):
+            if clip.size:
+                groups.setdefault(wanted[i], []).append(i)
         size = max(1, options.batch_size)
-        for start in range(0, len(order), size):
-            indices = order[start:start + size]
-            for i, transcript in zip(indices, self._run([clips[i] for i in indices], options),
-                                     strict=True):
-                results[i] = transcript
+        for lang, members in groups.items():
+            group_options = dataclasses.replace(options, language=lang)
+            order = sorted(members, key=lambda i: clips[i].size)
+            for start in range(0, len(order), size):
+                indices = order[start:start + size]
+                for i, transcript in zip(
+                        indices, self._run([clips[i] for i in indices], group_options),
+                        strict=True):
+                    transcript.language = lang
+                    results[i] = transcript
+        if detect_seconds and unknown:  # detection is compute of the clips it ran on
+            total = sum(clips[i].size for i in unknown)
+            for i in unknown:
+                results[i].seconds += detect_seconds * clips[i].size / total  # type: ignore[union-attr]
         return [r for r in results if r is not None]
+
+    def detect_languages(self, clips: Sequence[np.ndarray]) -> list[str | None]:
+        """The spoken language of each clip (ISO 639-1), where the model can tell."""
+        self.load()
+        return self._safe_detect([_as_clip(c) for c in clips])
+
+    def _safe_detect(self, clips: list[np.ndarray]) -> list[str | None]:
+        try:
+            found = self._detect_languages(clips)
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception:  # decoding still works without it: the model then picks its own
+            return [None] * len(clips)
+        return list(found)
+
+    def _detect_languages(self, clips: list[np.ndarray]) -> list[str | None]:
+        """Backends that can detect the language override this; the rest cannot tell."""
+        return [None] * len(clips)
 
     def _run(self, clips: list[np.ndarray], options: DecodeOptions) -> list[Transcript]:
         started = time.perf_counter()

@@ -4,7 +4,13 @@ int8 on the CPU (a quarter of the fp32 memory, and faster on small CPUs),
 float16 on the GPU. A batch of clips is sent as one concatenated array with
 one ``clip_timestamps`` window per clip (or per ≤ 30 s piece of a long clip),
 so :class:`faster_whisper.BatchedInferencePipeline` decodes windows of
-*different* clips together instead of one clip at a time.
+*different* clips together instead of one clip at a time — each window
+still holds one clip only, so a clip's text does not depend on its batch.
+
+``DecodeOptions.pack_short`` (opt-in) packs several short clips into one
+shared window: faster on the CPU, but the model then sees a collage. A window
+whose text looks like a decoding loop, or that left a clip empty, is decoded
+again clip by clip (:mod:`core.asr.runaway`); ``packing_retries`` counts them.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 from core import bundled, threads
 from core.asr.base import SAMPLE_RATE, Backend, DecodeOptions
 from core.asr.chunking import Span, split
+from core.asr.runaway import is_runaway
 from core.hub import ModelUnavailableError, friendly_hub_errors
 
 import bisect
@@ -73,15 +80,16 @@ class FasterWhisperBackend(Backend):
             spans = split(clip.size, window)
         return [s for s in spans if s.size >= MIN_WINDOW]
 
-    def _layout(self, clips: list[np.ndarray], options: DecodeOptions
+    def _layout(self, clips: list[np.ndarray], options: DecodeOptions, pack: bool
                 ) -> tuple[list[np.ndarray], list[tuple[int, int, int]], list[Span]]:
         """Lay the clips out on one timeline: the audio pieces, each clip's (index, start,
         end) there, and the ≤ 30 s decoding windows.
 
-        Whisper pads every window to 30 s, so a 4 s clip alone costs the encoder a
-        30 s window. Short clips are therefore packed, in order and separated by
-        ``PACK_GAP_SECONDS`` of silence, into shared windows; words are given back
-        to their clip by their timestamps. Long clips keep windows of their own.
+        Without ``pack`` every clip has windows of its own, back to back. With it,
+        short clips are packed, in order and separated by ``PACK_GAP_SECONDS`` of
+        silence, into shared windows (Whisper pads every window to 30 s, so a 4 s
+        clip alone costs the encoder a 30 s window); words are given back to their
+        clip by their timestamps. Long clips always keep windows of their own.
         """
         limit = int((min(options.chunk_seconds, WHISPER_WINDOW_SECONDS) - 1) * SAMPLE_RATE)
         gap = np.zeros(int(PACK_GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
@@ -91,7 +99,7 @@ class FasterWhisperBackend(Backend):
         pos = 0
         open_window: Span | None = None
         for i, clip in enumerate(clips):
-            if options.pack_short and clip.size + gap.size <= limit:
+            if pack and clip.size + gap.size <= limit:
                 if open_window is None or pos + clip.size + gap.size - open_window.start > limit:
                     if open_window is not None:
                         windows.append(open_window)
@@ -112,15 +120,43 @@ class FasterWhisperBackend(Backend):
             windows.append(open_window)
         return pieces, owners, [w for w in windows if w.size >= MIN_WINDOW]
 
+    def _detect_languages(self, clips: list[np.ndarray]) -> list[str | None]:
+        """Each clip's language from its first 30 s, the encoder run as one batch."""
+        if not self.model.model.is_multilingual:
+            return ["en"] * len(clips)
+        from faster_whisper.audio import pad_or_trim
+
+        extractor = self.model.feature_extractor
+        features = np.stack([pad_or_trim(extractor(clip[:extractor.n_samples])[..., :-1])
+                             for clip in clips])
+        encoded = self.model.encode(features)
+        return [found[0][0][2:-2] for found in self.model.model.detect_language(encoded)]
+
     def _transcribe_batch(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
-        pieces, owners, windows = self._layout(clips, options)
+        texts, windows = self._decode(clips, options, pack=options.pack_short)
+        if not options.pack_short:
+            return texts
+        redo = sorted({i for members in windows if len(members) > 1 and _ran_away(
+            [texts[i] for i in members]) for i in members})
+        if redo:
+            again, _ = self._decode([clips[i] for i in redo], options, pack=False)
+            for i, text in zip(redo, again, strict=True):
+                texts[i] = text
+            self.packing_retries += len(redo)
+        return texts
+
+    def _decode(self, clips: list[np.ndarray], options: DecodeOptions, pack: bool
+                ) -> tuple[list[str], list[list[int]]]:
+        """Texts per clip, and which clips shared each window."""
+        pieces, owners, windows = self._layout(clips, options, pack)
         if not windows:
-            return ["" for _ in clips]
+            return ["" for _ in clips], []
         kwargs: dict[str, Any] = {
             "language": options.language, "task": options.task,
             "beam_size": max(1, options.beam_size), "temperature": 0.0,
             "max_new_tokens": options.max_new_tokens, "batch_size": max(1, options.batch_size),
-            "without_timestamps": True, "word_timestamps": True,
+            # Packed windows need word times to hand words back to their clips.
+            "without_timestamps": True, "word_timestamps": pack,
             "condition_on_previous_text": False, "vad_filter": False, "log_progress": False,
             "clip_timestamps": [{"start": w.start / SAMPLE_RATE, "end": w.end / SAMPLE_RATE}
                                 for w in windows],
@@ -128,18 +164,32 @@ class FasterWhisperBackend(Backend):
         kwargs.update(options.extra)
         segments, _info = self.pipeline.transcribe(np.concatenate(pieces), **kwargs)
         starts = [start for _, start, _ in owners]
+
+        def owner(position: float) -> int:
+            k = max(0, bisect.bisect_right(starts, position) - 1)
+            index, _start, end = owners[k]
+            # A word in the silence after a clip belongs to the nearer neighbour.
+            if position > end and k + 1 < len(owners) and \
+                    owners[k + 1][1] - position < position - end:
+                index = owners[k + 1][0]
+            return index
+
         words: list[list[str]] = [[] for _ in clips]
         for segment in segments:
-            for word in segment.words or []:
-                middle = (word.start + word.end) / 2 * SAMPLE_RATE
-                k = max(0, bisect.bisect_right(starts, middle) - 1)
-                index, start, end = owners[k]
-                # A word in the silence after a clip belongs to the nearer neighbour.
-                if middle > end and k + 1 < len(owners) and \
-                        owners[k + 1][1] - middle < middle - end:
-                    index = owners[k + 1][0]
-                words[index].append(word.word)
-        return ["".join(parts).strip() for parts in words]
+            if pack:
+                for word in segment.words or []:
+                    words[owner((word.start + word.end) / 2 * SAMPLE_RATE)].append(word.word)
+            else:
+                words[owner((segment.start + segment.end) / 2 * SAMPLE_RATE)].append(
+                    " " + segment.text.strip())
+        shared = [[i for i, start, end in owners if start < w.end and end > w.start]
+                  for w in windows]
+        return ["".join(parts).strip() for parts in words], shared
+
+
+def _ran_away(texts: list[str]) -> bool:
+    """A packed window whose text loops, or that left one of its clips empty."""
+    return is_runaway(" ".join(texts)) or any(not t.strip() for t in texts)
 
 
 def _speech_windows(clip: np.ndarray, window: int) -> list[Span]:

@@ -61,7 +61,11 @@ class AsrModelSpec:
         return self.label or self.key
 
     def supports(self, language: str | None) -> bool:
-        """Whether the model transcribes ``language`` (ISO 639-1); ``None`` means any."""
+        """Whether the model transcribes ``language`` ("fr", "fr-FR", "French"); ``None``
+        (not known) means yes."""
+        from core.metrics import language_key
+
+        language = language_key(language)
         return language is None or ANY_LANGUAGE in self.languages or language in self.languages
 
     def memory(self, device: str = "cpu", batch_size: int = 8) -> MemoryEstimate:

@@ -77,6 +77,10 @@ class _Runner:
     def transcribe(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
         raise NotImplementedError
 
+    def detect_languages(self, clips: list[np.ndarray]) -> list[str | None]:
+        """Families that cannot tell the spoken language say nothing."""
+        return [None] * len(clips)
+
 
 class _WhisperRunner(_Runner):
     """Whisper of any size, or a fine-tuned checkpoint folder.
@@ -139,6 +143,19 @@ class _WhisperRunner(_Runner):
         ids = self.model.generate(inputs["input_features"], attention_mask=inputs["attention_mask"],
                                   **kwargs)
         return self.processor.batch_decode(ids, skip_special_tokens=True)
+
+    def detect_languages(self, clips: list[np.ndarray]) -> list[str | None]:
+        """Each clip's language from its first 30 s (one batched encoder pass)."""
+        if not self.multilingual:
+            return ["en"] * len(clips)
+        extractor = self.processor.feature_extractor
+        features = self.to_model(extractor([clip[:WHISPER_WINDOW] for clip in clips],
+                                           sampling_rate=SAMPLE_RATE, return_tensors="pt"))
+        ids = self.model.detect_language(features["input_features"],
+                                         generation_config=self.model.generation_config)
+        names = {index: token[2:-2] for token, index in
+                 self.model.generation_config.lang_to_id.items()}
+        return [names.get(int(i)) for i in ids.reshape(-1).tolist()]
 
     def transcribe(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
         texts = [""] * len(clips)
@@ -423,3 +440,10 @@ class TransformersBackend(Backend):
         assert self.runner is not None
         with torch.inference_mode():
             return self.runner.transcribe(clips, options)
+
+    def _detect_languages(self, clips: list[np.ndarray]) -> list[str | None]:
+        import torch
+
+        assert self.runner is not None
+        with torch.inference_mode():
+            return self.runner.detect_languages(clips)

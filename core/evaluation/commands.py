@@ -50,10 +50,12 @@ def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> 
         dataset=_ensure_dataset(args.dataset), models=models, batches=batches,
         samples=args.samples, seed=args.seed, device=args.device, budget_gb=args.budget_gb,
         out_dir=args.out, registry_path=args.registry,
-        decode=DecodeOptions(language=args.language, beam_size=args.beam_size),
+        decode=DecodeOptions(language=args.language, beam_size=args.beam_size,
+                             pack_short=args.pack_short),
         tune_batch_size=not args.no_tune, max_batch_size=args.max_batch_size,
         guard=GuardConfig(threshold_pct=args.threshold, limit_gb=args.guard_limit_gb),
-        use_cache=not args.no_cache)
+        use_cache=not args.no_cache, all_languages=args.all_languages,
+        baseline=args.baseline)
 
 
 def _print_machine() -> None:
@@ -71,10 +73,11 @@ def _print_machine() -> None:
 
 def _plan(args: argparse.Namespace, config: RunConfig) -> Any:
     from core.datasets import load_dataset_spec
-    from core.evaluation.runner import plan_run
+    from core.evaluation.runner import language_counts, plan_run
 
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)
-    return plan_run(config, _registry(args), sum(s.duration or 0.0 for s in samples))
+    return plan_run(config, _registry(args), sum(s.duration or 0.0 for s in samples),
+                    language_counts(samples, config.decode.language))
 
 
 def _all_models(args: argparse.Namespace) -> list[str]:
@@ -114,16 +117,33 @@ def _run(args: argparse.Namespace, config: RunConfig) -> int:
 
 def _report(outcome: Any) -> int:
     consolidated = json.loads(outcome.files["consolidated"].read_text())
-    print(f"\nrun {outcome.run_dir.name} → {outcome.run_dir}")
-    print(f"{'model':32} {'status':16} {'WER':>7} {'CER':>7} {'BLEU':>6} {'RTFx':>7} "
-          f"{'success':>8} {'batch':>5}")
+    print(f"\nrun {outcome.run_dir.name} → {outcome.run_dir} · decoding "
+          f"{consolidated.get('decoding')} · normalizer "
+          f"{(consolidated.get('normalizer') or {}).get('version')}")
+    print(f"{'model':32} {'status':16} {'WER %':>6} {'95% interval':>14} {'CER %':>6} "
+          f"{'BLEU':>6} {'RTFx':>7} {'success':>8} {'skipped':>7} {'batch':>5}")
+
+    def pct(v: float | None) -> str:
+        return f"{100 * v:6.1f}" if v is not None else "     —"
+
     for name, m in consolidated["models"].items():
-        def pct(v: float | None) -> str:
-            return f"{100 * v:6.1f}%" if v is not None else "      —"
+        ci = m.get("wer_ci")
+        interval = f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "—"
         rtfx = f"{m['rtfx']:7.1f}" if m["rtfx"] else "      —"  # — : all from the cache
-        print(f"{name:32} {m['status']:16} {pct(m['wer'])} {pct(m['cer'])} "
+        print(f"{name:32} {m['status']:16} {pct(m['wer'])} {interval:>14} {pct(m['cer'])} "
               f"{m['bleu'] or 0:6.1f} {rtfx} {100 * m['success_rate']:7.0f}% "
-              f"{m['batch_size'] or '—':>5}")
+              f"{m.get('skipped', 0):7d} {m['batch_size'] or '—':>5}")
+        languages = m.get("languages") or {}
+        for lang, figures in languages.items() if len(languages) > 1 else ():
+            low, high = (100 * v for v in figures["wer_ci"])
+            print(f"  {lang:30} {figures['samples']:>5} samples  {pct(figures['wer'])} "
+                  f"{f'[{low:.1f}, {high:.1f}]':>14}")
+        versus = m.get("baseline")
+        if versus:
+            low, high = (100 * v for v in versus["delta_wer_ci"])
+            print(f"  vs {versus['model']}: {versus['verdict']} (ΔWER "
+                  f"{100 * versus['delta_wer']:+.1f} points, 95 % interval {low:+.1f} to "
+                  f"{high:+.1f}, {versus['pairs']} paired samples)")
     for failure in outcome.worker_failures:
         print(f"worker failure: {failure}", file=sys.stderr)
     if outcome.cancelled:
@@ -231,7 +251,18 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="memory budget (default: 80%% of what is free)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="results folder (default: runs/)")
     p.add_argument("--registry", default=None, help="ASR registry file (default: configs/)")
-    p.add_argument("--language", default=None, help="force a language, e.g. fr")
+    p.add_argument("--language", default=None,
+                   help="decode every sample in this language, e.g. fr (default: each "
+                        "sample's own from the dataset, else detected)")
+    p.add_argument("--all-languages", action="store_true",
+                   help="run each model on every sample, even in languages its registry entry "
+                        "does not list (default: those are skipped and not scored)")
+    p.add_argument("--pack-short", action="store_true",
+                   help="speed mode (faster-whisper): decode several short clips in one shared "
+                        "30 s window; a clip's text then depends on its neighbours")
+    p.add_argument("--baseline", default=None, metavar="MODEL",
+                   help="report every other model's WER change against this one, with a "
+                        "95%% interval")
     p.add_argument("--beam-size", type=int, default=1)
     p.add_argument("--max-batch-size", type=int, default=None,
                    help="largest batch the tuner tries (default: 32 on CPU, 256 on GPU)")

@@ -42,6 +42,10 @@ class RunConfig:
     max_batch_size: int | None = None
     guard: GuardConfig = field(default_factory=GuardConfig)
     use_cache: bool = True
+    # False: a model is run and scored only on samples in its registry languages; the
+    # others are recorded as skipped (wrong language). True: on every sample.
+    all_languages: bool = False
+    baseline: str | None = None  # model whose paired WER change the others report
 
     @property
     def run_dir(self) -> Path:

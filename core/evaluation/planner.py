@@ -66,6 +66,7 @@ class Plan:
     strategy: Strategy
     batches: list[PlannedBatch] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def estimated_seconds(self) -> float:
@@ -86,6 +87,8 @@ class Plan:
                          f" ({batch.reason})")
         for refusal in self.refused:
             lines.append(f"  refused {refusal.model}: {refusal.reason}")
+        for warning in self.warnings:
+            lines.append(f"  warning: {warning}")
         lines.append(f"estimated time: {format_duration(self.estimated_seconds)}")
         return "\n".join(lines)
 
@@ -122,6 +125,24 @@ def _batch_seconds(specs: list[AsrModelSpec], device: str, audio_seconds: float)
     return sum(estimate_model_seconds(s, device, audio_seconds) for s in specs)
 
 
+def language_warnings(specs: list[AsrModelSpec], languages: dict[str | None, int],
+                      all_languages: bool = False) -> list[str]:
+    """One line per model that does not transcribe some of the samples' languages."""
+    total = sum(languages.values())
+    out = []
+    for spec in dict.fromkeys(specs):
+        other = {lang: n for lang, n in languages.items() if lang and not spec.supports(lang)}
+        if not other:
+            continue
+        count = sum(other.values())
+        which = ", ".join(f"{n} {lang}" for lang, n in sorted(other.items()))
+        fate = ("will be decoded anyway (all languages asked for)" if all_languages else
+                "will be skipped (wrong language) and left out of its scores")
+        out.append(f"{spec.key} transcribes {', '.join(spec.languages)} only: {count} of "
+                   f"{total} samples ({which}) {fate}")
+    return out
+
+
 def make_plan(
     specs: list[AsrModelSpec],
     machine: MachineInfo,
@@ -129,11 +150,14 @@ def make_plan(
     budget_gb: float | None = None,
     named: dict[str, list[AsrModelSpec]] | None = None,
     audio_seconds: float = 0.0,
+    languages: dict[str | None, int] | None = None,
+    all_languages: bool = False,
 ) -> Plan:
     """Group ``specs`` (or keep the ``named`` batches) within the budget, saying why.
 
     Named batches keep their membership but are split where they would exceed
-    the budget or the strategy's model count.
+    the budget or the strategy's model count. ``languages`` (sample counts by
+    language) adds a warning for each model that does not transcribe some.
     """
     available = available_memory_gb(machine, device)
     budget = budget_gb if budget_gb is not None else available * BUDGET_SHARE
@@ -163,6 +187,8 @@ def make_plan(
                 name=name, models=[s.key for s in chosen],
                 need_gb=sum(n for _, n in bin_specs), reason=reason,
                 estimated_seconds=_batch_seconds(chosen, device, audio_seconds)))
+    everyone = [s for members in groups.values() for s in members]
+    plan.warnings = language_warnings(everyone, languages or {}, all_languages)
     return plan
 
 

@@ -35,6 +35,11 @@ class SampleRecord:
     error: str | None = None
     batch_size: int | None = None
     cached: bool = False
+    # The language the model decoded in: the one asked for, or the one it detected.
+    decoded_language: str | None = None
+    # Why the model was not run on this sample (e.g. a language it does not transcribe):
+    # neither a success nor a failure, and left out of every score.
+    skipped: str | None = None
 
 
 @dataclass
@@ -51,6 +56,7 @@ class ModelRecord:
     peak_rss_gb: float | None = None
     peak_gpu_gb: float | None = None
     samples_done: int = 0
+    packing_retries: int = 0  # packed-window clips decoded again alone (runaway guard)
     started: float | None = None
     ended: float | None = None
 

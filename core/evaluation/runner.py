@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import core  # noqa: F401  (thread caps before torch)
 from core.asr.registry import AsrModelSpec, AsrRegistry, load_asr_registry
-from core.datasets import load_dataset_spec
+from core.datasets import Sample, load_dataset_spec
 from core.evaluation.config import MANIFEST_FILE, RunConfig
 from core.evaluation.planner import Plan, make_plan
 from core.evaluation.records import RunRecords
 from core.evaluation.results import write_results
 from core.evaluation.status import cancel_requested, clear_cancel, read_status
 from core.evaluation.worker import PLAN_FILE
+from core.metrics import language_key
 from core.system import read_machine
 
 import dataclasses
@@ -61,11 +62,25 @@ def selected_specs(config: RunConfig, registry: AsrRegistry
 
 
 def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
-             audio_seconds: float = 0.0) -> Plan:
+             audio_seconds: float = 0.0, languages: dict[str | None, int] | None = None
+             ) -> Plan:
+    """The plan of ``config``; ``languages`` (sample counts by language, see
+    :func:`language_counts`) lets it warn about models that do not speak some."""
     registry = registry or load_asr_registry(_registry_path(config))
     specs, named = selected_specs(config, registry)
     return make_plan(specs, read_machine(), device=config.device, budget_gb=config.budget_gb,
-                     named=named, audio_seconds=audio_seconds)
+                     named=named, audio_seconds=audio_seconds, languages=languages,
+                     all_languages=config.all_languages)
+
+
+def language_counts(samples: list[Sample], override: str | None = None
+                    ) -> dict[str | None, int]:
+    """Samples per language (the run's ``--language`` override, else each sample's own)."""
+    counts: dict[str | None, int] = {}
+    for sample in samples:
+        language = language_key(override or sample.language)
+        counts[language] = counts.get(language, 0) + 1
+    return counts
 
 
 def _registry_path(config: RunConfig) -> Path | None:
@@ -134,10 +149,14 @@ def prepare(config: RunConfig, registry: AsrRegistry | None = None) -> Path:
     if not samples:
         raise RunError(f"the dataset {config.dataset} has no samples")
     audio_seconds = sum(s.duration or 0.0 for s in samples)
-    plan = plan_run(config, registry, audio_seconds)
+    plan = plan_run(config, registry, audio_seconds,
+                    language_counts(samples, config.decode.language))
     if not plan.batches:
         reasons = "; ".join(f"{r.model}: {r.reason}" for r in plan.refused)
         raise RunError(f"nothing fits the memory budget ({reasons})")
+    if config.baseline and config.baseline not in plan.models:
+        raise RunError(f"the baseline {config.baseline} is not one of the run's models "
+                       f"({', '.join(plan.models)})")
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save()
     (run_dir / PLAN_FILE).write_text(json.dumps(_plan_dict(plan), indent=2))
@@ -195,6 +214,17 @@ def find_run(run_id: str, out_dir: str | Path = "runs") -> Path:
     if (candidate / PLAN_FILE).exists():
         return candidate
     raise RunError(f"no run {run_id!r} in {out_dir}")
+
+
+def rescore(run_dir: Path) -> dict[str, Path]:
+    """Rewrite a run's consolidated files from its records with today's normalizer."""
+    run_dir = Path(run_dir)
+    try:
+        plan = json.loads((run_dir / PLAN_FILE).read_text())
+        manifest = json.loads((run_dir / MANIFEST_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{run_dir} is not an ERT run folder ({exc})") from exc
+    return write_results(run_dir, plan, manifest, manifest["samples"])
 
 
 def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:

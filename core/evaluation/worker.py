@@ -8,7 +8,7 @@ is done, which hands every byte its models used back to the system.
 from __future__ import annotations
 
 import core  # noqa: F401  (thread caps before torch)
-from core.asr.base import Backend, DecodeOptions
+from core.asr.base import SAMPLE_RATE, Backend, DecodeOptions
 from core.asr.registry import AsrModelSpec, create_backend, load_asr_registry
 from core.audio import AudioError
 from core.datasets import Sample, load_dataset_spec
@@ -53,18 +53,40 @@ class ModelEvaluation:
 
     def _record(self, sample: Sample, hypothesis: str, seconds: float, error: str | None,
                 batch_size: int | None, cached: bool = False,
-                duration: float | None = None) -> None:
+                duration: float | None = None, decoded_language: str | None = None,
+                skipped: str | None = None) -> None:
         self.records.add_sample(SampleRecord(
             id=sample.id, model=self.spec.key, batch=self.batch,
             audio_filepath=str(sample.audio_filepath) if sample.audio_filepath else None,
             reference=sample.text, hypothesis=hypothesis, language=sample.language,
             duration=duration if duration is not None else sample.duration, time=seconds,
-            error=error, batch_size=batch_size, cached=cached))
+            error=error, batch_size=batch_size, cached=cached,
+            decoded_language=decoded_language, skipped=skipped))
         self.done += 1
         self.failures += error is not None
 
     def _options(self, size: int) -> DecodeOptions:
         return dataclasses.replace(self.config.decode, batch_size=size)
+
+    def _language(self, sample: Sample) -> str | None:
+        """The language a sample is decoded in: the run's override, else its own."""
+        return self.config.decode.language or sample.language
+
+    def skip_other_languages(self, pending: list[Sample]) -> list[Sample]:
+        """Record samples in languages the model does not transcribe as skipped (unless
+        the run asks for every language); returns the samples left to transcribe."""
+        if self.config.all_languages:
+            return pending
+        keep = []
+        for sample in pending:
+            language = self._language(sample)
+            if self.spec.supports(language):
+                keep.append(sample)
+            else:
+                self._record(sample, "", 0.0, None, None, skipped=(
+                    f"wrong language: {language} ({self.spec.key} transcribes "
+                    f"{', '.join(self.spec.languages)})"))
+        return keep
 
     def _step(self, backend: Backend, chunk: list[Sample]) -> None:
         """Decode audio, serve cache hits, transcribe the rest as one batch."""
@@ -76,23 +98,27 @@ class ModelEvaluation:
                 self._record(sample, "", 0.0, f"audio: {exc}", None)
                 continue
             key = None
+            language = self._language(sample)
             if self.cache is not None:
-                key = cache_key(self.spec, self.config.decode, audio_hash(audio))
+                decode = dataclasses.replace(self.config.decode, language=language)
+                key = cache_key(self.spec, decode, audio_hash(audio))
                 hit = self.cache.get(key)
                 if hit is not None:
                     self._record(sample, hit, 0.0, None, None, cached=True,
-                                 duration=audio.size / 16000)
+                                 duration=audio.size / SAMPLE_RATE, decoded_language=language)
                     continue
             to_run.append((sample, audio, key))
         if not to_run:
             return
         size = len(to_run)
         started = time.perf_counter()
-        results = backend.transcribe([a for _, a, _ in to_run], self._options(size))
+        results = backend.transcribe([a for _, a, _ in to_run], self._options(size),
+                                     languages=[s.language for s, _, _ in to_run])
         wall = time.perf_counter() - started
         for (sample, audio, key), result in zip(to_run, results, strict=True):
             self._record(sample, result.text, result.seconds, result.error, size,
-                         duration=result.audio_seconds or audio.size / 16000)
+                         duration=result.audio_seconds or audio.size / SAMPLE_RATE,
+                         decoded_language=result.language)
             if key is not None and result.ok and self.cache is not None:
                 self.cache.put(key, result.text)
         self.tuner.observe(size, sum(r.audio_seconds for r in results), wall,
@@ -102,8 +128,13 @@ class ModelEvaluation:
         started = time.time()
         record = ModelRecord(model=self.spec.key, batch=self.batch, status="ok", started=started)
         self.guard.reset(self.config.guard.limit_gb)
-        self.status.update(model=self.spec.key, phase="loading", done=0, total=len(pending),
+        total = len(pending)
+        pending = self.skip_other_languages(pending)
+        self.status.update(model=self.spec.key, phase="loading", done=self.done, total=total,
                            failures=0, batch_size=None, **position)
+        if not pending:  # nothing in this model's languages: no need to load it
+            record.samples_done, record.ended = self.done, time.time()
+            return record
         backend = create_backend(self.spec, self.config.device)
         try:
             backend.load()
@@ -114,7 +145,7 @@ class ModelEvaluation:
             record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
             record.ended = time.time()
             return record
-        index, began = 0, time.perf_counter()
+        index, began, skipped = 0, time.perf_counter(), self.done
         try:
             while index < len(pending):
                 if cancel_requested(run_dir):
@@ -127,11 +158,11 @@ class ModelEvaluation:
                 self._step(backend, pending[index:index + size])
                 index += size
                 elapsed = time.perf_counter() - began
-                rate = self.done / elapsed if elapsed > 0 else 0.0
+                rate = (self.done - skipped) / elapsed if elapsed > 0 else 0.0
                 self.status.update(
                     phase="transcribing", done=self.done, failures=self.failures,
                     batch_size=self.tuner.size, samples_per_s=round(rate, 3),
-                    eta_s=round((len(pending) - self.done) / rate, 1) if rate else None)
+                    eta_s=round((total - self.done) / rate, 1) if rate else None)
             if self.guard.tripped.is_set() and record.status == "ok" and index < len(pending):
                 record.status, record.error = "stopped: memory", self.guard.reason
         except Exception as exc:
@@ -139,6 +170,7 @@ class ModelEvaluation:
                 raise
             record.status, record.error = "stopped: memory", f"{type(exc).__name__}: {exc}"
         finally:
+            record.packing_retries = backend.packing_retries
             backend.free()
             del backend
             gc.collect()

@@ -1,0 +1,281 @@
+"""Per-model verdicts from prediction rows: corpus scores, intervals, per-language, deltas.
+
+Every place that turns transcripts into figures a user decides on — a run's
+consolidated results, ``ert score``, the Compare page — goes through
+:func:`score_predictions`, so they cannot disagree. Predictions come in one
+shape (:class:`Prediction`); :func:`read_predictions` reads it from an ERT
+run folder, a NeMo / Open ASR Leaderboard JSONL (``text``, ``pred_text``)
+or ERT's own rows (``reference``, ``hypothesis``).
+"""
+
+from __future__ import annotations
+
+from core.confidence import Interval, paired_delta_interval, wer_interval
+from core.metrics import CorpusScores, language_key, score
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+UNKNOWN_LANGUAGE = "?"
+BETTER, WORSE, NO_DIFFERENCE = "better", "worse", "no significant difference"
+
+
+class PredictionsError(ValueError):
+    """Predictions that cannot be read; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One scored utterance: a model's hypothesis against the reference."""
+
+    model: str
+    id: str
+    reference: str
+    hypothesis: str
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class LanguageScore:
+    language: str
+    samples: int
+    wer: float
+    cer: float
+    wer_ci: list[float] | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A candidate against the baseline on the utterances both transcribed."""
+
+    baseline: str
+    pairs: int
+    baseline_wer: float
+    candidate_wer: float
+    delta_wer: float
+    delta_wer_ci: list[float]
+    significant: bool
+
+    @property
+    def verdict(self) -> str:
+        if not self.significant:
+            return NO_DIFFERENCE
+        return BETTER if self.delta_wer < 0 else WORSE
+
+    def sentence(self) -> str:
+        """"better: WER −3.1 points (95 % interval −5.0 to −1.2) on 120 clips"."""
+        low, high = (100 * v for v in self.delta_wer_ci)
+        return (f"{self.verdict}: WER {100 * self.delta_wer:+.1f} points (95 % interval "
+                f"{low:+.1f} to {high:+.1f}) on {self.pairs} paired clips")
+
+
+@dataclass(frozen=True)
+class ModelScore:
+    model: str
+    samples: int
+    wer: float
+    cer: float
+    bleu: float
+    chrf: float
+    wer_ci: list[float] | None
+    languages: dict[str, LanguageScore]
+    comparison: Comparison | None = None
+    corpus: CorpusScores | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``ert score --json`` row: model, samples, wer, cer, wer_ci (+ delta fields)."""
+        row: dict[str, Any] = {
+            "model": self.model, "samples": self.samples, "wer": self.wer, "cer": self.cer,
+            "wer_ci": self.wer_ci, "bleu": self.bleu, "chrf": self.chrf,
+            "languages": {k: vars(v) for k, v in self.languages.items()}}
+        if self.comparison is not None:
+            c = self.comparison
+            row.update(baseline=c.baseline, pairs=c.pairs, delta_wer=c.delta_wer,
+                       delta_wer_ci=c.delta_wer_ci, significant=c.significant,
+                       verdict=c.verdict)
+        return row
+
+
+def _ci(interval: Interval | None) -> list[float] | None:
+    return interval.as_list() if interval is not None else None
+
+
+def _language_scores(corpus: CorpusScores) -> dict[str, LanguageScore]:
+    groups: dict[str, list[int]] = {}
+    for i, sample in enumerate(corpus.samples):
+        groups.setdefault(language_key(sample.language) or UNKNOWN_LANGUAGE, []).append(i)
+    if list(groups) == [UNKNOWN_LANGUAGE]:
+        return {}
+    out = {}
+    for lang, idx in sorted(groups.items()):
+        chosen = [corpus.samples[i] for i in idx]
+        words = sum(s.ref_words for s in chosen)
+        chars = sum(s.ref_chars for s in chosen)
+        out[lang] = LanguageScore(
+            lang, len(chosen), sum(s.word_errors for s in chosen) / max(words, 1),
+            sum(s.char_errors for s in chosen) / max(chars, 1),
+            _ci(wer_interval([s.word_errors for s in chosen], [s.ref_words for s in chosen])))
+    return out
+
+
+def compare(baseline: CorpusScores, candidate: CorpusScores, baseline_name: str
+            ) -> Comparison | None:
+    """Paired bootstrap of the WER change on the utterances (ids) both sides scored."""
+    cand = {s.id: s for s in candidate.samples}
+    pairs = [(b, cand[b.id]) for b in baseline.samples if b.id in cand]
+    if not pairs:
+        return None
+    delta = paired_delta_interval([b.word_errors for b, _ in pairs],
+                                  [b.ref_words for b, _ in pairs],
+                                  [c.word_errors for _, c in pairs],
+                                  [c.ref_words for _, c in pairs])
+    assert delta is not None
+    base_wer = sum(b.word_errors for b, _ in pairs) / max(sum(b.ref_words for b, _ in pairs), 1)
+    return Comparison(baseline_name, len(pairs), base_wer, base_wer + delta.value, delta.value,
+                      delta.as_list(), delta.excludes_zero)
+
+
+def score_predictions(predictions: Iterable[Prediction], baseline: str | None = None
+                      ) -> dict[str, ModelScore]:
+    """Scores per model (in order of first appearance); with ``baseline``, every other
+    model also gets its paired change against it."""
+    by_model: dict[str, list[Prediction]] = {}
+    for p in predictions:
+        by_model.setdefault(p.model, []).append(p)
+    if baseline is not None and baseline not in by_model:
+        raise PredictionsError(f"baseline {baseline!r} is not among the models: "
+                               f"{', '.join(by_model) or 'none'}")
+    corpora = {model: score([p.reference for p in rows], [p.hypothesis for p in rows],
+                            [p.language for p in rows], ids=[p.id for p in rows])
+               for model, rows in by_model.items()}
+    out = {}
+    for model, corpus in corpora.items():
+        comparison = (compare(corpora[baseline], corpus, baseline)
+                      if baseline is not None and model != baseline else None)
+        out[model] = ModelScore(
+            model, corpus.n_samples, corpus.wer, corpus.cer, corpus.bleu, corpus.chrf,
+            _ci(wer_interval([s.word_errors for s in corpus.samples],
+                             [s.ref_words for s in corpus.samples])),
+            _language_scores(corpus), comparison, corpus)
+    return out
+
+
+# --- reading predictions ------------------------------------------------------------------
+
+
+def _from_row(row: dict[str, Any], where: str, default_model: str, index: int,
+              default_language: str | None) -> Prediction:
+    if "pred_text" in row:  # NeMo / Open ASR Leaderboard
+        reference, hypothesis = row.get("text"), row.get("pred_text")
+    elif "hypothesis" in row:  # ERT's own rows
+        reference, hypothesis = row.get("reference"), row.get("hypothesis")
+    else:
+        raise PredictionsError(f"{where}: a row needs 'text' + 'pred_text' (NeMo) or "
+                               f"'reference' + 'hypothesis' (ERT); found {sorted(row)}")
+    if not isinstance(reference, str) or not isinstance(hypothesis, str | None):
+        raise PredictionsError(f"{where}: the reference must be text")
+    sample_id = row.get("id") or row.get("audio_filepath") or f"{index}"
+    return Prediction(str(row.get("model") or default_model), str(sample_id), reference,
+                      hypothesis or "", row.get("language") or default_language)
+
+
+def _usable(row: dict[str, Any]) -> bool:
+    """Failed and skipped samples of a run carry no transcript to score."""
+    return not row.get("error") and not row.get("skipped")
+
+
+def read_predictions(path: str | Path, language: str | None = None) -> list[Prediction]:
+    """Predictions from a run folder, a JSONL file (NeMo or ERT rows) or a JSON list.
+
+    ``language`` fills in rows that name none. Rows without ``model`` take the
+    file's stem as the model name.
+    """
+    path = Path(path)
+    if path.is_dir():
+        from core.evaluation.records import SAMPLES_FILE, RunRecords
+
+        if not (path / SAMPLES_FILE).exists():
+            raise PredictionsError(f"{path} is not an ERT run folder (no {SAMPLES_FILE})")
+        rows = [r for r in RunRecords(path).sample_rows() if _usable(r)]
+        return [_from_row(r, f"{path}/{SAMPLES_FILE}", path.name, i, language)
+                for i, r in enumerate(rows)]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PredictionsError(f"cannot read {path}: {exc}") from exc
+    rows: list[tuple[str, Any]] = []
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise PredictionsError(f"{path}: not JSON ({exc})") from exc
+        data = data.get("samples", []) if isinstance(data, dict) else data
+        rows = [(f"{path} row {i + 1}", r) for i, r in enumerate(data)]
+    else:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((f"{path}:{number}", json.loads(line)))
+            except ValueError as exc:
+                raise PredictionsError(f"{path}:{number}: not a JSON line ({exc})") from exc
+    out = []
+    for index, (where, row) in enumerate(rows):
+        if not isinstance(row, dict):
+            raise PredictionsError(f"{where}: expected a JSON object")
+        if _usable(row):
+            out.append(_from_row(row, where, path.stem, index, language))
+    if not out:
+        raise PredictionsError(f"{path} holds no prediction to score")
+    return out
+
+
+def read_many(paths: Sequence[str | Path], language: str | None = None) -> list[Prediction]:
+    """Predictions of several files; a model named in two files is an error, not a merge."""
+    out: list[Prediction] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        rows = read_predictions(path, language)
+        for model in dict.fromkeys(p.model for p in rows):
+            if model in seen:
+                raise PredictionsError(f"model {model!r} is in both {seen[model]} and {path}")
+            seen[model] = str(path)
+        out += rows
+    return out
+
+
+# --- reporting ----------------------------------------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _range(ci: list[float] | None, signed: bool = False) -> str:
+    if not ci:
+        return "—"
+    fmt = "{:+.1f}" if signed else "{:.1f}"
+    return f"[{fmt.format(100 * ci[0])}, {fmt.format(100 * ci[1])}]"
+
+
+def render_table(scores: dict[str, ModelScore]) -> str:
+    """The ``ert score`` table: WER/CER in %, 95 % intervals, per-language lines."""
+    head = (f"{'model':32} {'samples':>7} {'WER %':>6} {'95% interval':>14} {'CER %':>6}  "
+            "vs baseline")
+    lines = [head, "-" * len(head)]
+    for s in scores.values():
+        versus = "(baseline)" if s.comparison is None else (
+            f"ΔWER {100 * s.comparison.delta_wer:+.1f} {_range(s.comparison.delta_wer_ci, True)}"
+            f" {s.comparison.verdict}")
+        if all(m.comparison is None for m in scores.values()):
+            versus = ""
+        lines.append(f"{s.model:32} {s.samples:7d} {_pct(s.wer):>6} {_range(s.wer_ci):>14} "
+                     f"{_pct(s.cer):>6}  {versus}".rstrip())
+        if len(s.languages) > 1:
+            for lang in s.languages.values():
+                lines.append(f"  {lang.language:30} {lang.samples:7d} {_pct(lang.wer):>6} "
+                             f"{_range(lang.wer_ci):>14} {_pct(lang.cer):>6}")
+    return "\n".join(lines)
