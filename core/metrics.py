@@ -1,11 +1,9 @@
 """The one scoring function of ERT: normalised WER/CER, BLEU, chrF and RTFx.
 
-Scores follow the Open ASR Leaderboard: both texts go through Whisper's
-normalisers (English rules for ``en``, the basic one otherwise), then WER and
-CER are corpus-level, i.e. all errors summed over all reference words, never
-an average of per-sentence WERs (which over-weights short sentences). For
-French the basic normaliser keeps accents; apostrophes (’ ' ʼ) and the
-ligatures œ/æ are unified first, so ``l’œuvre`` and ``l'oeuvre`` agree.
+Scores follow the Open ASR Leaderboard: both texts go through one normaliser
+(:mod:`core.normalize`: Whisper's, plus numbers spelled out for fr/es/de/it/pt),
+then WER and CER are corpus-level, i.e. all errors summed over all reference
+words, never an average of per-sentence WERs (which over-weights short sentences).
 
 Conventions: WER and CER are fractions (0.25 = 25 %), BLEU and chrF are
 sacrebleu's 0–100 scores.
@@ -13,102 +11,17 @@ sacrebleu's 0–100 scores.
 
 from __future__ import annotations
 
-from core import paths
+# Re-exported: callers use metrics.normalize, metrics.language_key.
+from core.normalize import english_spelling_mapping, language_key, normalize  # noqa: F401
 
-import importlib.util
-import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from functools import cache
-from pathlib import Path
 from typing import Any, Literal
 
 import jiwer
 import sacrebleu
-
-SPELLING_FILE = "whisper_english_spelling.json"
-# Hugging Face repos whose normalizer.json holds the British-to-American mapping.
-_SPELLING_REPOS = ("openai/whisper-large-v3", "openai/whisper-large-v3-turbo",
-                   "openai/whisper-small", "openai/whisper-base", "openai/whisper-tiny",
-                   "openai/whisper-tiny.en", "openai/whisper-base.en", "openai/whisper-small.en")
-_APOSTROPHES = re.compile(r"[’‘ʼ`´′]")
-_LIGATURES = {"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE"}
-
-
-# --- normalisation ---------------------------------------------------------------------
-
-
-@cache
-def english_spelling_mapping() -> tuple[dict[str, str], str]:
-    """Whisper's British-to-American spelling table and where it came from.
-
-    transformers does not ship it (its tokenizer reads ``normalizer.json`` from
-    a Whisper repo), so it is looked up offline in order: ``configs/``
-    (``whisper_english_spelling.json``, drop a ``normalizer.json`` there), the
-    ``openai-whisper`` package, then any Whisper tokenizer in the HF cache.
-    Without one the mapping is empty: "colour" and "color" then differ, which
-    only matters for English with British spellings.
-    """
-    candidates: list[Path] = [paths.config_file(SPELLING_FILE)]
-    spec = importlib.util.find_spec("whisper")  # openai-whisper; finding it imports nothing
-    if spec is not None and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
-            candidates.append(Path(location) / "normalizers" / "english.json")
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        for repo in _SPELLING_REPOS:
-            cached = try_to_load_from_cache(repo, "normalizer.json")
-            if isinstance(cached, str):
-                candidates.append(Path(cached))
-    except ImportError:
-        pass
-    for path in candidates:
-        try:
-            mapping = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(mapping, dict) and mapping:
-            return {str(k): str(v) for k, v in mapping.items()}, str(path)
-    return {}, "none (empty mapping: British spellings are not unified)"
-
-
-def language_key(language: str | None) -> str | None:
-    """``en``, ``en-US``, ``English`` → ``en``; ``fr_FR``, ``French`` → ``fr``."""
-    if not language:
-        return None
-    lowered = language.strip().lower()
-    names = {"english": "en", "french": "fr", "français": "fr", "anglais": "en"}
-    return names.get(lowered, re.split(r"[-_]", lowered)[0] or None)
-
-
-@cache
-def _normalizer(language: str | None) -> Any:
-    from transformers.models.whisper.english_normalizer import (
-        BasicTextNormalizer,
-        EnglishTextNormalizer,
-    )
-
-    if language == "en":
-        return EnglishTextNormalizer(english_spelling_mapping()[0])
-    return BasicTextNormalizer(remove_diacritics=False)
-
-
-def normalize(text: str, language: str | None = None) -> str:
-    """Lower-cased, punctuation-free text for scoring (Whisper's normalisers).
-
-    English uses Whisper's English rules (contractions, numbers, spellings,
-    diacritics dropped); every other language keeps its accents, and
-    apostrophes and hyphens become spaces (``l'homme`` → ``l homme``).
-    """
-    text = _APOSTROPHES.sub("'", text or "")
-    for ligature, letters in _LIGATURES.items():
-        text = text.replace(ligature, letters)
-    return _normalizer(language_key(language))(text).strip()
-
 
 # --- alignment -------------------------------------------------------------------------
 

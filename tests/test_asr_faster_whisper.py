@@ -63,17 +63,17 @@ def test_bundled_tiny_en_transcribes_english_speech_under_25_percent_wer(tiny_en
 @pytest.mark.slow
 def test_batched_decoding_matches_one_clip_at_a_time(tiny_en, speech):
     clips = speech[:4]
-    unpacked = DecodeOptions(batch_size=4, pack_short=False)
-    batched = [t.text for t in tiny_en.transcribe(clips, unpacked)]
-    alone = [tiny_en.transcribe([clip], unpacked)[0].text for clip in clips]
+    default = DecodeOptions(batch_size=4)  # each clip in a window of its own
+    batched = [t.text for t in tiny_en.transcribe(clips, default)]
+    alone = [tiny_en.transcribe([clip], default)[0].text for clip in clips]
     assert batched == alone
 
 
 @pytest.mark.slow
 def test_packed_short_clips_get_back_their_own_words(tiny_en, speech):
-    packed = tiny_en.transcribe(speech, DecodeOptions(language="en", batch_size=len(speech)))
-    alone = tiny_en.transcribe(speech, DecodeOptions(language="en", batch_size=len(speech),
-                                                     pack_short=False))
+    packed = tiny_en.transcribe(speech, DecodeOptions(language="en", batch_size=len(speech),
+                                                      pack_short=True))
+    alone = tiny_en.transcribe(speech, DecodeOptions(language="en", batch_size=len(speech)))
     for sentence, result in zip(SENTENCES, packed, strict=True):
         assert wer([sentence], [result.text]) < 0.5, (sentence, result.text)
     assert wer(SENTENCES, [t.text for t in packed]) <= \
@@ -101,6 +101,34 @@ def test_bundled_base_is_joined_from_its_parts_and_transcribes(speech):
     backend.free()
     gc.collect()
     assert ref() is None and backend.pipeline is None
+
+
+def test_a_packed_window_that_runs_away_is_decoded_again_clip_by_clip(tiny_en, speech,
+                                                                     monkeypatch):
+    """The decoder loops in one shared window (as base did on French: "de la partie de la
+    partie …", spilling into neighbours and leaving one clip empty): those clips are decoded
+    again alone, the others keep their packed text."""
+    backend = tiny_en
+    real = backend._decode
+    loop = " ".join(["de la partie"] * 12)
+
+    def looping(clips, options, pack):
+        texts, windows = real(clips, options, pack)
+        if pack:
+            first = windows[0]
+            texts = [loop if i == first[0] else "" if i == first[-1] else t
+                     for i, t in enumerate(texts)]
+        return texts, windows
+
+    monkeypatch.setattr(backend, "_decode", looping)
+    before = backend.packing_retries
+    out = backend.transcribe(speech[:6], DecodeOptions(language="en", batch_size=6,
+                                                       pack_short=True))
+    alone = [backend.transcribe([c], DecodeOptions(language="en"))[0].text for c in speech[:6]]
+    assert "partie" not in " ".join(t.text for t in out)
+    assert all(t.text for t in out)
+    assert backend.packing_retries > before
+    assert [t.text for t in out][0] == alone[0]
 
 
 def test_a_hub_model_missing_offline_says_so_clearly():

@@ -101,8 +101,40 @@ def test_old_fine_tune_forced_decoder_ids_are_dropped_and_language_tables_rebuil
 
 
 def test_whisper_detects_the_language_when_none_is_given(whisper):
-    out = whisper.transcribe(noise_clips([2.0, 5.0]), DecodeOptions(max_new_tokens=5))
+    clips = noise_clips([2.0, 5.0, 3.0], seed=8)
+    detected = whisper.detect_languages(clips)
+    known = {token[2:-2] for token in whisper.model.generation_config.lang_to_id}
+    assert all(lang in known for lang in detected)
+    out = whisper.transcribe(clips, DecodeOptions(max_new_tokens=5))
     assert all(t.ok for t in out)
+    assert [t.language for t in out] == detected  # recorded per clip
+    # ... and each clip was decoded in its detected language, as if it had been given.
+    for clip, t in zip(clips, out, strict=True):
+        given = whisper.transcribe([clip], DecodeOptions(language=t.language, max_new_tokens=5))
+        assert given[0].text == t.text
+
+
+def test_each_clip_is_decoded_in_its_own_language(whisper, seamless):
+    clips = noise_clips([2.0, 4.0, 3.0, 5.0], seed=9)
+    languages = ["fr", "en", "de", "fr"]
+    for backend in (whisper, seamless):
+        options = DecodeOptions(max_new_tokens=8, batch_size=4)
+        mixed = backend.transcribe(clips, options, languages=languages)
+        assert [t.language for t in mixed] == languages
+        alone = [backend.transcribe([c], DecodeOptions(language=lang, max_new_tokens=8))[0].text
+                 for c, lang in zip(clips, languages, strict=True)]
+        assert [t.text for t in mixed] == alone
+        # The language matters to the model, so dropping it would change these texts.
+        other = [backend.transcribe([c], DecodeOptions(language="it", max_new_tokens=8))[0].text
+                 for c in clips]
+        assert other != alone
+
+
+def test_the_run_language_overrides_each_clips_own(whisper):
+    clips = noise_clips([2.0, 3.0], seed=10)
+    out = whisper.transcribe(clips, DecodeOptions(language="es", max_new_tokens=5),
+                             languages=["fr", "en"])
+    assert [t.language for t in out] == ["es", "es"]
 
 
 def test_gpu_log_mel_features_match_the_feature_extractor():

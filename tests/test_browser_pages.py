@@ -65,3 +65,29 @@ def test_browser_pages_upload_and_evaluation(artifacts_dir, tmp_path):
         page.get_by_text("Chat with your documents").wait_for(timeout=60_000)
         _no_exception(page)
         page.screenshot(path=str(artifacts_dir / "page-chat.png"), full_page=True)
+
+
+def test_browser_compare_shows_wer_error_bars_and_the_verdict(artifacts_dir, tmp_path):
+    from core.demo_data import make_demo_dataset
+    from core.evaluation import runner
+    from core.evaluation.config import RunConfig
+
+    runs = tmp_path / "runs"
+    manifest = make_demo_dataset(runs / "demo-data", langs=("en",), count=3)
+    runner.start(RunConfig(dataset=str(manifest), out_dir=str(runs), use_cache=False,
+                           models=["faster-whisper:tiny.en", "faster-whisper:base"]))
+    with streamlit_server(env={"ERT_RUNS_DIR": str(runs)},
+                          log=artifacts_dir / "server-compare.log") as url, \
+            chromium_page() as page:
+        page.goto(f"{url}/Compare")
+        page.get_by_text("Export CSV").wait_for(timeout=90_000)
+        # Plotly draws each bar's interval as an error-bar path in the WER chart.
+        page.locator("g.errorbar path").first.wait_for(state="attached", timeout=60_000)
+        assert page.locator("g.errorbar").count() >= 2
+        page.get_by_role("tab", name="Baseline vs candidate").click()
+        verdict = page.get_by_test_id("stAlertContentInfo").filter(
+            has_text="95 % interval").filter(visible=True).first
+        verdict.wait_for(timeout=60_000)
+        assert re.search(r"no significant difference: WER [-+]\d", verdict.inner_text())
+        _no_exception(page)
+        page.screenshot(path=str(artifacts_dir / "page-compare-verdict.png"), full_page=True)

@@ -100,7 +100,11 @@ def test_three_model_two_batch_run_writes_every_output(bench, tmp_path):
                     "memory_stats_2*.json", "run_manifest.json", "comparison_*.png"):
         assert list(run.glob(pattern)), pattern
     models = json.loads(outcome.files["consolidated"].read_text())["models"]
-    detailed = json.loads(outcome.files["detailed"].read_text())
+    detailed_file = json.loads(outcome.files["detailed"].read_text())
+    detailed = detailed_file["samples"]
+    consolidated = json.loads(outcome.files["consolidated"].read_text())
+    assert consolidated["normalizer"] == detailed_file["normalizer"]
+    assert consolidated["normalizer"]["version"] and consolidated["decoding"] == "independent"
     loaded = ["faster-whisper:tiny.en", "whisper:tiny-random", "wav2vec2:tiny-random"]
     for key in loaded:
         m = models[key]

@@ -6,6 +6,7 @@ from core.evaluation import runner
 from core.evaluation.config import RunConfig
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -84,8 +85,18 @@ def test_compare_page_tables_deltas_and_per_sample_view(runs_dir):
     table = at.dataframe[0].value
     assert set(table["model"]) == {"faster-whisper:tiny.en", "faster-whisper:base"}
     assert table["wer"].notna().all()
+    assert table["wer_low"].notna().all() and (table["wer_low"] <= table["wer"]).all()
+    assert (table["wer"] <= table["wer_high"]).all()
     deltas = [m.label for m in at.metric]
     assert {"WER", "CER", "BLEU", "CHRF"} <= set(deltas)
+    # The baseline-vs-candidate verdict, with its interval (3 clips: never significant).
+    verdicts = [e.value for e in (*at.info, *at.success, *at.error)
+                if "95 % interval" in e.value]
+    assert verdicts and "no significant difference" in verdicts[0], verdicts
+    # The WER chart draws the interval as error bars.
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    wer_chart = next(c for c in charts if c["layout"]["title"]["text"] == "WER")
+    assert all(trace["error_y"]["array"] for trace in wer_chart["data"])
     html = " ".join(m.value for m in at.markdown)
     assert "Reference" in html and "faster-whisper:tiny.en" in html
 
