@@ -23,6 +23,7 @@ BENCHMARKS = {
     "rag": "bench.rag",
     "app": "bench.app",
     "asr": "bench.asr_cpu",
+    "bootstrap": "bench.bootstrap",
     "evaluation": "bench.evaluation",
     "api": "bench.api",
     "pages": "bench.pages",

@@ -64,9 +64,9 @@ with right:
 
 
 @st.cache_data(show_spinner="Reading the dataset…", ttl=60)
-def dataset_facts(spec: str, samples: int) -> tuple[int, float]:
+def dataset_facts(spec: str, samples: int) -> tuple[int, float, dict[str | None, int]]:
     items = load_dataset_spec(spec, samples or None)
-    return len(items), sum(s.duration or 0.0 for s in items)
+    return len(items), sum(s.duration or 0.0 for s in items), runner.language_counts(items)
 
 
 def make_config() -> RunConfig:
@@ -83,8 +83,8 @@ if not ready:
     st.info("Choose a dataset and at least one model or batch to see the plan.")
 else:
     try:
-        count, audio_seconds = dataset_facts(spec, int(samples))
-        plan = runner.plan_run(make_config(), registry, audio_seconds)
+        count, audio_seconds, languages = dataset_facts(spec, int(samples))
+        plan = runner.plan_run(make_config(), registry, audio_seconds, languages)
     except (DatasetError, ModelUnavailableError, AsrRegistryError, runner.RunError,
             ValueError) as exc:
         st.error(str(exc))
@@ -103,6 +103,8 @@ if plan is not None:
         hide_index=True, width="stretch")
     for refusal in plan.refused:
         st.warning(f"{refusal.model} is left out: {refusal.reason}")
+    for warning in plan.warnings:
+        st.warning(warning)
 
 active = runner.active_run(out_dir) if out_dir.exists() else None
 if st.button("▶ Start evaluation", type="primary", disabled=plan is None or not plan.batches):
