@@ -118,7 +118,7 @@ def _score(args: argparse.Namespace) -> int:
                 baseline = RunConfig.load(Path(args.paths[0])).baseline
             except FileNotFoundError:
                 baseline = None
-        scores = score_predictions(predictions, baseline)
+        scores = score_predictions(predictions, baseline, args.strip_accents)
         if args.write:
             from core.evaluation.runner import RunError, rescore
 
@@ -126,7 +126,7 @@ def _score(args: argparse.Namespace) -> int:
                 if not Path(path).is_dir():
                     raise PredictionsError(f"--write rewrites run folders; {path} is a file")
                 try:
-                    written = rescore(Path(path))
+                    written = rescore(Path(path), args.strip_accents)
                 except RunError as exc:
                     raise PredictionsError(str(exc)) from exc
                 print(f"rewrote {written['consolidated']}", file=sys.stderr)
@@ -134,7 +134,8 @@ def _score(args: argparse.Namespace) -> int:
         print(f"ert score: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({"normalizer": normalizer_info(), "baseline": baseline,
+        print(json.dumps({"normalizer": normalizer_info(args.strip_accents),
+                          "baseline": baseline,
                           "sources": [str(p) for p in args.paths],
                           "models": [s.to_dict() for s in scores.values()]},
                          indent=2, ensure_ascii=False))
@@ -233,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="language of rows that name none (picks the normalizer)")
     score.add_argument("--baseline", default=None, metavar="MODEL",
                        help="report every other model's paired WER change against this one")
+    score.add_argument("--strip-accents", action="store_true",
+                       help="score é as e (accents are kept by default)")
     score.add_argument("--json", action="store_true", help="print one JSON document")
     score.add_argument("--write", action="store_true",
                        help="also rewrite the run folder's consolidated result files")

@@ -228,9 +228,11 @@ def _per_sample(values: Sequence[Any] | Any, n: int, name: str) -> list[Any]:
 
 def score_sample(reference: str, hypothesis: str, language: str | None = None, *,
                  sample_id: str = "", duration: float | None = None,
-                 processing_time: float | None = None) -> SampleScore:
+                 processing_time: float | None = None,
+                 strip_accents: bool = False) -> SampleScore:
     """Normalise and score one pair."""
-    ref_norm, hyp_norm = normalize(reference, language), normalize(hypothesis, language)
+    ref_norm = normalize(reference, language, strip_accents)
+    hyp_norm = normalize(hypothesis, language, strip_accents)
     words = align(ref_norm, hyp_norm, normalized=False)
     chars = align_chars(ref_norm, hyp_norm, normalized=False)
     return SampleScore(sample_id, reference or "", hypothesis or "", ref_norm, hyp_norm, language,
@@ -247,6 +249,7 @@ def score(
     durations: Sequence[float | None] | None = None,
     processing_times: Sequence[float | None] | None = None,
     processing_seconds: float | None = None,
+    strip_accents: bool = False,
 ) -> CorpusScores:
     """Score hypotheses against references (one language, or one per sample).
 
@@ -263,7 +266,8 @@ def score(
     durations = _per_sample(durations, n, "durations")
     times = _per_sample(processing_times, n, "processing_times")
     samples = tuple(
-        score_sample(ref, hyp, lang, sample_id=sample_id, duration=dur, processing_time=spent)
+        score_sample(ref, hyp, lang, sample_id=sample_id, duration=dur, processing_time=spent,
+                     strip_accents=strip_accents)
         for ref, hyp, lang, sample_id, dur, spent
         in zip(references, hypotheses, languages, ids, durations, times, strict=True)
     )

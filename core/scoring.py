@@ -138,10 +138,10 @@ def compare(baseline: CorpusScores, candidate: CorpusScores, baseline_name: str
                       delta.as_list(), delta.excludes_zero)
 
 
-def score_predictions(predictions: Iterable[Prediction], baseline: str | None = None
-                      ) -> dict[str, ModelScore]:
+def score_predictions(predictions: Iterable[Prediction], baseline: str | None = None,
+                      strip_accents: bool = False) -> dict[str, ModelScore]:
     """Scores per model (in order of first appearance); with ``baseline``, every other
-    model also gets its paired change against it."""
+    model also gets its paired change against it. ``strip_accents`` scores ``é`` as ``e``."""
     by_model: dict[str, list[Prediction]] = {}
     for p in predictions:
         by_model.setdefault(p.model, []).append(p)
@@ -149,7 +149,8 @@ def score_predictions(predictions: Iterable[Prediction], baseline: str | None = 
         raise PredictionsError(f"baseline {baseline!r} is not among the models: "
                                f"{', '.join(by_model) or 'none'}")
     corpora = {model: score([p.reference for p in rows], [p.hypothesis for p in rows],
-                            [p.language for p in rows], ids=[p.id for p in rows])
+                            [p.language for p in rows], ids=[p.id for p in rows],
+                            strip_accents=strip_accents)
                for model, rows in by_model.items()}
     out = {}
     for model, corpus in corpora.items():

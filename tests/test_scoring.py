@@ -127,3 +127,12 @@ def test_language_fills_rows_without_one_and_per_language_figures_appear(tmp_pat
     assert set(m.languages) == {"en", "fr"}
     assert m.languages["fr"].wer == 0  # digits and words agree in French
     assert m.languages["en"].wer == pytest.approx(1 / 6)  # colour/color agree, evening does not
+
+
+def test_strip_accents_is_an_option_recorded_with_the_scores(tmp_path, capsys):
+    path = _jsonl(tmp_path / "m.jsonl", [{"text": "il était à l'école", "language": "fr",
+                                          "pred_text": "il etait a l'ecole"}])
+    kept = _score_json(capsys, str(path))
+    assert kept["models"][0]["wer"] > 0 and kept["normalizer"]["strip_accents"] is False
+    stripped = _score_json(capsys, str(path), "--strip-accents")
+    assert stripped["models"][0]["wer"] == 0 and stripped["normalizer"]["strip_accents"] is True

@@ -62,7 +62,7 @@ def decoding_mode(options: DecodeOptions) -> str:
 
 def summarize(records: RunRecords, models: list[str] | None = None,
               expected_samples: int | None = None, baseline: str | None = None,
-              decoding: str = "independent"
+              decoding: str = "independent", strip_accents: bool = False
               ) -> tuple[dict[str, ModelSummary], list[dict[str, Any]]]:
     """Per-model summaries and per-sample rows (with normalized texts and scores).
 
@@ -78,7 +78,7 @@ def summarize(records: RunRecords, models: list[str] | None = None,
     scores = score_predictions(
         [Prediction(r["model"], r["id"], r["reference"], r["hypothesis"], r.get("language"))
          for r in ok_rows if r["model"] in order],
-        baseline if baseline in scored_models else None)
+        baseline if baseline in scored_models else None, strip_accents)
     summaries: dict[str, ModelSummary] = {}
     detailed: list[dict[str, Any]] = []
     for model in order:
@@ -132,7 +132,7 @@ def _dump(path: Path, data: Any) -> Path:
 
 
 def write_results(run_dir: Path, plan: dict[str, Any], manifest: dict[str, Any],
-                  expected_samples: int) -> dict[str, Path]:
+                  expected_samples: int, strip_accents: bool = False) -> dict[str, Path]:
     """Write every output file of the run (scored with today's normalizer); returns them
     by kind."""
     from core.evaluation.charts import write_charts
@@ -144,12 +144,13 @@ def write_results(run_dir: Path, plan: dict[str, Any], manifest: dict[str, Any],
     config = manifest.get("config") or {}
     decoding = decoding_mode(DecodeOptions(**config.get("decode", {})))
     summaries, detailed = summarize(records, models, expected_samples,
-                                    baseline=config.get("baseline"), decoding=decoding)
+                                    baseline=config.get("baseline"), decoding=decoding,
+                                    strip_accents=strip_accents)
     for refusal in plan.get("refused", []):
         summaries.setdefault(refusal["model"], ModelSummary(
             refusal["model"], "", "refused", 0, 0, 0, 0.0, None, None, None, None, None, None,
             None, None, [], None, None, None, refusal["reason"]))
-    normalizer = normalizer_info()
+    normalizer = normalizer_info(strip_accents)
     manifest = {**manifest, "normalizer": normalizer, "decoding": decoding}
     out: dict[str, Path] = {}
     for batch in plan["batches"]:

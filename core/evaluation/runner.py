@@ -216,7 +216,7 @@ def find_run(run_id: str, out_dir: str | Path = "runs") -> Path:
     raise RunError(f"no run {run_id!r} in {out_dir}")
 
 
-def rescore(run_dir: Path) -> dict[str, Path]:
+def rescore(run_dir: Path, strip_accents: bool = False) -> dict[str, Path]:
     """Rewrite a run's consolidated files from its records with today's normalizer."""
     run_dir = Path(run_dir)
     try:
@@ -224,7 +224,7 @@ def rescore(run_dir: Path) -> dict[str, Path]:
         manifest = json.loads((run_dir / MANIFEST_FILE).read_text())
     except (OSError, ValueError) as exc:
         raise RunError(f"{run_dir} is not an ERT run folder ({exc})") from exc
-    return write_results(run_dir, plan, manifest, manifest["samples"])
+    return write_results(run_dir, plan, manifest, manifest["samples"], strip_accents)
 
 
 def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
