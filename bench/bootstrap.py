@@ -2,8 +2,8 @@
 
 ``python -m bench bootstrap``. Baseline, measured in the same run: the plain
 implementation, one ``rng.integers`` draw and two sums per resample in a
-Python loop. ERT: :mod:`core.confidence` (chunks of resamples gathered at
-once, int32 indices). Both are percentile bootstraps of the same statistic;
+Python loop. ERT: :mod:`core.confidence` (chunks of 25 resamples gathered at
+once). Both are percentile bootstraps of the same statistic;
 their draws differ, so their bounds agree to the bootstrap's own noise (both
 are printed). Goal: < 1 s here.
 """

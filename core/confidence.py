@@ -23,7 +23,10 @@ import numpy as np
 N_RESAMPLES = 1000
 LEVEL = 0.95
 SEED = 0
-_CHUNK_CELLS = 4_000_000  # resamples × utterances gathered at once (~16 MB of int32 indices)
+# Resamples × utterances gathered at once: ~2 MB of indices, which stays in cache (a 40 MB
+# chunk was twice as slow). Drawing the indices is most of the cost; int64 draws are faster
+# than int32 ones in numpy's generator.
+_CHUNK_CELLS = 250_000
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,9 @@ def _resample_sums(columns: Sequence[np.ndarray], n_resamples: int, seed: int
     step = max(1, _CHUNK_CELLS // max(n, 1))
     for start in range(0, n_resamples, step):
         stop = min(start + step, n_resamples)
-        idx = rng.integers(0, n, size=(stop - start, n), dtype=np.int32)
+        idx = rng.integers(0, n, size=(stop - start, n))
         for column, sums in zip(columns, out, strict=True):
-            sums[start:stop] = column[idx].sum(axis=1)
+            sums[start:stop] = np.take(column, idx).sum(axis=1)
     return out
 
 
