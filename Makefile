@@ -1,26 +1,31 @@
 # Two commands on a fresh machine: `make run` (the app on http://localhost:8508)
-# and `make test` (the whole suite). Both do the idempotent set-up first.
+# and `make test` (the whole suite). Both do the idempotent set-up first: `setup`
+# installs the runtime (requirements.txt), `setup-dev` adds the tests, lint and
+# browser tests (requirements-dev.txt).
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint bench bench-setup clean
+.PHONY: setup setup-dev run test lint bench bench-setup clean
 
 setup:
 	@bash scripts/setup.sh
 
+setup-dev:
+	@bash scripts/setup.sh --dev
+
 run: setup
 	$(BIN)/streamlit run ERT.py
 
-test: setup
+test: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff check .
 
-bench-setup: setup
+bench-setup: setup-dev
 	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || \
 	  (echo "[bench] building llama-cpp-python (once, a few minutes)"; \
 	   CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip install -q -r requirements-bench.txt)

@@ -33,11 +33,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _wav() -> bytes:
+    from core.audio import SAMPLE_RATE
     from core.demo_data import synthesize
 
     buffer = io.BytesIO()
     soundfile.write(buffer, synthesize("the quick brown fox jumps over the lazy dog", "en"),
-                    16000, format="WAV")
+                    SAMPLE_RATE, format="WAV")
     return buffer.getvalue()
 
 

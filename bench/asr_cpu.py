@@ -14,10 +14,12 @@ from __future__ import annotations
 import core  # noqa: F401  (thread caps first)
 from core import bundled
 from core.asr.base import DecodeOptions
-from core.asr.registry import AsrModelSpec, create_backend
+from core.asr.factory import create_backend
+from core.asr.spec import AsrModelSpec
+from core.audio import SAMPLE_RATE
 from core.datasets import load_manifest
 from core.demo_data import make_demo_dataset
-from core.metrics import score
+from core.metrics import rtfx, score
 
 import sys
 from typing import Any
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     samples = load_manifest(manifest)[:N_UTTERANCES]
     clips = [s.load_audio() for s in samples]
     refs = [s.text for s in samples]
-    audio = sum(c.size for c in clips) / 16000
+    audio = sum(c.size for c in clips) / SAMPLE_RATE
     folder = str(bundled.locate("faster-whisper-tiny.en"))
     rows = []
     variants = [
@@ -82,9 +84,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name, run in variants:
         seconds, texts = run()
         wer = score(refs, texts, "en").wer
-        rows.append({"variant": name, "seconds": seconds, "RTFx": audio / seconds,
-                     "WER %": 100 * wer})
-        print(f"  {name}: {seconds:.1f} s, RTFx {audio / seconds:.1f}, WER {100 * wer:.1f} %",
+        speed = rtfx(audio, seconds) or 0.0
+        rows.append({"variant": name, "seconds": seconds, "RTFx": speed, "WER %": 100 * wer})
+        print(f"  {name}: {seconds:.1f} s, RTFx {speed:.1f}, WER {100 * wer:.1f} %",
               file=sys.stderr)
     base = rows[0]["RTFx"]
     greedy = rows[1]["RTFx"]

@@ -9,7 +9,7 @@ which ``min_new_tokens`` enforces. Two steps:
   models): writes the small assets the GPU machine lacks under
   ``.bench-gpu/`` (git-ignored): large-v3's processor (128 mel bins, the
   bundled multilingual tokenizer), the tiny test checkpoints of
-  ``tests/asr_tiny.py`` and SmolLM2-135M's config and tokenizer.
+  ``core/asr/tiny_models.py`` and SmolLM2-135M's config and tokenizer.
 * ``python3 -m bench.asr_gpu [--out DIR]`` (on the GPU machine): measures the
   ceilings (bf16 matmul, device copy), the baseline (batch 1, fp32, plain
   ``model.generate``), ERT's path (``create_backend(spec, "cuda")``: bf16,
@@ -21,6 +21,7 @@ which ``min_new_tokens`` enforces. Two steps:
 from __future__ import annotations
 
 from core import threads  # noqa: F401  (caps the CPU pools before torch loads)
+from core.audio import SAMPLE_RATE
 
 import argparse
 import contextlib
@@ -39,7 +40,6 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 ASSETS = REPO / ".bench-gpu"
-SAMPLE_RATE = 16_000
 CLIP_SECONDS = 30.0
 NEW_TOKENS = 128
 
@@ -56,10 +56,9 @@ LARGE_V3 = dict(
 # -- preparation (CPU machine) ------------------------------------------------
 def prepare() -> None:
     """Write the assets the GPU machine cannot build: tokenizers and tiny checkpoints."""
-    sys.path.insert(0, str(REPO / "tests"))
     from core import paths
+    from core.asr.tiny_models import build_wav2vec2, build_whisper, whisper_tokenizer
 
-    from asr_tiny import build_wav2vec2, build_whisper, whisper_tokenizer
     from tokenizers import AddedToken
     from transformers import WhisperFeatureExtractor, WhisperProcessor
 
@@ -175,7 +174,7 @@ def noise(count: int, seconds: float = CLIP_SECONDS, seed: int = 0) -> list[np.n
 
 def build_large_v3(folder: Path) -> Path:
     """Random large-v3 weights made on the GPU, saved in bf16 with the carried processor."""
-    from core.asr.transformers_backend import _complete_generation_config
+    from core.asr.transformers_backend import complete_generation_config
 
     import torch
     from transformers import (
@@ -193,7 +192,7 @@ def build_large_v3(folder: Path) -> Path:
     model.generation_config = GenerationConfig(
         decoder_start_token_id=50258, eos_token_id=50257, pad_token_id=50256, bos_token_id=50257,
         max_length=448, begin_suppress_tokens=[220, 50257])
-    _complete_generation_config(model, processor.tokenizer)
+    complete_generation_config(model, processor.tokenizer)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     del model
@@ -360,8 +359,8 @@ def bench_sdpa(batch: int = 256, enc_batch: int = 32) -> dict[str, Any]:
 
 def bench_features(processor: Any, clips: list[np.ndarray]) -> dict[str, Any]:
     """Log-mel features of a batch, on the GPU: the extractor on the CPU (ERT's old
-    path), the extractor with ``device="cuda"``, ERT's ``_log_mel_on_device``."""
-    from core.asr.transformers_backend import _log_mel_on_device
+    path), the extractor with ``device="cuda"``, ERT's ``log_mel_on_device``."""
+    from core.asr.transformers_backend import log_mel_on_device
 
     extractor = processor.feature_extractor
 
@@ -371,7 +370,7 @@ def bench_features(processor: Any, clips: list[np.ndarray]) -> dict[str, Any]:
         return feats.to("cuda")
 
     def ours() -> Any:
-        return _log_mel_on_device(extractor, clips, "cuda")["input_features"]
+        return log_mel_on_device(extractor, clips, "cuda")["input_features"]
 
     run("cpu"), run("cuda"), ours()
     cpu_t, cpu = clock(lambda: run("cpu"))

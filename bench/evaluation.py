@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import core  # noqa: F401  (thread caps first)
 from core.asr.base import DecodeOptions
+from core.asr.memory import need_gb
 from core.asr.registry import load_asr_registry
+from core.audio import SAMPLE_RATE
 from core.demo_data import make_demo_dataset
-from core.evaluation.records import RunRecords
+from core.evaluation.run_dir import run_dirs
+from core.metrics import rtfx
 from core.system import process_tree_rss_gb
 
 import json
@@ -41,10 +44,10 @@ def _random_wav2vec2(folder: Path, hidden: int, layers: int) -> Path:
     CPU, so the benchmark measures memory, not a slow decoder)."""
     if (folder / "model.safetensors").exists():
         return folder
+    from core.asr.tiny_models import build_wav2vec2
+
     import torch
     from transformers import Wav2Vec2ForCTC
-
-    from tests.asr_tiny import build_wav2vec2
 
     build_wav2vec2(folder)  # processor and vocabulary files
     config = json.loads((folder / "config.json").read_text())
@@ -81,7 +84,7 @@ reg = load_asr_registry(sys.argv[1] and __import__('pathlib').Path(sys.argv[1]))
 clips = [s.load_audio() for s in load_manifest(sys.argv[2])]
 kept = []
 for key in json.loads(sys.argv[3]):
-    backend = __import__('core.asr.registry', fromlist=['x']).create_backend(reg.get(key))
+    backend = __import__('core.asr.factory', fromlist=['x']).create_backend(reg.get(key))
     backend.load()
     backend.transcribe(clips, DecodeOptions(batch_size=8, max_new_tokens=MAX_TOKENS))
     kept.append(backend)  # the seed's scripts never freed a model
@@ -91,11 +94,11 @@ for key in json.loads(sys.argv[3]):
 def _throughputs(registry: Path, manifest: Path, tuned: int) -> tuple[float, float]:
     """Audio seconds per second for faster-whisper base at batch 1 and at the tuned size,
     warmed up, on the same clips (the tuner's own curve includes the first call's warm-up)."""
-    from core.asr.registry import create_backend
+    from core.asr.factory import create_backend
     from core.datasets import load_manifest
 
     clips = [s.load_audio() for s in load_manifest(manifest)]
-    audio = sum(c.size for c in clips) / 16000
+    audio = sum(c.size for c in clips) / SAMPLE_RATE
     backend = create_backend(load_asr_registry(registry).get("faster-whisper:base"))
     backend.load()
     backend.transcribe(clips[:4], DecodeOptions(batch_size=4))
@@ -103,7 +106,7 @@ def _throughputs(registry: Path, manifest: Path, tuned: int) -> tuple[float, flo
     for size in (1, tuned):
         started = time.perf_counter()
         backend.transcribe(clips, DecodeOptions(batch_size=size))
-        rates.append(audio / (time.perf_counter() - started))
+        rates.append(rtfx(audio, time.perf_counter() - started) or 0.0)
     backend.free()
     return rates[0], rates[1]
 
@@ -128,7 +131,7 @@ source = "{base.resolve()}"
 source = "{large.resolve()}"
 """)
     models = ["faster-whisper:base", "wav2vec2:base-random", "wav2vec2:large-random"]
-    needs = {k: load_asr_registry(registry).get(k).memory_gb() for k in models}
+    needs = {k: need_gb(load_asr_registry(registry).get(k)) for k in models}
 
     # Both sides run as a child process tree sampled the same way: ERT through its CLI
     # (runner + one worker per batch), the seed's way as one process.
@@ -142,8 +145,8 @@ source = "{large.resolve()}"
     proc.wait()
     ert_seconds = time.perf_counter() - started
     ert_peak = sampler.stop()
-    run_dir = max((root / "runs").glob("*/plan.json"), key=lambda p: p.stat().st_mtime).parent
-    plan = json.loads((run_dir / "plan.json").read_text())
+    run = next(run_dirs(root / "runs"))  # the only run there
+    plan = run.read_plan().to_dict()
 
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", NO_FREE, str(registry), str(subset),
@@ -154,7 +157,7 @@ source = "{large.resolve()}"
     nofree_seconds = time.perf_counter() - started
     nofree_peak = sampler.stop()
 
-    statuses = RunRecords(run_dir).last_model_status()
+    statuses = run.records().last_model_status()
     base_curve = statuses["faster-whisper:base"]["batch_curve"]
     tuned = statuses["faster-whisper:base"]["batch_size"] or 1
     b1, best = _throughputs(registry, subset, tuned)

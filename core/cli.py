@@ -112,10 +112,10 @@ def _score(args: argparse.Namespace) -> int:
         predictions = read_many(args.paths, args.language)
         baseline = args.baseline
         if baseline is None and len(args.paths) == 1 and Path(args.paths[0]).is_dir():
-            from core.evaluation.config import RunConfig
+            from core.evaluation.run_dir import RunDir
 
             try:  # a run folder compares against the baseline it was run with
-                baseline = RunConfig.load(Path(args.paths[0])).baseline
+                baseline = RunDir(args.paths[0]).read_config().baseline
             except FileNotFoundError:
                 baseline = None
         scores = score_predictions(predictions, baseline, args.strip_accents)

@@ -6,7 +6,7 @@ another machine, copied into ``runs/``, compares like a local one.
 
 from __future__ import annotations
 
-from core.evaluation.results import latest
+from core.evaluation.run_dir import RunDir, run_dirs
 from core.metrics import align, quality_band, relative_change
 from core.scoring import Prediction, score_predictions
 
@@ -32,18 +32,14 @@ class RunInfo:
     normalizer: dict[str, Any] | None = None  # None: scored before ERT recorded it
 
 
-def list_runs(out_dir: str | Path = "runs") -> list[RunInfo]:
-    """Runs with consolidated results, newest first."""
+def list_runs(out_dir: str | Path | None = None) -> list[RunInfo]:
+    """Runs with consolidated results, newest first (default: :func:`core.paths.runs_dir`)."""
     runs = []
-    for folder in sorted(Path(out_dir).glob("*"), reverse=True):
-        path = latest(folder, "consolidated_results") if folder.is_dir() else None
-        if path is None:
+    for run in run_dirs(out_dir):
+        data = run.read_consolidated()
+        if data is None:
             continue
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        runs.append(RunInfo(folder.name, folder, str(data.get("dataset", "")),
+        runs.append(RunInfo(run.name, run.path, str(data.get("dataset", "")),
                             int(data.get("samples") or 0), str(data.get("created", "")),
                             list(data.get("models", {})), data.get("normalizer")))
     return runs
@@ -66,32 +62,27 @@ def model_rows(runs: list[RunInfo]) -> list[dict[str, Any]]:
     95 % interval (``wer_low``/``wer_high``)."""
     rows = []
     for run in runs:
-        data = json.loads(latest(run.path, "consolidated_results").read_text())  # type: ignore[union-attr]
-        for model, m in data["models"].items():
-            row = {"run": run.run_id, "model": model, "status": m.get("status"),
-                   "samples": m.get("samples")}
+        for model, m in RunDir(run.path).read_summaries().items():
+            row: dict[str, Any] = {"run": run.run_id, "model": model, "status": m.status,
+                                   "samples": m.samples}
             for metric in METRICS:
-                value = m.get(metric)
+                value = getattr(m, metric)
                 if value is not None and metric in {"wer", "cer", "success_rate"}:
                     value = 100 * value
                 row[metric] = value
-            low, high = m.get("wer_ci") or (None, None)
+            low, high = m.wer_ci or (None, None)
             row["wer_low"] = 100 * low if low is not None else None
             row["wer_high"] = 100 * high if high is not None else None
-            row["skipped"] = m.get("skipped", 0)
-            row["decoding"] = m.get("decoding", "unrecorded")
-            row["band"] = m.get("band")
-            row["batch_size"] = m.get("batch_size")
+            row["skipped"] = m.skipped
+            row["decoding"] = m.decoding
+            row["band"] = m.band
+            row["batch_size"] = m.batch_size
             rows.append(row)
     return rows
 
 
 def detailed_rows(run: RunInfo | Path) -> list[dict[str, Any]]:
-    path = latest(run.path if isinstance(run, RunInfo) else Path(run), "consolidated_detailed")
-    if path is None:
-        return []
-    data = json.loads(path.read_text())
-    return data["samples"] if isinstance(data, dict) else data  # a list before the normalizer
+    return RunDir(run.path if isinstance(run, RunInfo) else run).read_detailed()
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from core import audio as audio_io
 from core import hub
+from core.languages import language_key
 
 import csv
 import json
@@ -28,8 +29,6 @@ MANIFEST_SUFFIXES = (".jsonl", ".json", ".csv")
 MANIFEST_NAMES = ("manifest.jsonl", "manifest.json", "manifest.csv")
 TEXT_COLUMNS = ("text", "transcript", "transcription", "sentence", "normalized_text",
                 "raw_transcription")
-LANGUAGE_NAMES = {"english": "en", "french": "fr", "german": "de", "spanish": "es",
-                  "italian": "it", "portuguese": "pt", "dutch": "nl", "polish": "pl"}
 
 
 class DatasetError(ValueError):
@@ -192,14 +191,10 @@ def load_folder(folder: str | Path, language: str | None = None) -> list[Sample]
 
 
 def language_from_config(config: str | None) -> str | None:
-    """``french`` (MLS), ``fr_fr`` (FLEURS), ``fr`` (Common Voice) all give ``fr``."""
-    if not config:
-        return None
-    lowered = config.lower()
-    if lowered in LANGUAGE_NAMES:
-        return LANGUAGE_NAMES[lowered]
-    match = re.match(r"^([a-z]{2})(?:[_-]|$)", lowered)
-    return match.group(1) if match else None
+    """``french`` (MLS), ``fr_fr`` (FLEURS), ``fr`` (Common Voice) all give ``fr``; a config
+    that names no language (``clean``) gives ``None``."""
+    key = language_key(config)
+    return key if key and re.fullmatch(r"[a-z]{2}", key) else None
 
 
 def _hf_load(name: str, config: str | None, split: str) -> Any:

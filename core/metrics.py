@@ -12,7 +12,8 @@ sacrebleu's 0–100 scores.
 from __future__ import annotations
 
 # Re-exported: callers use metrics.normalize, metrics.language_key.
-from core.normalize import english_spelling_mapping, language_key, normalize  # noqa: F401
+from core.languages import language_key  # noqa: F401
+from core.normalize import english_spelling_mapping, normalize  # noqa: F401
 
 import math
 from collections.abc import Sequence

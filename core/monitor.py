@@ -9,18 +9,17 @@ apart from the system.
 
 from __future__ import annotations
 
-from core.system import read_gpus
+from core.memory_sample import take_sample
+from core.system import GB, read_gpus
 
 import os
 import threading
-import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psutil
 
-GB = 1024**3
 WORKER_MARK = "core.evaluation"
 
 
@@ -100,18 +99,20 @@ class Sampler:
         self._stop.set()
 
     def sample(self) -> MonitorSample:
+        """The shared memory reading (as the guard's), plus CPU and per-process figures."""
         per_core = psutil.cpu_percent(None, percpu=True)
-        vm, swap = psutil.virtual_memory(), psutil.swap_memory()
-        app_cpu, app_rss = self._app.measure([os.getpid()])
+        gpus = read_gpus()
+        memory = take_sample(gpus=gpus)
+        app_cpu, app_rss = self._app.measure([os.getpid()])  # the app alone, not its workers
         pids = worker_pids()
         workers_cpu, workers_rss = self._workers.measure(pids)
         return MonitorSample(
-            time=time.time(), cpu_pct=sum(per_core) / max(len(per_core), 1),
-            per_core_pct=list(per_core), ram_pct=vm.percent,
-            ram_used_gb=(vm.total - vm.available) / GB, swap_pct=swap.percent,
-            swap_used_gb=swap.used / GB, app_cpu_pct=app_cpu, app_rss_gb=app_rss,
+            time=memory.time, cpu_pct=sum(per_core) / max(len(per_core), 1),
+            per_core_pct=list(per_core), ram_pct=memory.ram_pct,
+            ram_used_gb=memory.ram_used_gb, swap_pct=memory.swap_pct,
+            swap_used_gb=memory.swap_used_gb, app_cpu_pct=app_cpu, app_rss_gb=app_rss,
             workers_cpu_pct=workers_cpu, workers_rss_gb=workers_rss, workers=len(pids),
-            gpus=[asdict(g) for g in read_gpus()])
+            gpus=[asdict(g) for g in gpus])
 
     def _loop(self) -> None:
         self._stop.wait(min(self.interval, 0.3))  # a short first window, so a page has data

@@ -25,6 +25,8 @@ cardinal (``es waren 3. Dann`` → ``drei dann``).
 
 from __future__ import annotations
 
+from core.languages import language_key  # also re-exported: core.normalize.language_key
+
 import hashlib
 import importlib.util
 import json
@@ -48,9 +50,6 @@ SPELLING_SHA256 = "6607f948be9824d2e1b2fa2223cd94c06c45afa4e05ea0e3d5e1f2bdffde2
 
 _APOSTROPHES = re.compile(r"[’‘ʼ`´′]")
 _LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE"})
-_NAMES = {"english": "en", "anglais": "en", "french": "fr", "français": "fr", "spanish": "es",
-          "español": "es", "german": "de", "deutsch": "de", "italian": "it", "italiano": "it",
-          "portuguese": "pt", "português": "pt"}
 
 
 class SpellingMapError(RuntimeError):
@@ -128,14 +127,6 @@ def english_spelling_mapping() -> tuple[dict[str, str], str]:
 
 
 # --- languages and numbers ---------------------------------------------------------------
-
-
-def language_key(language: str | None) -> str | None:
-    """``en``, ``en-US``, ``English`` → ``en``; ``fr_FR``, ``French`` → ``fr``."""
-    if not language:
-        return None
-    lowered = language.strip().lower()
-    return _NAMES.get(lowered, re.split(r"[-_]", lowered)[0] or None)
 
 
 def _profile(language: str | None) -> str | None:

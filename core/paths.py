@@ -2,7 +2,8 @@
 
 ``ERT_HOME`` (default ``<repo>/.ert``) holds caches and RAG collections;
 ``ERT_CACHE_DIR`` moves only the caches (converted weights, verified
-checksums), so tests can use a fresh home and still reuse a converted model.
+checksums), so tests can use a fresh home and still reuse a converted model;
+``ERT_RUNS_DIR`` moves the evaluation runs.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ def collections_dir() -> Path:
     path = home() / "collections"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def runs_dir() -> Path:
+    """Where evaluation runs are written and read, by the CLI and the pages alike
+    (``ERT_RUNS_DIR``, default ``<repo>/runs``)."""
+    return Path(os.environ.get("ERT_RUNS_DIR") or REPO_ROOT / "runs").expanduser()
 
 
 def config_file(name: str) -> Path:

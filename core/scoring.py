@@ -11,7 +11,8 @@ or ERT's own rows (``reference``, ``hypothesis``).
 from __future__ import annotations
 
 from core.confidence import Interval, paired_delta_interval, wer_interval
-from core.metrics import CorpusScores, language_key, score
+from core.languages import language_key
+from core.metrics import CorpusScores, score
 
 import json
 from collections.abc import Iterable, Sequence
@@ -196,12 +197,13 @@ def read_predictions(path: str | Path, language: str | None = None) -> list[Pred
     """
     path = Path(path)
     if path.is_dir():
-        from core.evaluation.records import SAMPLES_FILE, RunRecords
+        from core.evaluation.run_dir import RunDir
 
-        if not (path / SAMPLES_FILE).exists():
-            raise PredictionsError(f"{path} is not an ERT run folder (no {SAMPLES_FILE})")
-        rows = [r for r in RunRecords(path).sample_rows() if _usable(r)]
-        return [_from_row(r, f"{path}/{SAMPLES_FILE}", path.name, i, language)
+        run = RunDir(path)
+        if not run.has_records:
+            raise PredictionsError(f"{path} is not an ERT run folder (no sample records)")
+        rows = [r for r in run.records().sample_rows() if _usable(r)]
+        return [_from_row(r, f"{path} record {i + 1}", path.name, i, language)
                 for i, r in enumerate(rows)]
     try:
         text = path.read_text(encoding="utf-8")

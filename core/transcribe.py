@@ -1,15 +1,19 @@
 """Transcribing one clip with several models, one at a time within the memory budget.
 
-The upload comparison and ``ert transcribe`` use this: each model is loaded
+The Compare page's upload comparison uses this: each model is loaded
 only if its derived memory need fits what is free now, transcribes, and is
 freed before the next one loads.
 """
 
 from __future__ import annotations
 
-from core.asr.base import SAMPLE_RATE, DecodeOptions
-from core.asr.registry import AsrRegistry, create_backend, load_asr_registry
+from core.asr.base import DecodeOptions
+from core.asr.factory import create_backend
+from core.asr.memory import need_gb
+from core.asr.registry import AsrRegistry, load_asr_registry
+from core.audio import SAMPLE_RATE
 from core.evaluation.planner import BUDGET_SHARE, available_memory_gb
+from core.metrics import rtfx as rtfx_of  # aliased: ClipResult.rtfx is a property
 from core.metrics import score_sample
 from core.system import read_machine
 
@@ -31,7 +35,7 @@ class ClipResult:
 
     @property
     def rtfx(self) -> float | None:
-        return self.audio_seconds / self.seconds if self.seconds > 0 else None
+        return rtfx_of(self.audio_seconds, self.seconds)
 
 
 def transcribe_clip(audio: np.ndarray, models: list[str], device: str = "cpu",
@@ -47,7 +51,7 @@ def transcribe_clip(audio: np.ndarray, models: list[str], device: str = "cpu",
             spec = registry.get(key)
             free = available_memory_gb(read_machine(), device)
             limit = budget_gb if budget_gb is not None else free * BUDGET_SHARE
-            need = spec.memory_gb(device)
+            need = need_gb(spec, device)
             if need > limit:
                 raise MemoryError(f"needs {need:.1f} GB on {device}; {limit:.1f} GB may be used "
                                   "now")

@@ -1,16 +1,16 @@
 """ASR evaluation: choose data and models, see the plan, run in the background, watch it."""
 
 import core  # noqa: F401  (thread caps first)
+from core.asr.memory import need_gb
 from core.asr.registry import AsrRegistryError
 from core.datasets import DatasetError, load_dataset_spec
+from core.demo_data import default_manifest
 from core.evaluation import runner
 from core.evaluation.config import RunConfig
 from core.evaluation.planner import format_duration
-from core.evaluation.results import latest
-from core.evaluation.status import request_cancel
+from core.evaluation.run_dir import RunDir, run_dirs
 from core.hub import ModelUnavailableError
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +23,7 @@ device = gpu_toggle()
 thread_info()
 registry = asr_registry()
 out_dir = Path(results_dir())
-DEMO = out_dir / "demo-data" / "manifest.jsonl"
+DEMO = default_manifest()
 
 st.title("📊 ASR evaluation")
 
@@ -58,7 +58,7 @@ with right:
     models = st.multiselect(
         "Models", list(registry.models), key="eval_models",
         default=["faster-whisper:tiny.en"] if not batches else [],
-        format_func=lambda k: f"{k} · {registry.get(k).memory_gb(device):.1f} GB")
+        format_func=lambda k: f"{k} · {need_gb(registry.get(k), device):.1f} GB")
     budget = st.number_input("Memory budget (GB, 0 = 80 % of what is free)", 0.0, 2048.0, 0.0,
                              step=0.5)
 
@@ -116,8 +116,7 @@ if st.button("▶ Start evaluation", type="primary", disabled=plan is None or no
 
 # ---------------------------------------------------------------- runs
 st.subheader("Run")
-runs = sorted((p for p in out_dir.glob("*") if (p / "plan.json").exists()), reverse=True) \
-    if out_dir.exists() else []
+runs = [run.path for run in run_dirs(out_dir)]
 if not runs:
     st.caption("No run yet.")
     st.stop()
@@ -160,22 +159,25 @@ def live_progress() -> None:
     cols = st.columns(3)
     if running:
         if cols[0].button("⏹ Cancel", disabled=info["cancel_requested"]):
-            request_cancel(run_dir)
+            RunDir(run_dir).request_cancel()
             st.toast("Cancelling after the current step…")
     elif info["done"] < info["total"] and cols[0].button("⏯ Resume"):
         runner.spawn(run_dir)
         st.rerun()
     if not running:
-        path = latest(run_dir, "consolidated_results")
-        if path:
-            data = json.loads(path.read_text())["models"]
+        summaries = RunDir(run_dir).read_summaries()
+        if summaries:
+            def pct(value: float | None) -> float | None:
+                return None if value is None else round(100 * value, 2)
+
             st.dataframe(pd.DataFrame([{
-                "model": k, "status": v["status"],
-                "WER %": None if v["wer"] is None else round(100 * v["wer"], 2),
-                "CER %": None if v["cer"] is None else round(100 * v["cer"], 2),
-                "BLEU": v["bleu"], "RTFx": v["rtfx"], "success %": 100 * v["success_rate"],
-                "batch size": v["batch_size"], "peak RAM GB": v["peak_rss_gb"],
-                "error": v["error"]} for k, v in data.items()]), hide_index=True,
+                "model": k, "status": v.status, "WER %": pct(v.wer),
+                "WER 95 % interval": (f"{100 * v.wer_ci[0]:.1f}–{100 * v.wer_ci[1]:.1f}"
+                                      if v.wer_ci else None),
+                "CER %": pct(v.cer), "BLEU": v.bleu, "RTFx": v.rtfx,
+                "success %": 100 * v.success_rate, "skipped": v.skipped,
+                "batch size": v.batch_size, "peak RAM GB": v.peak_rss_gb,
+                "error": v.error} for k, v in summaries.items()]), hide_index=True,
                 width="stretch")
             charts = sorted(run_dir.glob("comparison_*.png"))
             if charts:

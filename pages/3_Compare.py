@@ -1,6 +1,7 @@
 """Compare runs and models, a baseline against a fine-tune, samples, and an uploaded clip."""
 
 import core  # noqa: F401  (thread caps first)
+from core.asr.memory import need_gb
 from core.audio import AudioError, load_audio
 from core.compare import (
     METRICS,
@@ -149,7 +150,7 @@ with upload_tab:
                               key="cmp_upload")
     chosen = st.multiselect("Models", list(registry.models), key="upload_models",
                             default=["faster-whisper:tiny.en"],
-                            format_func=lambda k: f"{k} · {registry.get(k).memory_gb(device):.1f}"
+                            format_func=lambda k: f"{k} · {need_gb(registry.get(k), device):.1f}"
                             " GB")
     c1, c2 = st.columns([3, 1])
     reference = c1.text_input("Reference text (optional, for WER)", key="upload_reference")

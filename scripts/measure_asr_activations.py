@@ -10,18 +10,16 @@ added, and the activations (peak minus loaded RSS).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import core  # noqa: F401  (thread caps first)
+from core.audio import SAMPLE_RATE
 
 import json
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -48,15 +46,15 @@ def _speech(seconds: float) -> np.ndarray:
                         "The quick brown fox jumps over the lazy dog. Speech recognition "
                         "turns spoken words into written text on small machines."], check=True)
         audio, rate = soundfile.read(wav, dtype="float32")
-    audio = resample_poly(audio, 16_000, rate).astype(np.float32)
-    reps = int(np.ceil(seconds * 16_000 / audio.size))
-    return np.tile(audio, reps)[: int(seconds * 16_000)]
+    audio = resample_poly(audio, SAMPLE_RATE, rate).astype(np.float32)
+    reps = int(np.ceil(seconds * SAMPLE_RATE / audio.size))
+    return np.tile(audio, reps)[: int(seconds * SAMPLE_RATE)]
 
 
 def _build_whisper(folder: Path, d_model: int, layers: int, heads: int) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from core.asr.tiny_models import whisper_tokenizer
+
     import torch
-    from asr_tiny import whisper_tokenizer
     from transformers import (
         GenerationConfig,
         WhisperConfig,
@@ -78,8 +76,8 @@ def _build_whisper(folder: Path, d_model: int, layers: int, heads: int) -> None:
 
 
 def _build_wav2vec2_large(folder: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from asr_tiny import build_wav2vec2
+    from core.asr.tiny_models import build_wav2vec2
+
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
     build_wav2vec2(folder)  # the processor and vocabulary; the model is replaced

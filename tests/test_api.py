@@ -37,10 +37,11 @@ def api_server(*flags: str, env: dict[str, str] | None = None) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def fox_wav() -> bytes:
+    from core.audio import SAMPLE_RATE
     from core.demo_data import synthesize
 
     buffer = io.BytesIO()
-    soundfile.write(buffer, synthesize(SENTENCE, "en"), 16000, format="WAV")
+    soundfile.write(buffer, synthesize(SENTENCE, "en"), SAMPLE_RATE, format="WAV")
     return buffer.getvalue()
 
 
@@ -134,7 +135,7 @@ def test_endpoint_model_evaluates_like_the_in_process_model(tmp_path):
     from core.demo_data import make_demo_dataset
     from core.evaluation import runner
     from core.evaluation.config import RunConfig
-    from core.evaluation.records import RunRecords
+    from core.evaluation.run_dir import RunDir
 
     manifest = make_demo_dataset(tmp_path / "demo", langs=("en",), count=4)
     with api_server("--model", "faster-whisper:tiny.en", "--api-key", "k",
@@ -155,7 +156,7 @@ api_key_env = "ERT_TEST_API_KEY"
                 out_dir=str(tmp_path / "runs"), registry_path=str(registry), use_cache=False))
         finally:
             os.environ.pop("ERT_TEST_API_KEY", None)
-    rows = RunRecords(outcome.run_dir).sample_rows()
+    rows = RunDir(outcome.run_dir).records().sample_rows()
     local = {r["id"]: r["hypothesis"] for r in rows if r["model"] == "faster-whisper:tiny.en"}
     served = {r["id"]: r["hypothesis"] for r in rows if r["model"] == "api:tiny.en"}
     assert len(local) == 4 and all(r["error"] is None for r in rows)

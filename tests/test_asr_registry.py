@@ -1,7 +1,7 @@
 from core.asr import AsrModelSpec, AsrRegistryError, create_backend, load_asr_registry
 from core.asr.chunking import split
 from core.asr.faster_whisper_backend import FasterWhisperBackend
-from core.asr.memory import estimate, published_params
+from core.asr.memory import estimate, need_gb, published_params
 from core.asr.transformers_backend import TransformersBackend
 
 import sys
@@ -56,8 +56,31 @@ def test_every_seed_model_is_registered_with_its_source_and_family(registry):
     assert not registry.get("faster-whisper:tiny.en").supports("fr")
 
 
-def test_the_default_model_works_offline(registry):
-    assert registry.get().is_bundled
+@pytest.mark.slow
+def test_the_default_model_works_offline(registry, monkeypatch):
+    """The default model loads and transcribes speech with every connection refused
+    (an attempt that something swallowed still fails the test)."""
+    from core.asr import DecodeOptions
+    from core.demo_data import synthesize
+
+    import socket
+
+    speech = synthesize("the quick brown fox jumps over the lazy dog", "en")
+    attempts = []
+
+    def no_network(*args, **kwargs):
+        attempts.append((args, kwargs))
+        raise OSError("the network is off in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    backend = create_backend(registry.get(), "cpu")
+    with backend:
+        (out,) = backend.transcribe([speech], DecodeOptions(language="en"))
+    assert out.ok, out.error
+    assert {"quick", "fox", "lazy"} <= set(out.text.lower().replace(".", "").split()), out.text
+    assert attempts == []
 
 
 def test_seed_batches_are_parsed_and_reference_known_models(registry):
@@ -69,8 +92,8 @@ def test_seed_batches_are_parsed_and_reference_known_models(registry):
 
 
 def test_memory_figures_are_positive_and_ordered_by_size(registry):
-    cpu = {key: spec.memory_gb("cpu") for key, spec in registry.models.items()}
-    gpu = {key: spec.memory_gb("cuda") for key, spec in registry.models.items()}
+    cpu = {key: need_gb(spec, "cpu") for key, spec in registry.models.items()}
+    gpu = {key: need_gb(spec, "cuda") for key, spec in registry.models.items()}
     assert all(v > 0 for v in [*cpu.values(), *gpu.values()])
     order = ["whisper:tiny", "whisper:base", "whisper:small", "whisper:medium", "whisper:large-v3"]
     assert [cpu[k] for k in order] == sorted(cpu[k] for k in order)
@@ -78,13 +101,14 @@ def test_memory_figures_are_positive_and_ordered_by_size(registry):
     assert cpu["gemma3n:e2b"] < cpu["gemma3n:e4b"]
     assert cpu["seamless:medium"] < cpu["seamless:large"]
     # int8 on the CPU is four times lighter than fp32 for the same weights.
-    fw = registry.get("faster-whisper:base").memory("cpu")
-    hf = registry.get("whisper:base").memory("cpu")
+    fw = estimate(registry.get("faster-whisper:base"), "cpu")
+    hf = estimate(registry.get("whisper:base"), "cpu")
     assert fw.dtype == "int8" and hf.dtype == "float32"
     assert fw.weights_gb == pytest.approx(hf.weights_gb / 4)
     large = registry.get("whisper:large-v3")
-    assert large.memory("cpu", batch_size=1).total_gb < large.memory("cpu", batch_size=8).total_gb
-    assert 5.5 < large.memory("cpu").weights_gb < 6.5  # 1550M × 4 bytes
+    one, eight = estimate(large, "cpu", batch_size=1), estimate(large, "cpu", batch_size=8)
+    assert one.total_gb < eight.total_gb
+    assert 5.5 < estimate(large, "cpu").weights_gb < 6.5  # 1550M × 4 bytes
 
 
 def test_a_local_fine_tune_is_one_entry_and_its_size_comes_from_its_config(tmp_path):
@@ -102,11 +126,11 @@ def test_a_local_fine_tune_is_one_entry_and_its_size_comes_from_its_config(tmp_p
     registry = load_asr_registry(toml)
     spec = registry.get("whisper:mine")
     assert (spec.family, spec.backend) == ("whisper", "transformers")
-    memory = spec.memory("cpu")
+    memory = estimate(spec, "cpu")
     assert memory.params_from == "config"
     assert memory.params < 1_000_000  # the tiny config, not whisper-base's 74M
-    assert registry.get("wav2vec2:big").memory_gb("cpu") == 3.5
-    assert registry.get("wav2vec2:big").memory("cuda").params_from == "published"
+    assert need_gb(registry.get("wav2vec2:big"), "cpu") == 3.5
+    assert estimate(registry.get("wav2vec2:big"), "cuda").params_from == "published"
 
 
 def test_published_counts_match_sizes_in_keys_and_sources():
@@ -128,6 +152,9 @@ def test_published_counts_match_sizes_in_keys_and_sources():
     ('[models."whisper:a"]\nsource = "a/b"\n[batches]\nb = ["whisper:zz"]\n', "unknown models"),
     ('[models."whisper:a"]\nsource = "a/b"\nmemory_gb_cpu = -1\n', "positive"),
     ('[models."whisper:a"\n', "cannot read"),
+    ('[models]\n"whisper:a" = "a/b"\n', "must be a table"),
+    ('default = "zz"\n[models."whisper:a"]\nsource = "a/b"\n', "default 'zz' is not one"),
+    ('default = "zz"\n', "lists no"),
 ])
 def test_a_wrong_registry_file_is_refused_with_its_name(tmp_path, body, message):
     toml = tmp_path / "bad.toml"
@@ -152,6 +179,47 @@ def test_the_registry_imports_without_torch():
             "print('torch' in sys.modules, 'streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_memory_estimate_and_the_plan_use_what_the_backend_class_declares(monkeypatch):
+    from core.evaluation.planner import LOAD_SECONDS_PER_GB, estimate_model_seconds
+
+    spec = AsrModelSpec("whisper:base", "openai/whisper-base", params_millions=100)
+    memory = estimate(spec, "cpu")
+    monkeypatch.setattr(TransformersBackend, "activation_floor_gb", 1.5)
+    monkeypatch.setattr(TransformersBackend, "weight_dtypes", {"cpu": "int8", "cuda": "int8"})
+    monkeypatch.setattr(TransformersBackend, "rtfx_prior", {"cpu": 2.0, "cuda": 50.0})
+    changed = estimate(spec, "cpu")
+    assert changed.dtype == "int8" and changed.weights_gb == pytest.approx(memory.weights_gb / 4)
+    assert changed.activations_gb == pytest.approx(memory.activations_gb - 0.07 + 1.5)
+    # 100M parameters at a prior of 2 audio seconds per second: 600 s of audio take 300 s.
+    load = LOAD_SECONDS_PER_GB * changed.weights_gb
+    assert estimate_model_seconds(spec, "cpu", 600.0) == pytest.approx(load + 300.0)
+
+
+def test_a_backend_is_one_line_of_the_factory_and_the_registry_accepts_it(monkeypatch, tmp_path):
+    from core.asr import factory
+    from core.asr.endpoint_backend import EndpointBackend
+    from core.evaluation.planner import estimate_model_seconds
+
+    monkeypatch.setitem(factory.BACKENDS, "served", "core.asr.endpoint_backend:EndpointBackend")
+    monkeypatch.setattr(EndpointBackend, "rtfx_prior", {"cpu": 40.0, "cuda": 40.0})
+    toml = tmp_path / "asr.toml"
+    toml.write_text('[models."whisper:remote"]\nsource = "http://localhost:9/v1"\n'
+                    'backend = "served"\n')
+    spec = load_asr_registry(toml).get()
+    assert isinstance(create_backend(spec), EndpointBackend)
+    assert estimate(spec, "cpu").weights_gb == 0  # remote: no weights in this process
+    assert estimate_model_seconds(spec, "cpu", 400.0) == pytest.approx(10.0)  # not size-scaled
+
+
+def test_reading_the_registry_imports_no_backend_module():
+    import subprocess
+
+    code = ("import sys; from core.asr.registry import load_asr_registry; load_asr_registry(); "
+            "print(sorted(m for m in sys.modules if m.endswith('_backend')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_windows_tile_a_long_clip_exactly_once():

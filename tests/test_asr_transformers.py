@@ -6,6 +6,7 @@ long audio, per-clip errors and that ``free()`` lets the model go.
 """
 
 from core.asr import AsrModelSpec, DecodeOptions, Transcript, create_backend
+from core.asr.tiny_models import build_seamless_v2, build_wav2vec2, build_whisper, noise_clips
 from core.hub import ModelUnavailableError
 
 import gc
@@ -13,7 +14,6 @@ import weakref
 
 import numpy as np
 import pytest
-from asr_tiny import build_seamless_v2, build_wav2vec2, build_whisper, noise_clips
 
 MIXED = [1.0, 3.5, 7.0, 0.4, 2.2, 12.0]  # seconds, deliberately unsorted
 GREEDY = DecodeOptions(language="fr", max_new_tokens=10, batch_size=4)
@@ -140,7 +140,7 @@ def test_the_run_language_overrides_each_clips_own(whisper):
 def test_gpu_log_mel_features_match_the_feature_extractor():
     """The GPU path's own log-mel (features left on the device) computes what
     WhisperFeatureExtractor does; checked here on the CPU, where torch does the same math."""
-    from core.asr.transformers_backend import _log_mel_on_device, _plain_whisper_extractor
+    from core.asr.transformers_backend import _plain_whisper_extractor, log_mel_on_device
 
     from transformers import WhisperFeatureExtractor
 
@@ -150,7 +150,7 @@ def test_gpu_log_mel_features_match_the_feature_extractor():
         clips = noise_clips([30.0, 0.5, 7.3, 12.01], seed=mels)
         ref = extractor(clips, sampling_rate=16_000, return_tensors="pt",
                         return_attention_mask=True)
-        ours = _log_mel_on_device(extractor, clips, "cpu")
+        ours = log_mel_on_device(extractor, clips, "cpu")
         diff = (ours["input_features"].double() - ref["input_features"].double()).norm()
         assert diff / ref["input_features"].double().norm() < 1e-5
         assert ours["attention_mask"].tolist() == ref["attention_mask"].tolist()

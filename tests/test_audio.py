@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
-                                reason="espeak-ng and sox are installed by `make setup`")
+                                reason="espeak-ng and sox are installed by `make setup-dev`")
 
 
 @pytest.fixture(scope="module")

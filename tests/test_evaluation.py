@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from core.asr.registry import load_asr_registry
+from core.asr.tiny_models import build_wav2vec2, build_whisper
 from core.evaluation import runner
 from core.evaluation.config import RunConfig
 from core.evaluation.guard import GuardConfig
 from core.evaluation.planner import Strategy, make_plan, pick_strategy
-from core.evaluation.records import SAMPLES_FILE, RunRecords, read_jsonl
-from core.evaluation.status import request_cancel
+from core.evaluation.records import read_jsonl
+from core.evaluation.run_dir import SAMPLES_FILE, RunDir
 from core.evaluation.tuning import BatchSizeTuner
 from core.system import read_machine
 
@@ -22,7 +23,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.asr_tiny import build_wav2vec2, build_whisper
 from tests.conftest import REPO
 
 
@@ -148,17 +148,54 @@ def test_killed_run_resumes_with_every_sample_exactly_once(bench, tmp_path):
 
 
 def test_cancel_stops_after_the_current_step_and_resume_finishes(bench, tmp_path):
+    """A cancel that lands while a step runs lets that step finish (all its samples are
+    recorded) and starts no other; resume then does the rest, each sample once."""
+    import threading
+
+    step = 2
     config = _config(bench, tmp_path, dataset=str(bench["eight"]), tune_batch_size=False,
-                     models=["wav2vec2:tiny-random"])
-    config.decode.batch_size = 1
-    config.run_dir.mkdir(parents=True)
-    request_cancel(config.run_dir)  # cancelled before the first step
+                     models=["faster-whisper:tiny.en"])
+    config.decode.batch_size = step
+    run = RunDir(config.run_dir)
+    samples = config.run_dir / SAMPLES_FILE
+    seen: dict[str, int] = {}
+
+    def cancel_during_the_second_step() -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            status = run.read_status()
+            if status.get("phase") == "transcribing" and status.get("done", 0) >= step:
+                break
+            time.sleep(0.005)
+        time.sleep(0.05)  # the worker has passed its cancel check: the next step is running
+        seen["done"] = run.read_status()["done"]
+        run.request_cancel()
+        seen["recorded"] = len(read_jsonl(samples))
+
+    watcher = threading.Thread(target=cancel_during_the_second_step, daemon=True)
+    watcher.start()
     outcome = runner.start(config)
+    watcher.join(timeout=10)
     assert outcome.cancelled
-    assert len(RunRecords(config.run_dir).sample_rows()) == 0
+    # The cancel came before the running step recorded anything ...
+    assert seen["recorded"] == seen["done"] and seen["done"] % step == 0, seen
+    lines = read_jsonl(samples)
+    # ... and that step still finished, whole, and no other step started.
+    assert len(lines) == seen["done"] + step, (seen, len(lines))
+    assert 0 < len(lines) < 8, "the cancel should land mid-run"
+    assert len({r["id"] for r in lines}) == len(lines)
+    assert all(r["error"] is None and r["hypothesis"] for r in lines)
+    statuses = [m["status"] for m in run.records().model_rows()]
+    assert statuses == ["cancelled"]
+    before = {r["id"]: r["hypothesis"] for r in lines}
+
     outcome = runner.resume(config.run_dir)
-    assert not outcome.cancelled
-    assert len(RunRecords(config.run_dir).sample_rows()) == 8
+    assert not outcome.cancelled and not outcome.worker_failures
+    lines = read_jsonl(samples)
+    ids = [r["id"] for r in lines]
+    assert len(ids) == len(set(ids)) == 8  # each sample exactly once, none doubled
+    assert {r["id"]: r["hypothesis"] for r in lines[:len(before)]} == before  # kept, not redone
+    assert run.records().last_model_status()["faster-whisper:tiny.en"]["status"] == "ok"
 
 
 def test_planner_refuses_a_model_over_budget_with_a_reason(bench, tmp_path):
@@ -206,8 +243,8 @@ def test_second_run_reuses_cached_transcripts(bench, tmp_path):
                                  use_cache=True))
     second = runner.start(_config(bench, tmp_path, models=["wav2vec2:tiny-random"],
                                   use_cache=True))
-    rows1 = RunRecords(first.run_dir).sample_rows()
-    rows2 = RunRecords(second.run_dir).sample_rows()
+    rows1 = RunDir(first.run_dir).records().sample_rows()
+    rows2 = RunDir(second.run_dir).records().sample_rows()
     assert all(r["cached"] for r in rows2 if not r["error"])
     assert {r["id"]: r["hypothesis"] for r in rows1} == {r["id"]: r["hypothesis"] for r in rows2}
 
@@ -232,7 +269,7 @@ def test_torn_last_line_is_ignored_and_repaired(tmp_path):
     path = tmp_path / SAMPLES_FILE
     path.write_text('{"model": "m", "id": "1"}\n{"model": "m", "id": "2"')
     assert [r["id"] for r in read_jsonl(path)] == ["1"]
-    records = RunRecords(tmp_path)
+    records = RunDir(tmp_path).records()
     records.samples.append({"model": "m", "id": "3"})
     assert [r["id"] for r in read_jsonl(path)] == ["1", "3"]
 

@@ -6,7 +6,7 @@ from core.asr.base import DecodeOptions
 from core.datasets import load_dataset_spec
 from core.evaluation import runner
 from core.evaluation.config import RunConfig
-from core.evaluation.records import RunRecords
+from core.evaluation.run_dir import RunDir
 
 import json
 
@@ -29,7 +29,7 @@ def _run(mixed, tmp_path, models, **kw):
     outcome = runner.start(config)
     assert not outcome.worker_failures
     consolidated = json.loads(outcome.files["consolidated"].read_text())
-    return outcome, consolidated["models"], RunRecords(outcome.run_dir).sample_rows()
+    return outcome, consolidated["models"], RunDir(outcome.run_dir).records().sample_rows()
 
 
 def test_english_only_model_skips_french_samples_with_the_reason(mixed, tmp_path):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from core.cli import main
 from core.evaluation.config import RunConfig
-from core.evaluation.records import RunRecords, SampleRecord
+from core.evaluation.planner import Plan, PlannedBatch, Strategy
+from core.evaluation.records import SampleRecord
+from core.evaluation.run_dir import RunDir
 from core.scoring import PredictionsError, read_predictions, score_predictions
 
 import json
@@ -73,18 +75,17 @@ def test_score_table_is_the_default_output(tmp_path, capsys):
 def test_score_on_a_run_folder_rescores_and_writes(tmp_path, capsys):
     config = RunConfig(dataset="unused", models=["x", "y"], out_dir=str(tmp_path),
                        run_id="run1", baseline="x")
-    config.save()
     run = config.run_dir
-    records = RunRecords(run)
+    RunDir(run).write_config(config)
+    records = RunDir(run).records()
     for i, ref in enumerate(REFS):
         for model, hyp in (("x", ref), ("y", _drop_last_word(ref))):
             records.add_sample(SampleRecord(str(i), model, "b1", None, ref, hyp, "en", 2.0, 0.1))
     records.add_sample(SampleRecord("9", "y", "b1", None, "bonjour", "", "fr", 1.0, 0.0,
                                     skipped="wrong language"))
-    plan = {"batches": [{"name": "b1", "models": ["x", "y"]}], "refused": []}
-    (run / "plan.json").write_text(json.dumps(plan))
-    (run / "run_manifest.json").write_text(json.dumps(
-        {"run_id": "run1", "samples": 6, "config": config.to_dict()}))
+    RunDir(run).write_plan(Plan("cpu", 1.0, 1.0, Strategy.CONSERVATIVE,
+                                [PlannedBatch("b1", ["x", "y"], 0.2, "two small models")]))
+    RunDir(run).write_manifest({"run_id": "run1", "samples": 6, "config": config.to_dict()})
     doc = _score_json(capsys, str(run))
     assert doc["baseline"] == "x"  # the run's own baseline
     y = next(m for m in doc["models"] if m["model"] == "y")

@@ -89,7 +89,7 @@ def asr_registry() -> Any:
 
 
 def results_dir() -> str:
-    """Where runs are written and read (``ERT_RUNS_DIR``, default ``runs/``)."""
-    import os
+    """Where runs are written and read: the same folder as the CLI's (``ERT_RUNS_DIR``)."""
+    from core import paths
 
-    return os.environ.get("ERT_RUNS_DIR", "runs")
+    return str(paths.runs_dir())

@@ -12,11 +12,12 @@ from core.api.batcher import ModelBatcher, QueueFull
 from core.api.formats import FORMATS, render
 from core.api.pool import ModelPool, ModelTooLarge
 from core.api.settings import ServeSettings
-from core.asr.base import SAMPLE_RATE, DecodeOptions
-from core.asr.registry import AsrRegistryError, load_asr_registry
-from core.audio import AudioError, load_audio
+from core.asr.base import DecodeOptions
+from core.asr.registry import load_asr_registry
+from core.audio import SAMPLE_RATE, AudioError, load_audio
 from core.evaluation.planner import BUDGET_SHARE, available_memory_gb
 from core.hub import ModelUnavailableError
+from core.registry_file import RegistryError
 from core.system import read_machine
 
 import hmac
@@ -118,7 +119,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         key = model or settings.default_model or registry.default
         try:
             spec = registry.get(key)
-        except AsrRegistryError as exc:
+        except RegistryError as exc:
             raise ApiError(404, str(exc), "model_not_found") from exc
         if response_format not in FORMATS:
             raise ApiError(400, f"response_format must be one of {', '.join(FORMATS)}")

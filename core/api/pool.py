@@ -8,7 +8,9 @@ first. Loading happens once per model even when requests race for it.
 from __future__ import annotations
 
 from core.asr.base import Backend
-from core.asr.registry import AsrRegistry, create_backend
+from core.asr.factory import create_backend
+from core.asr.memory import need_gb
+from core.asr.registry import AsrRegistry
 
 import threading
 import time
@@ -57,7 +59,7 @@ class ModelPool:
             with self._lock:
                 if key in self._models:
                     return self._models[key]
-            need = spec.memory_gb(self.device)
+            need = need_gb(spec, self.device)
             if need > self.budget_gb:
                 raise ModelTooLarge(f"{key} needs {need:.1f} GB, more than the server's "
                                     f"{self.budget_gb:.1f} GB budget")

@@ -7,13 +7,9 @@ backend for one of them. Importing this package does not import torch.
 """
 
 from core.asr.base import Backend, DecodeOptions, Transcript
-from core.asr.registry import (
-    AsrModelSpec,
-    AsrRegistry,
-    AsrRegistryError,
-    create_backend,
-    load_asr_registry,
-)
+from core.asr.factory import create_backend
+from core.asr.registry import AsrRegistry, AsrRegistryError, load_asr_registry
+from core.asr.spec import AsrModelSpec
 
 __all__ = ["AsrModelSpec", "AsrRegistry", "AsrRegistryError", "Backend", "DecodeOptions",
            "Transcript", "create_backend", "load_asr_registry"]

@@ -8,6 +8,8 @@ before the next model loads.
 
 from __future__ import annotations
 
+from core.audio import SAMPLE_RATE  # re-exported: backends read it from here
+
 import dataclasses
 import gc
 import sys
@@ -15,14 +17,12 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from core.asr.registry import AsrModelSpec
-
-SAMPLE_RATE = 16_000
+    from core.asr.spec import AsrModelSpec
 
 
 @dataclass
@@ -69,11 +69,6 @@ class Transcript:
     def ok(self) -> bool:
         return self.error is None
 
-    @property
-    def rtf(self) -> float:
-        """Real-time factor: compute seconds per second of audio (lower is faster)."""
-        return self.seconds / self.audio_seconds if self.audio_seconds else 0.0
-
 
 class Backend(ABC):
     """One ASR model behind ``load`` / ``transcribe`` / ``free``.
@@ -86,6 +81,17 @@ class Backend(ABC):
 
     _model_attrs: tuple[str, ...] = ()
     packing_retries = 0  # clips decoded again alone after a packed window ran away
+
+    # What the memory estimate and the planner assume before anything loads, read through
+    # :func:`core.asr.factory.backend_class`: each backend declares its own, beside its code.
+    # The defaults here are cautious, for a backend that declares nothing.
+    weight_dtypes: ClassVar[dict[str, str]] = {"cpu": "float32", "cuda": "float32"}  # by device
+    activation_floor_gb: ClassVar[float] = 0.3  # a batch's cost whatever the model's size
+    # Audio seconds per wall second of a 100M-parameter model, by device; the planner scales
+    # it by size (a remote model's is taken as is). Rough: a run measures the real RTFx.
+    rtfx_prior: ClassVar[dict[str, float]] = {"cpu": 4.0, "cuda": 100.0}
+    remote: ClassVar[bool] = False  # the model runs elsewhere: no weights in this process
+    counts_from_config: ClassVar[bool] = False  # transformers config.json gives exact params
 
     def __init__(self, spec: AsrModelSpec, device: str = "cpu") -> None:
         self.spec = spec

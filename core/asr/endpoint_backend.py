@@ -9,7 +9,8 @@ to end, network and queueing included.
 
 from __future__ import annotations
 
-from core.asr.base import SAMPLE_RATE, Backend, DecodeOptions
+from core.asr.base import Backend, DecodeOptions
+from core.audio import SAMPLE_RATE
 from core.hub import ModelUnavailableError
 
 import io
@@ -34,6 +35,9 @@ class EndpointBackend(Backend):
     """POST each clip to ``{source}/audio/transcriptions`` (``source`` ends in ``/v1``)."""
 
     _model_attrs = ("client",)
+    remote = True  # the server holds the model: only an HTTP client here
+    activation_floor_gb = 0.05
+    rtfx_prior = {"cpu": 20.0, "cuda": 20.0}  # the server's speed is unknown here
     client: Any = None
 
     @property

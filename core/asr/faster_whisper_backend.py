@@ -16,9 +16,10 @@ again clip by clip (:mod:`core.asr.runaway`); ``packing_retries`` counts them.
 from __future__ import annotations
 
 from core import bundled, threads
-from core.asr.base import SAMPLE_RATE, Backend, DecodeOptions
+from core.asr.base import Backend, DecodeOptions
 from core.asr.chunking import Span, split
 from core.asr.runaway import is_runaway
+from core.audio import SAMPLE_RATE
 from core.hub import ModelUnavailableError, friendly_hub_errors
 
 import bisect
@@ -37,12 +38,16 @@ class FasterWhisperBackend(Backend):
     """A CTranslate2 Whisper model from a bundled folder, a local folder or the hub."""
 
     _model_attrs = ("model", "pipeline")
+    weight_dtypes = {"cpu": "int8", "cuda": "float16"}  # CTranslate2 compute types
+    activation_floor_gb = 0.30  # measured, see core.asr.memory
+    rtfx_prior = {"cpu": 12.0, "cuda": 150.0}
+    counts_from_config = False  # a CTranslate2 folder carries no transformers config
     model: Any = None  # faster_whisper.WhisperModel once loaded
     pipeline: Any = None  # its BatchedInferencePipeline
 
     @property
     def compute_type(self) -> str:
-        return "float16" if self.device.startswith("cuda") else "int8"
+        return self.weight_dtypes["cuda" if self.device.startswith("cuda") else "cpu"]
 
     def _where(self) -> str:
         if self.spec.is_bundled:

@@ -14,17 +14,21 @@ need = weights + activation allowance, where
   peak RSS minus the loaded RSS while transcribing a batch of eight 30 s
   clips, greedy, at most 128 new tokens (:data:`MEASURED_ACTIVATIONS_GB`). It
   is modelled as ``floor(backend) + fraction(family) × params × compute bytes
-  × batch / 8``: activations are computed in fp32 on the CPU (int8
-  CTranslate2 included) and in half precision on the GPU, and grow with the
-  batch. Wav2Vec2 needs far more than Whisper per parameter: its CNN runs on
-  the raw 16 kHz waveform. Seamless and Gemma 3n could not be measured here
-  (no weights offline) and use documented assumptions.
+  × batch / 8``, the floor being what the backend class declares
+  (``activation_floor_gb``, as it declares its load dtypes, ``weight_dtypes``):
+  activations are computed in fp32 on the CPU (int8 CTranslate2 included) and in
+  half precision on the GPU, and grow with the batch. Wav2Vec2 needs far more
+  than Whisper per parameter: its CNN runs on the raw 16 kHz waveform. Seamless
+  and Gemma 3n could not be measured here (no weights offline) and use
+  documented assumptions.
 
 The figures exclude the interpreter and libraries themselves (torch alone is
 ~0.4 GB of RSS), which the workbench pays once whatever the model.
 """
 
 from __future__ import annotations
+
+from core.asr.factory import backend_class
 
 import functools
 import re
@@ -33,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.asr.registry import AsrModelSpec
+    from core.asr.spec import AsrModelSpec
 
 GB = 1024**3
 BYTES_PER_DTYPE = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -72,8 +76,6 @@ ACTIVATION_FRACTION: dict[str, float] = {
     # and a 30 s conformer pass per clip come to ~1.5 GB at batch 8 for E4B.
     "gemma3n": 0.1,
 }
-# What a batch costs whatever the model size (buffers, allocator, feature arrays).
-ACTIVATION_FLOOR_GB: dict[str, float] = {"transformers": 0.07, "faster-whisper": 0.30}
 CUDA_CONTEXT_GB = 0.5  # the CUDA context and allocator slack on the GPU (not measured here)
 
 
@@ -96,21 +98,24 @@ class MemoryEstimate:
         return self.weights_gb + self.activations_gb
 
 
+def device_kind(device: str) -> str:
+    """"cuda" for any CUDA device ("cuda:1"), else "cpu": how backends key their defaults."""
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
 def load_dtype(spec: AsrModelSpec, device: str) -> str:
-    """The dtype the backend loads ``spec`` in on ``device`` (mirrors the backends)."""
-    gpu = device.startswith("cuda")
-    if spec.backend == "faster-whisper":
-        return "float16" if gpu else "int8"
-    return "bfloat16" if gpu else "float32"
+    """The dtype ``spec``'s backend declares it loads weights in on ``device``."""
+    return backend_class(spec.backend).weight_dtypes[device_kind(device)]
 
 
 def activation_allowance_gb(spec: AsrModelSpec, params: int, device: str = "cpu",
                             batch_size: int = REFERENCE_BATCH) -> float:
-    """The measured model: floor + fraction × params × compute bytes × batch / 8."""
+    """The measured model: floor (the backend's) + fraction × params × compute bytes × batch / 8."""
     gpu = device.startswith("cuda")
     compute_gb = params * (2 if gpu else 4) / GB
     scaled = ACTIVATION_FRACTION[spec.family] * compute_gb * max(1, batch_size) / REFERENCE_BATCH
-    return ACTIVATION_FLOOR_GB[spec.backend] + scaled + (CUDA_CONTEXT_GB if gpu else 0.0)
+    floor = backend_class(spec.backend).activation_floor_gb
+    return floor + scaled + (CUDA_CONTEXT_GB if gpu else 0.0)
 
 
 def published_params(spec: AsrModelSpec) -> int:
@@ -124,8 +129,8 @@ def published_params(spec: AsrModelSpec) -> int:
 
 def _config_folder(spec: AsrModelSpec) -> Path | None:
     """The folder holding the spec's ``config.json``, without touching the network."""
-    if spec.is_bundled or spec.backend == "faster-whisper":
-        return None  # CTranslate2 folders carry no transformers config
+    if spec.is_bundled or not backend_class(spec.backend).counts_from_config:
+        return None  # e.g. CTranslate2 folders carry no transformers config
     local = Path(spec.source).expanduser()
     if local.is_dir():
         return local if (local / "config.json").is_file() else None
@@ -177,9 +182,11 @@ def parameter_count(spec: AsrModelSpec) -> tuple[int, str]:
 def estimate(spec: AsrModelSpec, device: str = "cpu",
              batch_size: int = REFERENCE_BATCH) -> MemoryEstimate:
     """The memory ``spec`` needs on ``device`` ("cpu" or "cuda") for batches of ``batch_size``."""
-    if spec.backend == "endpoint":  # the server holds the model: only a client here
+    backend = backend_class(spec.backend)
+    if backend.remote:  # the server holds the model: only a client here
         return MemoryEstimate(params=0, params_from="endpoint", dtype="remote",
-                              batch_size=batch_size, weights_gb=0.0, activations_gb=0.05)
+                              batch_size=batch_size, weights_gb=0.0,
+                              activations_gb=backend.activation_floor_gb)
     params, origin = parameter_count(spec)
     dtype = load_dtype(spec, device)
     override = spec.memory_gb_gpu if device.startswith("cuda") else spec.memory_gb_cpu
@@ -188,3 +195,8 @@ def estimate(spec: AsrModelSpec, device: str = "cpu",
         batch_size=batch_size, weights_gb=params * BYTES_PER_DTYPE[dtype] / GB,
         activations_gb=activation_allowance_gb(spec, params, device, batch_size),
         overridden_gb=override)
+
+
+def need_gb(spec: AsrModelSpec, device: str = "cpu", batch_size: int = REFERENCE_BATCH) -> float:
+    """What the planner budgets for ``spec``: weights plus activation allowance, in GB."""
+    return estimate(spec, device, batch_size).total_gb

@@ -9,9 +9,11 @@ clips are padded together and attention masks tell the model what is padding.
 from __future__ import annotations
 
 from core import threads
-from core.asr.base import SAMPLE_RATE, Backend, DecodeOptions
+from core.asr.base import Backend, DecodeOptions
 from core.asr.chunking import Span, split
+from core.audio import SAMPLE_RATE
 from core.hub import ModelUnavailableError, friendly_hub_errors
+from core.languages import english_name, iso639_3
 
 import importlib.util
 from pathlib import Path
@@ -20,18 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from core.asr.registry import AsrModelSpec
+    from core.asr.spec import AsrModelSpec
 
 WHISPER_WINDOW = 30 * SAMPLE_RATE
-
-# Seamless names languages by ISO 639-3; the options use ISO 639-1.
-SEAMLESS_LANGS = {
-    "fr": "fra", "en": "eng", "de": "deu", "es": "spa", "it": "ita", "pt": "por",
-    "nl": "nld", "ca": "cat", "ar": "arb", "zh": "cmn", "ja": "jpn", "ru": "rus",
-    "pl": "pol", "tr": "tur", "uk": "ukr", "ko": "kor", "hi": "hin", "sv": "swe",
-}
-LANGUAGE_NAMES = {"fr": "French", "en": "English", "de": "German", "es": "Spanish",
-                  "it": "Italian", "pt": "Portuguese", "nl": "Dutch"}
 
 
 def _batches(items: list[Any], size: int) -> list[list[Any]]:
@@ -99,12 +92,9 @@ class _WhisperRunner(_Runner):
 
         processor = AutoProcessor.from_pretrained(where, **self.common)
         model = self.from_pretrained(WhisperForConditionalGeneration, where)
-        # On the GPU the log-mel spectrograms are computed there too and stay there
-        # (:func:`_log_mel_on_device`): on the CPU they cost a fifth of a batch's time.
-        self.feature_device = "cpu" if self.device == "cpu" else self.device
         model.config.forced_decoder_ids = None
         model.generation_config.forced_decoder_ids = None
-        _complete_generation_config(model, processor.tokenizer)
+        complete_generation_config(model, processor.tokenizer)
         return processor, model
 
     @property
@@ -128,12 +118,14 @@ class _WhisperRunner(_Runner):
 
     def generate(self, clips: list[np.ndarray], options: DecodeOptions, long: bool) -> list[str]:
         extractor = self.processor.feature_extractor
-        if self.feature_device != "cpu" and not long and _plain_whisper_extractor(extractor):
-            features = _log_mel_on_device(extractor, clips, self.feature_device)
+        # On a GPU the log-mel spectrograms are computed there and stay there
+        # (:func:`log_mel_on_device`): on the CPU they cost a fifth of a batch's time.
+        if self.device != "cpu" and not long and _plain_whisper_extractor(extractor):
+            features = log_mel_on_device(extractor, clips, self.device)
         else:
             padding = {"padding": "longest", "truncation": False} if long else {}
-            if self.feature_device != "cpu":
-                padding["device"] = self.feature_device
+            if self.device != "cpu":
+                padding["device"] = self.device
             features = extractor(clips, sampling_rate=SAMPLE_RATE, return_tensors="pt",
                                  return_attention_mask=True, **padding)
         inputs = self.to_model(features)
@@ -179,14 +171,14 @@ class _WhisperRunner(_Runner):
 
 
 def _plain_whisper_extractor(extractor: Any) -> bool:
-    """Whether :func:`_log_mel_on_device` computes exactly what ``extractor`` would."""
+    """Whether :func:`log_mel_on_device` computes exactly what ``extractor`` would."""
     return (type(extractor).__name__ == "WhisperFeatureExtractor"
             and not getattr(extractor, "do_normalize", False)
             and not getattr(extractor, "dither", 0.0)
             and getattr(extractor, "padding_value", 0.0) == 0.0)
 
 
-def _log_mel_on_device(extractor: Any, clips: list[np.ndarray], device: str) -> dict[str, Any]:
+def log_mel_on_device(extractor: Any, clips: list[np.ndarray], device: str) -> dict[str, Any]:
     """Whisper's log-mel features of clips of at most one window, computed on ``device``.
 
     The same arithmetic as ``WhisperFeatureExtractor``'s torch path (zero
@@ -218,7 +210,7 @@ def _log_mel_on_device(extractor: Any, clips: list[np.ndarray], device: str) -> 
     return {"input_features": log_spec, "attention_mask": mask.to(device)}
 
 
-def _complete_generation_config(model: Any, tokenizer: Any) -> None:
+def complete_generation_config(model: Any, tokenizer: Any) -> None:
     """Fill in what ``generate(language=, task=)`` needs, from the tokenizer.
 
     Checkpoints saved by old transformers versions (many fine-tunes) lack
@@ -328,7 +320,7 @@ class _SeamlessRunner(_Runner):
             (lang for lang in self.spec.languages if lang != "*"), None)
         if language is None:
             raise ValueError("SeamlessM4T needs the spoken language: set the run's language")
-        return SEAMLESS_LANGS.get(language, language)
+        return iso639_3(language)  # Seamless names languages by ISO 639-3
 
     def transcribe(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
         tgt_lang = self.target_language(options)
@@ -373,7 +365,7 @@ class _Gemma3nRunner(_Runner):
     def prompt(options: DecodeOptions) -> str:
         if options.prompt:
             return options.prompt
-        language = LANGUAGE_NAMES.get(options.language or "", "")
+        language = english_name(options.language)
         spoken = f" {language}" if language else ""
         return f"Transcribe this{spoken} audio verbatim. Output only the transcription."
 
@@ -411,6 +403,11 @@ class TransformersBackend(Backend):
     """A transformers checkpoint (hub id or local folder) of one of :data:`RUNNERS`."""
 
     _model_attrs = ("runner",)
+    # float16 on GPUs without bf16: the same size. Floor and speed measured as in core.asr.memory.
+    weight_dtypes = {"cpu": "float32", "cuda": "bfloat16"}
+    activation_floor_gb = 0.07
+    rtfx_prior = {"cpu": 4.0, "cuda": 100.0}
+    counts_from_config = True
     runner: _Runner | None = None
 
     @property

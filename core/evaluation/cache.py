@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from core import paths
 from core.asr.base import DecodeOptions
-from core.asr.registry import AsrModelSpec
+from core.asr.spec import AsrModelSpec
 
 import hashlib
 import json

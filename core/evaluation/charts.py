@@ -6,15 +6,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.evaluation.results import ModelSummary
+    from core.evaluation.summary import ModelSummary
 
 CHARTS = (("wer", "WER (lower is better)", 100.0), ("bleu", "BLEU (higher is better)", 1.0),
           ("rtfx", "Speed, RTFx (higher is faster)", 1.0),
           ("success_rate", "Success rate %", 100.0))
 
 
-def write_charts(run_dir: Path, summaries: dict[str, ModelSummary],
-                 stamp: str) -> dict[str, Path]:
+def write_chart(path: Path, title: str, summaries: dict[str, ModelSummary]) -> Path | None:
+    """One PNG of the models' WER (with its interval), BLEU, speed and success; None when
+    no model has a sample."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,7 +23,7 @@ def write_charts(run_dir: Path, summaries: dict[str, ModelSummary],
 
     models = [m for m, s in summaries.items() if s.samples]
     if not models:
-        return {}
+        return None
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
     for ax, (field, title, scale) in zip(axes.flat, CHARTS, strict=True):
         values = [(getattr(summaries[m], field) or 0.0) * scale for m in models]
@@ -37,9 +38,8 @@ def write_charts(run_dir: Path, summaries: dict[str, ModelSummary],
         ax.set_title(title)
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=8)
-    fig.suptitle(f"ERT evaluation — {run_dir.name}")
+    fig.suptitle(f"ERT evaluation — {title}")
     fig.tight_layout()
-    path = Path(run_dir) / f"comparison_{stamp}.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return {"chart": path}
+    return path

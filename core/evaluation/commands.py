@@ -7,7 +7,8 @@ They keep the seed scripts' flags (``resource_manager.py``,
 
 from __future__ import annotations
 
-from core.evaluation.config import DEFAULT_OUT, RunConfig
+from core import paths
+from core.evaluation.config import RunConfig
 from core.evaluation.guard import GuardConfig, MemoryGuard
 
 import argparse
@@ -17,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DATASET = "runs/demo-data/manifest.jsonl"
 EXAMPLES = """examples:
   ert evaluate --auto --samples 30                 # plan and run every registry model
   ert evaluate --list-batches
@@ -33,14 +33,17 @@ def _registry(args: argparse.Namespace) -> Any:
     return load_asr_registry(Path(args.registry) if getattr(args, "registry", None) else None)
 
 
-def _ensure_dataset(spec: str) -> str:
-    """The default dataset is the offline demo set, generated on first use."""
-    if spec == DEFAULT_DATASET and not Path(spec).exists():
-        from core.demo_data import make_demo_dataset
+def _ensure_dataset(spec: str | None) -> str:
+    """No dataset named: the offline demo set, generated on first use."""
+    if spec:
+        return spec
+    from core.demo_data import default_manifest, make_demo_dataset
 
-        print(f"[ert] generating the demo dataset in {Path(spec).parent} (espeak-ng)")
-        return str(make_demo_dataset(Path(spec).parent))
-    return spec
+    manifest = default_manifest()
+    if not manifest.exists():
+        print(f"[ert] generating the demo dataset in {manifest.parent} (espeak-ng)")
+        make_demo_dataset(manifest.parent)
+    return str(manifest)
 
 
 def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> RunConfig:
@@ -49,13 +52,18 @@ def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> 
     return RunConfig(
         dataset=_ensure_dataset(args.dataset), models=models, batches=batches,
         samples=args.samples, seed=args.seed, device=args.device, budget_gb=args.budget_gb,
-        out_dir=args.out, registry_path=args.registry,
+        out_dir=str(_out(args)), registry_path=args.registry,
         decode=DecodeOptions(language=args.language, beam_size=args.beam_size,
                              pack_short=args.pack_short),
         tune_batch_size=not args.no_tune, max_batch_size=args.max_batch_size,
         guard=GuardConfig(threshold_pct=args.threshold, limit_gb=args.guard_limit_gb),
         use_cache=not args.no_cache, all_languages=args.all_languages,
         baseline=args.baseline)
+
+
+def _out(args: argparse.Namespace) -> Path:
+    """``--out``, else ``ERT_RUNS_DIR``, else ``runs/``: the pages read the same folder."""
+    return Path(args.out) if args.out else paths.runs_dir()
 
 
 def _print_machine() -> None:
@@ -165,12 +173,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         if args.list_batches:
             registry = _registry(args)
+            from core.asr.memory import need_gb
+
             for name, keys in registry.batches.items():
-                need = sum(registry.get(k).memory_gb(args.device) for k in keys)
+                need = sum(need_gb(registry.get(k), args.device) for k in keys)
                 print(f"{name:22} {need:6.1f} GB  {', '.join(keys)}")
             return 0
         if args.resume:
-            run_dir = runner.find_run(args.resume, args.out)
+            run_dir = runner.find_run(args.resume, _out(args))
             return _report(runner.resume(run_dir, progress=_progress_printer()))
         if args.analyze_only:
             return cmd_analyze(args)
@@ -201,7 +211,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         pass
     finally:
         guard.stop()
-        out = Path(args.out) / f"memory_stats_{time.strftime('%Y%m%d_%H%M%S')}.json"
+        out = _out(args) / f"memory_stats_{time.strftime('%Y%m%d_%H%M%S')}.json"
         print(f"memory statistics written to {guard.write_stats(out)}")
     return 0
 
@@ -239,7 +249,7 @@ def menu(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default=DEFAULT_DATASET,
+    p.add_argument("--dataset", default=None,
                    help="manifest (.jsonl/.csv), folder, or hf:NAME[:CONFIG[:SPLIT]] "
                         "(default: the espeak-ng demo set, generated on first use)")
     p.add_argument("--samples", type=int, default=None, help="reproducible subset size")
@@ -249,7 +259,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--budget-gb", type=float, default=None,
                    help="memory budget (default: 80%% of what is free)")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="results folder (default: runs/)")
+    p.add_argument("--out", default=None,
+                   help="results folder (default: $ERT_RUNS_DIR, else runs/)")
     p.add_argument("--registry", default=None, help="ASR registry file (default: configs/)")
     p.add_argument("--language", default=None,
                    help="decode every sample in this language, e.g. fr (default: each "
@@ -298,5 +309,6 @@ def register(sub: Any) -> None:
     monitor.add_argument("--threshold", type=float, default=85.0)
     monitor.add_argument("--log-interval", type=float, default=30.0, help="seconds per line")
     monitor.add_argument("--duration", type=float, default=None, help="stop after N seconds")
-    monitor.add_argument("--out", default=str(DEFAULT_OUT), help="where memory_stats_*.json go")
+    monitor.add_argument("--out", default=None,
+                         help="where memory_stats_*.json go (default: $ERT_RUNS_DIR, else runs/)")
     monitor.set_defaults(func=cmd_monitor)

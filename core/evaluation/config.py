@@ -1,20 +1,16 @@
-"""A run's settings, saved in its folder so ``--resume`` needs nothing else."""
+"""A run's settings, saved in its folder (:class:`RunDir`) so ``--resume`` needs nothing else."""
 
 from __future__ import annotations
 
+from core import paths
 from core.asr.base import DecodeOptions
 from core.evaluation.guard import GuardConfig
 
-import json
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-CONFIG_FILE = "run_config.json"
-MANIFEST_FILE = "run_manifest.json"  # dataset, machine, versions, config and plan
-DEFAULT_OUT = Path("runs")
 
 
 def new_run_id() -> str:
@@ -33,7 +29,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     budget_gb: float | None = None  # None: a share of the memory available at plan time
-    out_dir: str = str(DEFAULT_OUT)
+    out_dir: str = field(default_factory=lambda: str(paths.runs_dir()))
     run_id: str = field(default_factory=new_run_id)
     registry_path: str | None = None
     decode: DecodeOptions = field(default_factory=DecodeOptions)
@@ -60,17 +56,3 @@ class RunConfig:
         data["decode"] = DecodeOptions(**data.get("decode", {}))
         data["guard"] = GuardConfig(**data.get("guard", {}))
         return cls(**data)
-
-    def save(self) -> Path:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        path = self.run_dir / CONFIG_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
-
-    @classmethod
-    def load(cls, run_dir: Path) -> RunConfig:
-        path = Path(run_dir) / CONFIG_FILE
-        try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError) as exc:
-            raise FileNotFoundError(f"no readable run in {run_dir}: {exc}") from exc

@@ -1,6 +1,7 @@
 """The memory guard (the seed's ``memory_monitor.py``).
 
-It samples RAM, swap, GPU memory and the watched process tree on a thread.
+It samples RAM, swap, GPU memory and the watched process tree on a thread
+(:func:`core.memory_sample.take_sample`, the reading the monitor page shows).
 Past ``threshold_pct`` it warns; past ``critical_pct`` of system RAM, or
 when the process tree exceeds ``limit_gb``, it trips, and the evaluation
 loop stops the current model cleanly ("stopped: memory") instead of letting
@@ -9,19 +10,17 @@ the kernel's OOM killer take the whole run.
 
 from __future__ import annotations
 
-from core.system import process_tree_rss_gb, read_gpus
+# MemorySample and take_sample are re-exported: the worker imports them from here.
+from core.memory_sample import MemorySample, take_sample
+from core.system import process_tree_rss_gb
 
 import json
 import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import psutil
-
-GB = 1024**3
 
 
 @dataclass
@@ -33,39 +32,6 @@ class GuardConfig:
     # Growth of the watched process tree since the current model started, past
     # which that model is stopped. ``None``: only the system thresholds apply.
     limit_gb: float | None = None
-
-
-@dataclass(frozen=True)
-class MemorySample:
-    time: float
-    ram_pct: float
-    ram_used_gb: float
-    ram_available_gb: float
-    swap_pct: float
-    swap_used_gb: float
-    process_rss_gb: float
-    gpu_used_gb: list[float] = field(default_factory=list)
-    gpu_total_gb: list[float] = field(default_factory=list)
-
-    def line(self) -> str:
-        gpu = "".join(f" | GPU{i}: {u:.1f}/{t:.1f} GB" for i, (u, t)
-                      in enumerate(zip(self.gpu_used_gb, self.gpu_total_gb, strict=False)))
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.time))
-        return (f"[{stamp}] RAM {self.ram_pct:5.1f}% ({self.ram_used_gb:.1f} GB used, "
-                f"{self.ram_available_gb:.1f} GB free) | swap {self.swap_pct:5.1f}% | "
-                f"process {self.process_rss_gb:.2f} GB{gpu}")
-
-
-def take_sample(pid: int | None = None) -> MemorySample:
-    vm = psutil.virtual_memory()
-    swap = psutil.swap_memory()
-    gpus = read_gpus()
-    return MemorySample(
-        time=time.time(), ram_pct=vm.percent, ram_used_gb=(vm.total - vm.available) / GB,
-        ram_available_gb=vm.available / GB, swap_pct=swap.percent, swap_used_gb=swap.used / GB,
-        process_rss_gb=process_tree_rss_gb(pid),
-        gpu_used_gb=[g.memory_used_gb for g in gpus],
-        gpu_total_gb=[g.memory_total_gb for g in gpus])
 
 
 class MemoryGuard(threading.Thread):

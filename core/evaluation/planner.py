@@ -10,19 +10,19 @@ batch-evaluation guide (by free RAM) caps how many models share a batch.
 
 from __future__ import annotations
 
-from core.asr.registry import AsrModelSpec
+from core.asr import memory
+from core.asr.factory import backend_class
+from core.asr.memory import device_kind
+from core.asr.spec import AsrModelSpec
 from core.system import MachineInfo
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Any
 
 BUDGET_SHARE = 0.8  # of available memory, when no budget is given
 HEAVY_SHARE = 1 / 3  # a model needing more than this share of the budget runs alone
 LOAD_SECONDS_PER_GB = 4.0  # rough CPU load time for the time estimate
-# Audio seconds per wall second for a 100M-parameter model; scaled by size. Rough,
-# for the plan's time estimate only: the run measures the real RTFx.
-RTFX_AT_100M = {("cpu", "faster-whisper"): 12.0, ("cpu", "transformers"): 4.0,
-                ("cuda", "faster-whisper"): 150.0, ("cuda", "transformers"): 100.0}
 
 
 class Strategy(StrEnum):
@@ -76,6 +76,20 @@ class Plan:
     def models(self) -> list[str]:
         return [m for b in self.batches for m in b.models]
 
+    def batch(self, name: str) -> PlannedBatch:
+        return next(b for b in self.batches if b.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "strategy": self.strategy.value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        return cls(device=data["device"], budget_gb=data["budget_gb"],
+                   available_gb=data["available_gb"], strategy=Strategy(data["strategy"]),
+                   batches=[PlannedBatch(**b) for b in data.get("batches", [])],
+                   refused=[Refusal(**r) for r in data.get("refused", [])],
+                   warnings=list(data.get("warnings", [])))
+
     def describe(self) -> str:
         """The plan as the CLI prints it."""
         lines = [f"device: {self.device} · available {self.available_gb:.1f} GB · budget "
@@ -108,15 +122,18 @@ def available_memory_gb(machine: MachineInfo, device: str) -> float:
     return machine.ram_available_gb
 
 
-ENDPOINT_RTFX = 20.0  # a served model: the server's speed is unknown here
-
-
 def estimate_model_seconds(spec: AsrModelSpec, device: str, audio_seconds: float) -> float:
-    if spec.backend == "endpoint":
-        return audio_seconds / ENDPOINT_RTFX
-    estimate = spec.memory(device)
+    """Load + decode time from the backend's declared speed prior, scaled by model size.
+
+    Rough, for the plan's time estimate only: the run measures the real RTFx.
+    """
+    backend = backend_class(spec.backend)
+    prior = backend.rtfx_prior[device_kind(device)]
+    if backend.remote:  # a served model: its size says nothing about its speed here
+        return audio_seconds / prior
+    estimate = memory.estimate(spec, device)
     params_m = max(estimate.params / 1e6, 1.0)
-    rtfx = RTFX_AT_100M[(device, spec.backend)] * 100.0 / params_m
+    rtfx = prior * 100.0 / params_m
     load = LOAD_SECONDS_PER_GB * estimate.weights_gb if device == "cpu" else 2.0
     return load + audio_seconds / max(rtfx, 0.05)
 
@@ -168,7 +185,7 @@ def make_plan(
     for group_name, members in groups.items():
         fitting: list[tuple[AsrModelSpec, float]] = []
         for spec in dict.fromkeys(members):  # de-duplicate, keep order
-            need = spec.memory_gb(device)
+            need = memory.need_gb(spec, device)
             if need > budget:
                 plan.refused.append(Refusal(
                     spec.key, f"needs {need:.1f} GB on {device}, more than the "

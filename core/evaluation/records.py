@@ -15,9 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SAMPLES_FILE = "samples.jsonl"
-MODELS_FILE = "models.jsonl"
-
 
 @dataclass
 class SampleRecord:
@@ -106,14 +103,13 @@ def repair_tail(path: Path) -> None:
 
 
 class RunRecords:
-    """The two logs of one run folder."""
+    """The two logs of one run (their files are named by :class:`RunDir`)."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = Path(run_dir)
-        for name in (SAMPLES_FILE, MODELS_FILE):
-            repair_tail(self.run_dir / name)
-        self.samples = JsonlLog(self.run_dir / SAMPLES_FILE)
-        self.models = JsonlLog(self.run_dir / MODELS_FILE)
+    def __init__(self, samples_path: Path, models_path: Path) -> None:
+        for path in (samples_path, models_path):
+            repair_tail(path)
+        self.samples = JsonlLog(samples_path)
+        self.models = JsonlLog(models_path)
 
     def add_sample(self, record: SampleRecord) -> None:
         self.samples.append(asdict(record))
@@ -126,7 +122,7 @@ class RunRecords:
         crash between a write and its fsync being acknowledged; they are dropped)."""
         seen: set[tuple[str, str]] = set()
         rows = []
-        for row in read_jsonl(self.run_dir / SAMPLES_FILE):
+        for row in read_jsonl(self.samples.path):
             key = (row["model"], row["id"])
             if key not in seen:
                 seen.add(key)
@@ -134,7 +130,7 @@ class RunRecords:
         return rows
 
     def model_rows(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.run_dir / MODELS_FILE)
+        return read_jsonl(self.models.path)
 
     def done(self, model: str) -> set[str]:
         return {row["id"] for row in self.sample_rows() if row["model"] == model}

@@ -11,48 +11,19 @@ names the text normalizer that made its scores.
 from __future__ import annotations
 
 from core.asr.base import DecodeOptions
-from core.evaluation.config import MANIFEST_FILE
+from core.evaluation.charts import write_chart
+from core.evaluation.planner import Plan
 from core.evaluation.records import RunRecords
+from core.evaluation.run_dir import CHART, CONSOLIDATED, DETAILED, MEMORY, RunDir, stamp
+from core.evaluation.summary import ModelSummary
 from core.metrics import quality_band, rtfx
 from core.normalize import normalizer_info
 from core.scoring import Comparison, Prediction, score_predictions
 
-import json
 import statistics
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-
-@dataclass
-class ModelSummary:
-    model: str
-    batch: str
-    status: str
-    samples: int  # recorded for this model: transcribed, failed or skipped
-    succeeded: int
-    failures: int
-    success_rate: float  # succeeded over the samples in its languages
-    wer: float | None
-    cer: float | None
-    bleu: float | None
-    chrf: float | None
-    rtfx: float | None
-    mean_latency_s: float | None
-    band: str | None
-    batch_size: int | None
-    batch_curve: list[dict[str, float]]
-    peak_rss_gb: float | None
-    peak_gpu_gb: float | None
-    load_seconds: float | None
-    error: str | None
-    skipped: int = 0  # samples in languages the model does not transcribe
-    wer_ci: list[float] | None = None  # 95 % paired-bootstrap interval (fractions)
-    languages: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-language figures
-    decoding: str = "independent"  # or "packed" (the opt-in speed mode)
-    packing_retries: int = 0
-    baseline: dict[str, Any] | None = None  # paired change against the run's baseline
 
 
 def decoding_mode(options: DecodeOptions) -> str:
@@ -126,55 +97,38 @@ def _comparison(c: Comparison | None) -> dict[str, Any] | None:
             "delta_wer_ci": c.delta_wer_ci, "significant": c.significant, "verdict": c.verdict}
 
 
-def _dump(path: Path, data: Any) -> Path:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-    return path
-
-
-def write_results(run_dir: Path, plan: dict[str, Any], manifest: dict[str, Any],
+def write_results(run: RunDir, plan: Plan, manifest: dict[str, Any],
                   expected_samples: int, strip_accents: bool = False) -> dict[str, Path]:
     """Write every output file of the run (scored with today's normalizer); returns them
     by kind."""
-    from core.evaluation.charts import write_charts
-
-    run_dir = Path(run_dir)
-    stamp = time.strftime("%Y%m%d_%H%M%S")
-    records = RunRecords(run_dir)
-    models = [m for b in plan["batches"] for m in b["models"]]
+    when = stamp()
+    records = run.records()
     config = manifest.get("config") or {}
     decoding = decoding_mode(DecodeOptions(**config.get("decode", {})))
-    summaries, detailed = summarize(records, models, expected_samples,
+    summaries, detailed = summarize(records, plan.models, expected_samples,
                                     baseline=config.get("baseline"), decoding=decoding,
                                     strip_accents=strip_accents)
-    for refusal in plan.get("refused", []):
-        summaries.setdefault(refusal["model"], ModelSummary(
-            refusal["model"], "", "refused", 0, 0, 0, 0.0, None, None, None, None, None, None,
-            None, None, [], None, None, None, refusal["reason"]))
+    for refusal in plan.refused:
+        summaries.setdefault(refusal.model, ModelSummary.refused(refusal.model, refusal.reason))
     normalizer = normalizer_info(strip_accents)
     manifest = {**manifest, "normalizer": normalizer, "decoding": decoding}
     out: dict[str, Path] = {}
-    for batch in plan["batches"]:
-        out[f"batch_{batch['name']}"] = _dump(
-            run_dir / f"batch_{batch['name']}_results_{stamp}.json",
-            {"batch": batch, "normalizer": normalizer,
-             "models": {m: asdict(summaries[m]) for m in batch["models"]}})
-    out["consolidated"] = _dump(run_dir / f"consolidated_results_{stamp}.json", {
+    for batch in plan.batches:
+        out[f"batch_{batch.name}"] = run.write_json(
+            run.batch_result_file(batch.name, when),
+            {"batch": asdict(batch), "normalizer": normalizer,
+             "models": {m: asdict(summaries[m]) for m in batch.models}})
+    out["consolidated"] = run.write_json(run.result_file(CONSOLIDATED, when), {
         "run_id": manifest.get("run_id"), "dataset": manifest.get("dataset"),
-        "samples": expected_samples, "created": stamp, "normalizer": normalizer,
+        "samples": expected_samples, "created": when, "normalizer": normalizer,
         "decoding": decoding, "baseline": config.get("baseline"),
         "models": {m: asdict(s) for m, s in summaries.items()}})
-    out["detailed"] = _dump(run_dir / f"consolidated_detailed_{stamp}.json",
-                            {"normalizer": normalizer, "samples": detailed})
-    memory = {p.stem.removeprefix("memory_stats_"): json.loads(p.read_text())
-              for p in sorted(run_dir.glob("memory_stats_*.json"))
-              if not p.stem.removeprefix("memory_stats_")[:1].isdigit()}
-    out["memory"] = _dump(run_dir / f"memory_stats_{stamp}.json", {"batches": memory})
-    out["manifest"] = _dump(run_dir / MANIFEST_FILE, manifest)
-    out.update(write_charts(run_dir, summaries, stamp))
+    out["detailed"] = run.write_json(run.result_file(DETAILED, when),
+                                     {"normalizer": normalizer, "samples": detailed})
+    out["memory"] = run.write_json(run.result_file(MEMORY, when),
+                                   {"batches": run.batch_memory_stats()})
+    out["manifest"] = run.write_manifest(manifest)
+    chart = write_chart(run.result_file(CHART, when, ".png"), run.name, summaries)
+    if chart is not None:
+        out["chart"] = chart
     return out
-
-
-def latest(run_dir: Path, prefix: str) -> Path | None:
-    """The newest ``<prefix>_<ts>.json`` of a run (results are rewritten on resume)."""
-    found = sorted(Path(run_dir).glob(f"{prefix}_*.json"))
-    return found[-1] if found else None

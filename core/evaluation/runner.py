@@ -9,20 +9,18 @@ unfinished step: every finished sample is already on disk.
 from __future__ import annotations
 
 import core  # noqa: F401  (thread caps before torch)
-from core.asr.registry import AsrModelSpec, AsrRegistry, load_asr_registry
+from core import paths
+from core.asr.registry import AsrRegistry, load_asr_registry
+from core.asr.spec import AsrModelSpec
 from core.datasets import Sample, load_dataset_spec
-from core.evaluation.config import MANIFEST_FILE, RunConfig
+from core.evaluation.config import RunConfig
 from core.evaluation.planner import Plan, make_plan
-from core.evaluation.records import RunRecords
 from core.evaluation.results import write_results
-from core.evaluation.status import cancel_requested, clear_cancel, read_status
-from core.evaluation.worker import PLAN_FILE
-from core.metrics import language_key
+from core.evaluation.run_dir import RunDir, run_dirs
+from core.evaluation.run_dir import find_run as find_run_dir
+from core.languages import language_key
 from core.system import read_machine
 
-import dataclasses
-import json
-import os
 import platform
 import subprocess
 import sys
@@ -32,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-LOCK_FILE = "runner.lock"
 Progress = Callable[[dict[str, Any]], None]
 
 
@@ -43,7 +40,7 @@ class RunError(RuntimeError):
 @dataclass
 class RunOutcome:
     run_dir: Path
-    plan: Plan | dict[str, Any]
+    plan: Plan
     files: dict[str, Path] = field(default_factory=dict)
     cancelled: bool = False
     worker_failures: list[str] = field(default_factory=list)
@@ -99,39 +96,14 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _plan_dict(plan: Plan) -> dict[str, Any]:
-    data = dataclasses.asdict(plan)
-    data["strategy"] = plan.strategy.value
-    return data
-
-
-def _acquire(run_dir: Path) -> None:
-    """One runner per run folder: a second start is refused while the first lives."""
-    lock = run_dir / LOCK_FILE
-    if lock.exists():
-        try:
-            pid = int(lock.read_text().strip())
-            os.kill(pid, 0)
-            if pid != os.getpid():
-                raise RunError(f"run {run_dir.name} is already going (pid {pid})")
-        except (ValueError, ProcessLookupError, PermissionError):
-            pass  # a stale lock from a dead runner
-    lock.write_text(str(os.getpid()))
-
-
 def is_running(run_dir: Path) -> bool:
     """Whether a live runner holds this run (a lock left by a killed runner does not count)."""
-    try:
-        os.kill(int((Path(run_dir) / LOCK_FILE).read_text().strip()), 0)
-        return True
-    except (ValueError, ProcessLookupError, PermissionError, OSError):
-        return False
+    return RunDir(run_dir).is_running()
 
 
-def active_run(out_dir: Path) -> Path | None:
+def active_run(out_dir: Path | None = None) -> Path | None:
     """The run currently going in ``out_dir``, if any (for 'one run at a time')."""
-    return next((lock.parent for lock in Path(out_dir).glob(f"*/{LOCK_FILE}")
-                 if is_running(lock.parent)), None)
+    return next((run.path for run in run_dirs(out_dir) if run.is_running()), None)
 
 
 def prepare(config: RunConfig, registry: AsrRegistry | None = None) -> Path:
@@ -142,9 +114,9 @@ def prepare(config: RunConfig, registry: AsrRegistry | None = None) -> Path:
         config.dataset = str(Path(config.dataset).expanduser().resolve())
     if config.registry_path:
         config.registry_path = str(Path(config.registry_path).expanduser().resolve())
-    run_dir = config.run_dir
-    if (run_dir / PLAN_FILE).exists():
-        return run_dir
+    run = RunDir(config.run_dir)
+    if run.exists:
+        return run.path
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)
     if not samples:
         raise RunError(f"the dataset {config.dataset} has no samples")
@@ -157,15 +129,14 @@ def prepare(config: RunConfig, registry: AsrRegistry | None = None) -> Path:
     if config.baseline and config.baseline not in plan.models:
         raise RunError(f"the baseline {config.baseline} is not one of the run's models "
                        f"({', '.join(plan.models)})")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.save()
-    (run_dir / PLAN_FILE).write_text(json.dumps(_plan_dict(plan), indent=2))
-    manifest = {"run_id": config.run_id, "dataset": config.dataset, "samples": len(samples),
-                "sample_ids": [s.id for s in samples], "audio_seconds": audio_seconds,
-                "machine": read_machine().to_dict(), "versions": versions(),
-                "config": config.to_dict(), "plan": _plan_dict(plan), "created": time.time()}
-    (run_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
-    return run_dir
+    run.write_config(config)
+    run.write_plan(plan)
+    run.write_manifest({
+        "run_id": config.run_id, "dataset": config.dataset, "samples": len(samples),
+        "sample_ids": [s.id for s in samples], "audio_seconds": audio_seconds,
+        "machine": read_machine().to_dict(), "versions": versions(),
+        "config": config.to_dict(), "plan": plan.to_dict(), "created": time.time()})
+    return run.path
 
 
 def start(config: RunConfig, progress: Progress | None = None,
@@ -185,81 +156,87 @@ def launch(config: RunConfig, registry: AsrRegistry | None = None) -> Path:
 def spawn(run_dir: Path) -> Path:
     """Run (or resume) ``run_dir`` detached: its own session, log in the run folder."""
     run_dir = Path(run_dir).resolve()
-    clear_cancel(run_dir)
-    log = (run_dir / "runner.log").open("ab")
-    subprocess.Popen([sys.executable, "-m", "core.evaluation.runner", str(run_dir)],
-                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                     cwd=Path(__file__).resolve().parents[2], start_new_session=True)
+    run = RunDir(run_dir)
+    run.clear_cancel()
+    log = run.runner_log.open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "core.evaluation.runner", str(run_dir)],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            cwd=Path(__file__).resolve().parents[2], start_new_session=True)
     log.close()
+    # Reap the runner when it ends, without blocking the caller (the Streamlit page): a child
+    # nobody waits for stays a <defunct> zombie under the server, and a zombie still answers
+    # os.kill(pid, 0), so the stale lock of a killed runner would read as "running" forever.
+    # The thread is a daemon: it never keeps the caller alive, and if the caller exits first
+    # the runner (its own session) is adopted and reaped by init.
+    import threading
+    threading.Thread(target=proc.wait, name=f"ert-reap-{run_dir.name}", daemon=True).start()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not is_running(run_dir):
+    while time.monotonic() < deadline and not run.is_running():
         time.sleep(0.05)  # so the page shows it running on its next draw
     return run_dir
 
 
 def resume(run_dir: Path, progress: Progress | None = None) -> RunOutcome:
     """Continue a cancelled, killed or crashed run; finished samples are never redone."""
-    run_dir = Path(run_dir).resolve()
-    if not (run_dir / PLAN_FILE).exists():
-        raise RunError(f"{run_dir} is not an ERT run (no {PLAN_FILE})")
-    clear_cancel(run_dir)
-    return _execute(run_dir, progress)
+    run = RunDir(Path(run_dir).resolve())
+    if not run.exists:
+        raise RunError(f"{run.path} is not an ERT run (no plan)")
+    run.clear_cancel()
+    return _execute(run.path, progress)
 
 
-def find_run(run_id: str, out_dir: str | Path = "runs") -> Path:
-    candidate = Path(run_id)
-    if (candidate / PLAN_FILE).exists():
-        return candidate
-    candidate = Path(out_dir) / run_id
-    if (candidate / PLAN_FILE).exists():
-        return candidate
-    raise RunError(f"no run {run_id!r} in {out_dir}")
+def find_run(run_id: str, out_dir: str | Path | None = None) -> Path:
+    found = find_run_dir(run_id, out_dir)
+    if found is None:
+        raise RunError(f"no run {run_id!r} in {out_dir or paths.runs_dir()}")
+    return found.path
 
 
 def rescore(run_dir: Path, strip_accents: bool = False) -> dict[str, Path]:
     """Rewrite a run's consolidated files from its records with today's normalizer."""
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     try:
-        plan = json.loads((run_dir / PLAN_FILE).read_text())
-        manifest = json.loads((run_dir / MANIFEST_FILE).read_text())
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{run_dir} is not an ERT run folder ({exc})") from exc
-    return write_results(run_dir, plan, manifest, manifest["samples"], strip_accents)
+        plan, manifest = run.read_plan(), run.read_manifest()
+    except (OSError, ValueError, KeyError) as exc:
+        raise RunError(f"{run.path} is not an ERT run folder ({exc})") from exc
+    return write_results(run, plan, manifest, manifest["samples"], strip_accents)
 
 
 def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
-    _acquire(run_dir)
+    run = RunDir(run_dir)
+    holder = run.acquire()
+    if holder is not None:
+        raise RunError(f"run {run.name} is already going (pid {holder})")
     try:
-        plan = json.loads((run_dir / PLAN_FILE).read_text())
-        manifest = json.loads((run_dir / MANIFEST_FILE).read_text())
-        outcome = RunOutcome(run_dir=run_dir, plan=plan)
-        for batch in plan["batches"]:
-            if cancel_requested(run_dir):
+        plan, manifest = run.read_plan(), run.read_manifest()
+        outcome = RunOutcome(run_dir=run.path, plan=plan)
+        for batch in plan.batches:
+            if run.cancel_requested():
                 outcome.cancelled = True
                 break
-            code = _run_worker(run_dir, batch["name"], progress)
+            code = _run_worker(run, batch.name, progress)
             if code != 0:
-                log = run_dir / f"worker_{batch['name']}.log"
-                tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() \
-                    else []
+                log = run.worker_log(batch.name)
+                tail = log.read_text(errors="replace").strip().splitlines()[-1:] \
+                    if log.exists() else []
                 outcome.worker_failures.append(
-                    f"{batch['name']}: worker exited with {code}: {' '.join(tail)}")
-        outcome.cancelled = outcome.cancelled or cancel_requested(run_dir)
-        outcome.files = write_results(run_dir, plan, manifest, manifest["samples"])
+                    f"{batch.name}: worker exited with {code}: {' '.join(tail)}")
+        outcome.cancelled = outcome.cancelled or run.cancel_requested()
+        outcome.files = write_results(run, plan, manifest, manifest["samples"])
         return outcome
     finally:
-        (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        run.release()
 
 
-def _run_worker(run_dir: Path, batch: str, progress: Progress | None) -> int:
-    cmd = [sys.executable, "-m", "core.evaluation.worker", str(run_dir), batch]
-    log = (run_dir / f"worker_{batch}.log").open("ab")
+def _run_worker(run: RunDir, batch: str, progress: Progress | None) -> int:
+    cmd = [sys.executable, "-m", "core.evaluation.worker", str(run.path), batch]
+    log = run.worker_log(batch).open("ab")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                             cwd=Path(__file__).resolve().parents[2])
     try:
         while proc.poll() is None:
             if progress:
-                progress(read_status(run_dir))
+                progress(run.read_status())
             time.sleep(0.5)
     except KeyboardInterrupt:
         proc.terminate()  # the worker turns SIGTERM into a clean cancel
@@ -268,36 +245,34 @@ def _run_worker(run_dir: Path, batch: str, progress: Progress | None) -> int:
     finally:
         log.close()
     if progress:
-        progress(read_status(run_dir))
+        progress(run.read_status())
     return proc.returncode
 
 
 def progress_of(run_dir: Path) -> dict[str, Any]:
     """Overall progress for the UI: samples done per model against the plan."""
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     try:
-        plan = json.loads((run_dir / PLAN_FILE).read_text())
-        manifest = json.loads((run_dir / MANIFEST_FILE).read_text())
-    except (OSError, ValueError):
+        plan, manifest = run.read_plan(), run.read_manifest()
+    except (OSError, ValueError, KeyError):
         return {}
-    records = RunRecords(run_dir)
+    records = run.records()
     rows = records.sample_rows()
     statuses = records.last_model_status()
     per_model = {}
-    for batch in plan["batches"]:
-        for model in batch["models"]:
+    for batch in plan.batches:
+        for model in batch.models:
             mine = [r for r in rows if r["model"] == model]
             state = statuses.get(model, {}).get("status")
             per_model[model] = {"done": manifest["samples"] if state == "failed" else len(mine),
                                 "total": manifest["samples"],
                                 "failures": sum(r["error"] is not None for r in mine),
                                 "status": state,
-                                "batch": batch["name"]}
+                                "batch": batch.name}
     total = sum(m["total"] for m in per_model.values())
     done = sum(min(m["done"], m["total"]) for m in per_model.values())
-    return {"models": per_model, "done": done, "total": total, "status": read_status(run_dir),
-            "running": is_running(run_dir),
-            "cancel_requested": cancel_requested(run_dir)}
+    return {"models": per_model, "done": done, "total": total, "status": run.read_status(),
+            "running": run.is_running(), "cancel_requested": run.cancel_requested()}
 
 
 def main(argv: list[str] | None = None) -> int:

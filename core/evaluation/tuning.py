@@ -9,13 +9,15 @@ the best. Probing uses real samples, so no work is wasted.
 
 from __future__ import annotations
 
+from core.metrics import rtfx
+
 from dataclasses import dataclass, field
 
 
 @dataclass
 class CurvePoint:
     batch_size: int
-    throughput: float  # audio seconds transcribed per wall second
+    throughput: float  # audio seconds transcribed per wall second: RTFx
     peak_gb: float
 
 
@@ -47,7 +49,7 @@ class BatchSizeTuner:
         """Record one batch's outcome; return the size for the next batch."""
         if self.settled:
             return self.size
-        throughput = audio_seconds / wall_seconds if wall_seconds > 0 else 0.0
+        throughput = rtfx(audio_seconds, wall_seconds) or 0.0
         self.curve.append(CurvePoint(batch_size, throughput, peak_gb))
         over_budget = self.budget_gb is not None and peak_gb > self.budget_gb
         previous = self.curve[-2].throughput if len(self.curve) > 1 else None

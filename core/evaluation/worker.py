@@ -8,27 +8,26 @@ is done, which hands every byte its models used back to the system.
 from __future__ import annotations
 
 import core  # noqa: F401  (thread caps before torch)
-from core.asr.base import SAMPLE_RATE, Backend, DecodeOptions
-from core.asr.registry import AsrModelSpec, create_backend, load_asr_registry
-from core.audio import AudioError
+from core.asr.base import Backend, DecodeOptions
+from core.asr.factory import create_backend
+from core.asr.registry import load_asr_registry
+from core.asr.spec import AsrModelSpec
+from core.audio import SAMPLE_RATE, AudioError
 from core.datasets import Sample, load_dataset_spec
 from core.evaluation.cache import TranscriptCache, audio_hash, cache_key
 from core.evaluation.config import RunConfig
 from core.evaluation.guard import MemoryGuard, take_sample
 from core.evaluation.records import ModelRecord, RunRecords, SampleRecord
-from core.evaluation.status import StatusWriter, cancel_requested
+from core.evaluation.run_dir import RunDir, StatusWriter
 from core.evaluation.tuning import BatchSizeTuner
 
 import dataclasses
 import gc
-import json
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-PLAN_FILE = "plan.json"
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -124,7 +123,7 @@ class ModelEvaluation:
         self.tuner.observe(size, sum(r.audio_seconds for r in results), wall,
                            self.guard.peak_rss_gb - self.guard.baseline_rss_gb)
 
-    def run(self, pending: list[Sample], run_dir: Path, position: dict[str, int]) -> ModelRecord:
+    def run(self, pending: list[Sample], run: RunDir, position: dict[str, int]) -> ModelRecord:
         started = time.time()
         record = ModelRecord(model=self.spec.key, batch=self.batch, status="ok", started=started)
         self.guard.reset(self.config.guard.limit_gb)
@@ -148,7 +147,7 @@ class ModelEvaluation:
         index, began, skipped = 0, time.perf_counter(), self.done
         try:
             while index < len(pending):
-                if cancel_requested(run_dir):
+                if run.cancel_requested():
                     record.status = "cancelled"
                     break
                 if self.guard.tripped.is_set():
@@ -183,40 +182,36 @@ class ModelEvaluation:
         return record
 
 
-def load_plan(run_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(run_dir) / PLAN_FILE).read_text())
-
-
 def run_batch(run_dir: Path, batch_name: str) -> int:
     """Evaluate every model of ``batch_name`` that still has work; 0 when done."""
-    run_dir = Path(run_dir)
-    config = RunConfig.load(run_dir)
-    plan = load_plan(run_dir)
-    batch = next(b for b in plan["batches"] if b["name"] == batch_name)
+    run = RunDir(run_dir)
+    config = run.read_config()
+    plan = run.read_plan()
+    batch = plan.batch(batch_name)
     registry = load_asr_registry(Path(config.registry_path) if config.registry_path else None)
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)
-    records = RunRecords(run_dir)
-    status = StatusWriter(run_dir, batch=batch_name)
+    records = run.records()
+    status = run.status_writer(batch=batch_name)
     guard = MemoryGuard(config.guard)
     guard.start()
     cache = TranscriptCache() if config.use_cache else None
-    finished = {m for m, row in records.last_model_status().items() if row["status"] == "failed"}
+    # A model whose load failed is done: its failure is recorded, not retried on resume.
+    failed = {m for m, row in records.last_model_status().items() if row["status"] == "failed"}
     try:
-        for position, key in enumerate(batch["models"]):
+        for position, key in enumerate(batch.models):
             done = records.done(key)
             pending = [s for s in samples if s.id not in done]
-            if not pending or key in finished:
+            if not pending or key in failed:
                 continue
-            if cancel_requested(run_dir):
+            if run.cancel_requested():
                 break
             evaluation = ModelEvaluation(registry.get(key), batch_name, config, records, guard,
-                                         status, cache, plan.get("budget_gb"))
+                                         status, cache, plan.budget_gb)
             records.add_model(evaluation.run(
-                pending, run_dir, {"model_index": position,
-                                   "models_total": len(batch["models"])}))
+                pending, run, {"model_index": position, "models_total": len(batch.models)}))
     finally:
         guard.stop()
-        guard.write_stats(run_dir / f"memory_stats_{batch_name}.json")
+        guard.write_stats(run.memory_stats(batch_name))
         if cache is not None:
             cache.close()
         status.update(phase="finished")
@@ -229,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m core.evaluation.worker RUN_DIR BATCH", file=sys.stderr)
         return 2
     # SIGTERM (Cancel in the UI) ends the current step cleanly, like a cancel file.
-    signal.signal(signal.SIGTERM, lambda *_: (Path(args[0]) / "CANCEL").touch())
+    signal.signal(signal.SIGTERM, lambda *_: RunDir(args[0]).request_cancel())
     return run_batch(Path(args[0]), args[1])
 
 

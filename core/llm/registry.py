@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from core import paths
+from core.registry_file import (
+    RegistryError,
+    check_entry,
+    default_key,
+    model_entries,
+    read_registry,
+)
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["REGISTRY_FILE", "LLMRegistry", "LLMSpec", "RegistryError", "load_registry"]
+
 REGISTRY_FILE = "llm.toml"
-
-
-class RegistryError(ValueError):
-    """The registry file is unreadable or names an unknown model."""
 
 
 @dataclass(frozen=True)
@@ -50,23 +54,10 @@ class LLMRegistry:
 def load_registry(path: Path | None = None) -> LLMRegistry:
     """Parse the registry, with a message that names the file when it is wrong."""
     path = path or paths.config_file(REGISTRY_FILE)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise RegistryError(f"cannot read the chat-model registry {path}: {exc}") from exc
-    models: dict[str, LLMSpec] = {}
+    data = read_registry(path, "chat-model registry")
     allowed = set(LLMSpec.__dataclass_fields__) - {"key"}
-    for key, entry in (data.get("models") or {}).items():
-        unknown = set(entry) - allowed
-        if unknown or "source" not in entry:
-            raise RegistryError(
-                f"{path}: model {key!r} needs a 'source'"
-                + (f" and has unknown fields {sorted(unknown)}" if unknown else "")
-            )
+    models: dict[str, LLMSpec] = {}
+    for key, entry in model_entries(path, data).items():
+        check_entry(path, key, entry, allowed)
         models[key] = LLMSpec(key=key, **entry)
-    if not models:
-        raise RegistryError(f"{path} lists no [models.*] entry")
-    default = data.get("default") or next(iter(models))
-    if default not in models:
-        raise RegistryError(f"{path}: default {default!r} is not one of the models")
-    return LLMRegistry(default=default, models=models)
+    return LLMRegistry(default=default_key(path, data, models), models=models)

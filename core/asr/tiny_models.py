@@ -1,24 +1,23 @@
-"""Tiny random-weight ASR checkpoints, built offline and saved like real ones.
+"""Tiny random-weight ASR checkpoints, built offline from configs and saved like real ones.
 
-They go through the real loading path (``from_pretrained`` of a folder) in
-seconds. Their text is random, so tests check shapes, counts, determinism
-and batching, not words. Whisper reuses the bundled faster-whisper base
-tokenizer (a real multilingual Whisper tokenizer); Wav2Vec2 and Seamless get
-small character vocabularies.
+The one home of these builders: the tests, the benchmarks and the scripts
+import them from here. They go through the real loading path
+(``from_pretrained`` of a folder) in seconds. Their text is random, so tests
+check shapes, counts, determinism and batching, not words. Whisper reuses the
+bundled faster-whisper base tokenizer (a real multilingual Whisper tokenizer);
+Wav2Vec2 and Seamless get small character vocabularies.
 """
 
 from __future__ import annotations
 
 from core import bundled
+from core.audio import SAMPLE_RATE
 
 import json
 from pathlib import Path
 
 import numpy as np
-import soundfile
-from scipy.signal import resample_poly
 
-SAMPLE_RATE = 16_000
 FRENCH_CHARS = list("abcdefghijklmnopqrstuvwxyzàâçéèêëîïôùûü'")
 
 
@@ -137,18 +136,3 @@ def noise_clips(seconds: list[float], seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [(0.1 * rng.standard_normal(int(s * SAMPLE_RATE))).astype(np.float32)
             for s in seconds]
-
-
-def espeak(text: str, folder: Path, voice: str = "en-us", word_gap: int = 4) -> np.ndarray:
-    """Speech for ``text`` from espeak-ng, as 16 kHz mono float32.
-
-    A 40 ms gap between words (``-g 4``) makes the robotic voice much clearer
-    to Whisper tiny: 9.5 % WER instead of 28 % on the sentences of the tests.
-    """
-    import subprocess
-
-    wav = folder / f"{abs(hash((text, voice, word_gap)))}.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-g", str(word_gap), "-w", str(wav), text],
-                   check=True, capture_output=True)
-    audio, rate_in = soundfile.read(wav, dtype="float32")
-    return resample_poly(audio, SAMPLE_RATE, rate_in).astype(np.float32)
