@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
 
     score = sub.add_parser(
-        "score", help="score predictions: WER/CER with 95% intervals, a baseline's verdict",
+        "score", help="score predictions: WER/CER with 95%% intervals, a baseline's verdict",
         description="Scores an ERT run folder, a NeMo / Open ASR Leaderboard JSONL (text, "
                     "pred_text; optional model, language, audio_filepath, duration) or ERT rows "
                     "(reference, hypothesis) with today's normalizer. Rows without `model` take "

@@ -12,7 +12,6 @@ from core.evaluation.config import RunConfig
 from core.evaluation.guard import GuardConfig, MemoryGuard
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -124,38 +123,38 @@ def _run(args: argparse.Namespace, config: RunConfig) -> int:
 
 
 def _report(outcome: Any) -> int:
-    consolidated = json.loads(outcome.files["consolidated"].read_text())
-    print(f"\nrun {outcome.run_dir.name} → {outcome.run_dir} · decoding "
-          f"{consolidated.get('decoding')} · normalizer "
-          f"{(consolidated.get('normalizer') or {}).get('version')}")
+    from core.evaluation.run_dir import RunDir
+
+    run = RunDir(outcome.run_dir)
+    consolidated = run.read_consolidated() or {}
+    print(f"\nrun {run.name} → {run.path} · decoding {consolidated.get('decoding')} · "
+          f"normalizer {(consolidated.get('normalizer') or {}).get('version')}")
     print(f"{'model':32} {'status':16} {'WER %':>6} {'95% interval':>14} {'CER %':>6} "
           f"{'BLEU':>6} {'RTFx':>7} {'success':>8} {'skipped':>7} {'batch':>5}")
 
     def pct(v: float | None) -> str:
         return f"{100 * v:6.1f}" if v is not None else "     —"
 
-    for name, m in consolidated["models"].items():
-        ci = m.get("wer_ci")
-        interval = f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "—"
-        rtfx = f"{m['rtfx']:7.1f}" if m["rtfx"] else "      —"  # — : all from the cache
-        print(f"{name:32} {m['status']:16} {pct(m['wer'])} {interval:>14} {pct(m['cer'])} "
-              f"{m['bleu'] or 0:6.1f} {rtfx} {100 * m['success_rate']:7.0f}% "
-              f"{m.get('skipped', 0):7d} {m['batch_size'] or '—':>5}")
-        languages = m.get("languages") or {}
-        for lang, figures in languages.items() if len(languages) > 1 else ():
-            low, high = (100 * v for v in figures["wer_ci"])
+    def interval(ci: list[float] | None, sign: str = "") -> str:
+        return f"[{100 * ci[0]:{sign}.1f}, {100 * ci[1]:{sign}.1f}]" if ci else "—"
+
+    for name, m in run.read_summaries().items():
+        rtfx = f"{m.rtfx:7.1f}" if m.rtfx else "      —"  # — : all from the cache
+        print(f"{name:32} {m.status:16} {pct(m.wer)} {interval(m.wer_ci):>14} {pct(m.cer)} "
+              f"{m.bleu or 0:6.1f} {rtfx} {100 * m.success_rate:7.0f}% "
+              f"{m.skipped:7d} {m.batch_size or '—':>5}")
+        for lang, figures in m.languages.items() if len(m.languages) > 1 else ():
             print(f"  {lang:30} {figures['samples']:>5} samples  {pct(figures['wer'])} "
-                  f"{f'[{low:.1f}, {high:.1f}]':>14}")
-        versus = m.get("baseline")
-        if versus:
-            low, high = (100 * v for v in versus["delta_wer_ci"])
+                  f"{interval(figures['wer_ci']):>14}")
+        if m.baseline:
+            versus = m.baseline
             print(f"  vs {versus['model']}: {versus['verdict']} (ΔWER "
-                  f"{100 * versus['delta_wer']:+.1f} points, 95 % interval {low:+.1f} to "
-                  f"{high:+.1f}, {versus['pairs']} paired samples)")
+                  f"{100 * versus['delta_wer']:+.1f} points, 95 % interval "
+                  f"{interval(versus['delta_wer_ci'], '+')}, {versus['pairs']} paired samples)")
     for failure in outcome.worker_failures:
         print(f"worker failure: {failure}", file=sys.stderr)
     if outcome.cancelled:
-        print(f"cancelled: continue with `ert evaluate --resume {outcome.run_dir.name}`")
+        print(f"cancelled: continue with `ert evaluate --resume {run.name}`")
     return 1 if outcome.worker_failures else 0
 
 
