@@ -25,17 +25,17 @@ def write_chart(path: Path, title: str, summaries: dict[str, ModelSummary]) -> P
     if not models:
         return None
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
-    for ax, (field, title, scale) in zip(axes.flat, CHARTS, strict=True):
+    for ax, (field, heading, scale) in zip(axes.flat, CHARTS, strict=True):
         values = [(getattr(summaries[m], field) or 0.0) * scale for m in models]
         xerr = None
         if field == "wer":  # the 95 % bootstrap interval as error bars
             cis = [summaries[m].wer_ci or [summaries[m].wer or 0.0] * 2 for m in models]
             xerr = [[max(v - lo * scale, 0.0) for v, (lo, _) in zip(values, cis, strict=True)],
                     [max(hi * scale - v, 0.0) for v, (_, hi) in zip(values, cis, strict=True)]]
-            title += " · 95 % interval"
+            heading += " · 95 % interval"
         bars = ax.barh(models, values, color="#4C78A8", xerr=xerr, capsize=3)
         ax.bar_label(bars, fmt="%.1f", padding=3, fontsize=8)
-        ax.set_title(title)
+        ax.set_title(heading)
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=8)
     fig.suptitle(f"ERT evaluation — {title}")

@@ -1,0 +1,82 @@
+"""Shared by the evaluation tests: a 5-sample set with a corrupt file, and a registry of
+real and tiny models."""
+
+from __future__ import annotations
+
+from core.asr.tiny_models import build_wav2vec2, build_whisper
+from core.evaluation.config import RunConfig
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def bench(tmp_path_factory):
+    """A 5-sample English set (one corrupt file) and a registry of real and tiny models."""
+    from core.demo_data import make_demo_dataset
+
+    root = tmp_path_factory.mktemp("eval")
+    manifest = make_demo_dataset(root / "demo", langs=("en",), count=8)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    rows = [{**r, "audio_filepath": str((manifest.parent / r["audio_filepath"]).resolve())}
+            for r in rows]
+    corrupt = root / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage that is not audio")
+    five = root / "five.jsonl"
+    five.write_text("".join(json.dumps(r) + "\n" for r in rows[:4]) + json.dumps(
+        {"audio_filepath": str(corrupt), "text": "this file is corrupt", "language": "en"}) + "\n")
+    eight = root / "eight.jsonl"
+    eight.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    whisper = build_whisper(root / "tiny-whisper")
+    w2v = build_wav2vec2(root / "tiny-w2v")
+    big = _big_wav2vec2(root / "big-w2v")
+    registry = root / "asr_models.toml"
+    registry.write_text(f"""
+default = "faster-whisper:tiny.en"
+[models."faster-whisper:tiny.en"]
+source = "bundled:faster-whisper-tiny.en"
+languages = ["en"]
+[models."whisper:tiny-random"]
+source = "{whisper}"
+[models."wav2vec2:tiny-random"]
+source = "{w2v}"
+[models."wav2vec2:big-random"]
+source = "{big}"
+[models."whisper:missing"]
+source = "{root / 'no-such-model'}"
+memory_gb_cpu = 0.5
+[batches]
+first = ["faster-whisper:tiny.en", "whisper:tiny-random"]
+second = ["wav2vec2:tiny-random", "whisper:missing"]
+""")
+    return {"root": root, "five": five, "eight": eight, "registry": registry}
+
+
+def _big_wav2vec2(folder: Path) -> Path:
+    """Same vocabulary as the tiny one, ~60M parameters: enough to cross a low guard limit."""
+    import torch
+    from transformers import Wav2Vec2ForCTC
+
+    build_wav2vec2(folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_size=768, num_hidden_layers=8, num_attention_heads=8,
+                  intermediate_size=3072)
+    (folder / "config.json").write_text(json.dumps(config))
+    torch.manual_seed(0)
+    model = Wav2Vec2ForCTC(Wav2Vec2ForCTC.config_class.from_dict(config))
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def run_config(bench, tmp_path):
+    """A RunConfig factory over the bench set, results in this test's folder."""
+    return lambda **kw: _config(bench, tmp_path, **kw)
+
+
+def _config(bench, tmp_path, **kw) -> RunConfig:
+    defaults = dict(dataset=str(bench["five"]), out_dir=str(tmp_path / "runs"),
+                    registry_path=str(bench["registry"]), use_cache=False)
+    return RunConfig(**{**defaults, **kw})

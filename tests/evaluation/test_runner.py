@@ -1,0 +1,150 @@
+"""Runs end to end: real worker processes, real models, generated speech; kill, cancel,
+resume, cache, guard."""
+
+from __future__ import annotations
+
+from core.evaluation import runner
+from core.evaluation.guard import GuardConfig
+from core.evaluation.records import read_jsonl
+from core.evaluation.run_dir import SAMPLES_FILE, RunDir
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def test_three_model_two_batch_run_writes_every_output(bench, run_config, tmp_path):
+    config = run_config(batches=["first", "second"])
+    outcome = runner.start(config)
+    assert not outcome.worker_failures
+    run = outcome.run_dir
+    for pattern in ("batch_first_results_*.json", "batch_second_results_*.json",
+                    "consolidated_results_*.json", "consolidated_detailed_*.json",
+                    "memory_stats_2*.json", "run_manifest.json", "comparison_*.png"):
+        assert list(run.glob(pattern)), pattern
+    models = json.loads(outcome.files["consolidated"].read_text())["models"]
+    detailed_file = json.loads(outcome.files["detailed"].read_text())
+    detailed = detailed_file["samples"]
+    consolidated = json.loads(outcome.files["consolidated"].read_text())
+    assert consolidated["normalizer"] == detailed_file["normalizer"]
+    assert consolidated["normalizer"]["version"] and consolidated["decoding"] == "independent"
+    loaded = ["faster-whisper:tiny.en", "whisper:tiny-random", "wav2vec2:tiny-random"]
+    for key in loaded:
+        m = models[key]
+        assert m["status"] == "ok" and m["samples"] == 5
+        assert m["failures"] == 1 and m["success_rate"] == pytest.approx(0.8)
+        rows = [r for r in detailed if r["model"] == key]
+        assert len(rows) == 5
+        bad = [r for r in rows if r["error"]]
+        assert len(bad) == 1 and "audio" in bad[0]["error"] and bad[0]["hypothesis"] == ""
+        assert all(r["hypothesis_norm"] is not None for r in rows if not r["error"])
+    assert models["faster-whisper:tiny.en"]["wer"] < 0.5
+    assert models["faster-whisper:tiny.en"]["rtfx"] > 0
+    missing = models["whisper:missing"]
+    assert missing["status"] == "failed" and "no-such-model" in missing["error"]
+    manifest = json.loads((run / "run_manifest.json").read_text())
+    assert manifest["samples"] == 5 and manifest["machine"]["cpu_cores"] >= 1
+    assert manifest["versions"]["torch"].startswith("2.")
+
+
+def test_killed_run_resumes_with_every_sample_exactly_once(bench, run_config, tmp_path):
+    config = run_config(dataset=str(bench["eight"]), tune_batch_size=False,
+                     models=["faster-whisper:tiny.en", "wav2vec2:tiny-random"])
+    config.decode.batch_size = 1
+    code = ("import core, sys; from core.evaluation.config import RunConfig; "
+            "from core.evaluation.runner import start; "
+            f"start(RunConfig.from_dict({config.to_dict()!r}))")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
+    samples = config.run_dir / SAMPLES_FILE
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and len(read_jsonl(samples)) < 3:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its worker, mid-run
+    proc.wait()
+    before = len(read_jsonl(samples))
+    assert 3 <= before < 16, "the kill should land mid-run"
+    outcome = runner.resume(config.run_dir)
+    assert not outcome.worker_failures
+    lines = read_jsonl(samples)
+    keys = [(r["model"], r["id"]) for r in lines]
+    assert len(keys) == len(set(keys)) == 16
+
+
+def test_cancel_stops_after_the_current_step_and_resume_finishes(bench, run_config, tmp_path):
+    """A cancel that lands while a step runs lets that step finish (all its samples are
+    recorded) and starts no other; resume then does the rest, each sample once."""
+    import threading
+
+    step = 2
+    config = run_config(dataset=str(bench["eight"]), tune_batch_size=False,
+                     models=["faster-whisper:tiny.en"])
+    config.decode.batch_size = step
+    run = RunDir(config.run_dir)
+    samples = config.run_dir / SAMPLES_FILE
+    seen: dict[str, int] = {}
+
+    def cancel_during_the_second_step() -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            status = run.read_status()
+            if status.get("phase") == "transcribing" and status.get("done", 0) >= step:
+                break
+            time.sleep(0.005)
+        time.sleep(0.05)  # the worker has passed its cancel check: the next step is running
+        seen["done"] = run.read_status()["done"]
+        run.request_cancel()
+        seen["recorded"] = len(read_jsonl(samples))
+
+    watcher = threading.Thread(target=cancel_during_the_second_step, daemon=True)
+    watcher.start()
+    outcome = runner.start(config)
+    watcher.join(timeout=10)
+    assert outcome.cancelled
+    # The cancel came before the running step recorded anything ...
+    assert seen["recorded"] == seen["done"] and seen["done"] % step == 0, seen
+    lines = read_jsonl(samples)
+    # ... and that step still finished, whole, and no other step started.
+    assert len(lines) == seen["done"] + step, (seen, len(lines))
+    assert 0 < len(lines) < 8, "the cancel should land mid-run"
+    assert len({r["id"] for r in lines}) == len(lines)
+    assert all(r["error"] is None and r["hypothesis"] for r in lines)
+    statuses = [m["status"] for m in run.records().model_rows()]
+    assert statuses == ["cancelled"]
+    before = {r["id"]: r["hypothesis"] for r in lines}
+
+    outcome = runner.resume(config.run_dir)
+    assert not outcome.cancelled and not outcome.worker_failures
+    lines = read_jsonl(samples)
+    ids = [r["id"] for r in lines]
+    assert len(ids) == len(set(ids)) == 8  # each sample exactly once, none doubled
+    assert {r["id"]: r["hypothesis"] for r in lines[:len(before)]} == before  # kept, not redone
+    assert run.records().last_model_status()["faster-whisper:tiny.en"]["status"] == "ok"
+
+
+def test_guard_stops_a_model_over_its_limit_and_the_run_continues(bench, run_config, tmp_path):
+    config = run_config(models=["wav2vec2:big-random", "wav2vec2:tiny-random"],
+                     guard=GuardConfig(limit_gb=0.1, check_interval_s=0.05))
+    outcome = runner.start(config)
+    models = json.loads(outcome.files["consolidated"].read_text())["models"]
+    assert models["wav2vec2:big-random"]["status"] == "stopped: memory"
+    assert "over its 0.10 GB limit" in models["wav2vec2:big-random"]["error"]
+    assert models["wav2vec2:tiny-random"]["status"] == "ok"
+    assert models["wav2vec2:tiny-random"]["samples"] == 5
+
+
+def test_second_run_reuses_cached_transcripts(bench, run_config, tmp_path):
+    first = runner.start(run_config(models=["wav2vec2:tiny-random"],
+                                 use_cache=True))
+    second = runner.start(run_config(models=["wav2vec2:tiny-random"],
+                                  use_cache=True))
+    rows1 = RunDir(first.run_dir).records().sample_rows()
+    rows2 = RunDir(second.run_dir).records().sample_rows()
+    assert all(r["cached"] for r in rows2 if not r["error"])
+    assert {r["id"]: r["hypothesis"] for r in rows1} == {r["id"]: r["hypothesis"] for r in rows2}
