@@ -1,5 +1,9 @@
 """A transcription cache shared by runs: identical work is done once.
 
+It also keeps, per model and device, the batch size the tuner last settled on,
+so a later or resumed run starts there instead of at 1, and the compute time
+each transcript took, so a fully cached model still has a known speed.
+
 The key covers everything that can change a transcript: the model (key,
 source, revision), the decoding options and the audio content itself (a
 SHA-256 of the decoded samples, so a renamed or re-encoded copy of the same
@@ -16,16 +20,30 @@ import hashlib
 import json
 import sqlite3
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-_SCHEMA = "CREATE TABLE IF NOT EXISTS transcripts (key TEXT PRIMARY KEY, text TEXT NOT NULL)"
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS transcripts (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+           "seconds REAL)",
+           "CREATE TABLE IF NOT EXISTS batch_sizes (key TEXT PRIMARY KEY, size INTEGER NOT NULL)")
+
+
+@dataclass(frozen=True)
+class CachedTranscript:
+    text: str
+    seconds: float | None  # the compute time it took when it was made (None: not recorded)
 
 
 def audio_hash(audio: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
+
+
+def tuning_key(spec: AsrModelSpec, device: str) -> str:
+    """What a remembered batch size depends on: the model and the device it ran on."""
+    return json.dumps({"model": spec.key, "source": spec.source, "revision": spec.revision,
+                       "backend": spec.backend, "device": device}, sort_keys=True)
 
 
 def cache_key(spec: AsrModelSpec, options: DecodeOptions, audio_sha: str) -> str:
@@ -37,25 +55,44 @@ def cache_key(spec: AsrModelSpec, options: DecodeOptions, audio_sha: str) -> str
 
 
 class TranscriptCache:
-    """``get``/``put`` transcripts by key; safe across threads and processes."""
+    """``get``/``put`` transcripts by key, and the batch size each model last settled on;
+    safe across threads and processes."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or paths.cache_dir("transcripts") / "transcripts.sqlite"
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        for statement in _SCHEMA:
+            self._db.execute(statement)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(transcripts)")}
+        if "seconds" not in columns:  # a cache written before speeds were kept
+            self._db.execute("ALTER TABLE transcripts ADD COLUMN seconds REAL")
         self._db.commit()
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str) -> CachedTranscript | None:
         with self._lock:
-            row = self._db.execute("SELECT text FROM transcripts WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+            row = self._db.execute("SELECT text, seconds FROM transcripts WHERE key = ?",
+                                   (key,)).fetchone()
+        return None if row is None else CachedTranscript(str(row[0]), row[1])
 
-    def put(self, key: str, text: str) -> None:
+    def put(self, key: str, text: str, seconds: float | None = None) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO transcripts (key, text) VALUES (?, ?)",
-                             (key, text))
+            self._db.execute("INSERT OR REPLACE INTO transcripts (key, text, seconds) "
+                             "VALUES (?, ?, ?)", (key, text, seconds))
+            self._db.commit()
+
+    def batch_size(self, key: str) -> int | None:
+        """The batch size the tuner settled on last time for this model and device."""
+        with self._lock:
+            row = self._db.execute("SELECT size FROM batch_sizes WHERE key = ?",
+                                   (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def remember_batch_size(self, key: str, size: int) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO batch_sizes (key, size) VALUES (?, ?)",
+                             (key, size))
             self._db.commit()
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ class SampleRecord:
     hypothesis: str
     language: str | None
     duration: float | None
-    time: float
+    time: float  # its share of the model's compute for its batch (0 when cached or failed)
     error: str | None = None
     batch_size: int | None = None
     cached: bool = False
@@ -37,6 +37,9 @@ class SampleRecord:
     # Why the model was not run on this sample (e.g. a language it does not transcribe):
     # neither a success nor a failure, and left out of every score.
     skipped: str | None = None
+    decode_seconds: float | None = None  # reading and resampling its audio
+    latency: float | None = None  # from the start of its batch's step to its result
+    cached_time: float | None = None  # served from the cache: the compute time it took then
 
 
 @dataclass

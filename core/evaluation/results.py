@@ -11,16 +11,16 @@ names the text normalizer that made its scores.
 from __future__ import annotations
 
 from core.asr.base import DecodeOptions
+from core.evaluation import speed
 from core.evaluation.charts import write_chart
 from core.evaluation.planner import Plan
 from core.evaluation.records import RunRecords
 from core.evaluation.run_dir import CHART, CONSOLIDATED, DETAILED, MEMORY, RunDir, stamp
 from core.evaluation.summary import ModelSummary
-from core.metrics import quality_band, rtfx
+from core.metrics import quality_band
 from core.normalize import normalizer_info
 from core.scoring import Comparison, Prediction, score_predictions
 
-import statistics
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,9 @@ def summarize(records: RunRecords, models: list[str] | None = None,
     language) and failures are left out of them.
     """
     rows = records.sample_rows()
-    statuses = records.last_model_status()
-    order = models or list(dict.fromkeys([r["model"] for r in rows] + list(statuses)))
+    part_rows = records.model_rows()
+    order = models or list(dict.fromkeys([r["model"] for r in rows] +
+                                         [p["model"] for p in part_rows]))
     ok_rows = [r for r in rows if r.get("error") is None and not r.get("skipped")]
     scored_models = {r["model"] for r in ok_rows}
     scores = score_predictions(
@@ -66,28 +67,55 @@ def summarize(records: RunRecords, models: list[str] | None = None,
                 "reference_norm": s.reference_norm if s else None,
                 "hypothesis_norm": s.hypothesis_norm if s else None,
                 "wer": s.wer if s else None, "cer": s.cer if s else None})
-        timed = [r for r in ok if not r.get("cached") and r.get("duration")]
-        spent = sum(r["time"] for r in timed)
-        status = statuses.get(model, {})
+        parts = [p for p in part_rows if p["model"] == model]
+        whole = aggregate_parts(parts)
+        load = whole["load_seconds"]
         total = (expected_samples if expected_samples is not None else len(mine)) - len(skipped)
         summaries[model] = ModelSummary(
-            model=model, batch=status.get("batch") or (mine[0]["batch"] if mine else ""),
-            status=status.get("status", "pending" if not mine else "ok"),
+            model=model, batch=whole["batch"] or (mine[0]["batch"] if mine else ""),
+            status=whole["status"] or ("pending" if not mine else "ok"),
             samples=len(mine), succeeded=len(ok), failures=len(mine) - len(ok) - len(skipped),
             success_rate=len(ok) / total if total > 0 else 0.0,
             wer=result.wer if result else None, cer=result.cer if result else None,
             bleu=result.bleu if result else None, chrf=result.chrf if result else None,
-            rtfx=rtfx(sum(r["duration"] for r in timed), spent) if timed else None,
-            mean_latency_s=statistics.fmean(r["time"] for r in timed) if timed else None,
+            rtfx=speed.model_rtfx(mine), mean_latency_s=speed.mean_latency(mine),
             band=quality_band(result.wer).value if result else None,
-            batch_size=status.get("batch_size"), batch_curve=status.get("batch_curve", []),
-            peak_rss_gb=status.get("peak_rss_gb"), peak_gpu_gb=status.get("peak_gpu_gb"),
-            load_seconds=status.get("load_seconds"), error=status.get("error"),
+            batch_size=_batch_size(mine),
+            batch_curve=whole["batch_curve"], peak_rss_gb=whole["peak_rss_gb"],
+            peak_gpu_gb=whole["peak_gpu_gb"], load_seconds=load, error=whole["error"],
             skipped=len(skipped), wer_ci=result.wer_ci if result else None,
             languages={k: asdict(v) for k, v in result.languages.items()} if result else {},
-            decoding=decoding, packing_retries=int(status.get("packing_retries") or 0),
-            baseline=_comparison(result.comparison) if result else None)
+            decoding=decoding, packing_retries=whole["packing_retries"],
+            baseline=_comparison(result.comparison) if result else None,
+            timed=len(speed.timed(mine)), cached=len(speed.cached(mine)),
+            rtfx_end_to_end=speed.end_to_end_rtfx(mine, load or 0.0),
+            mean_compute_s=speed.mean_compute(mine),
+            rtfx_when_cached=speed.rtfx_when_cached(mine), parts=len(parts))
     return summaries, detailed
+
+
+def aggregate_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One model's worker turns (a run resumed twice has three) as one: load time summed,
+    peaks maxed, tuning curves joined in order; status and error are the last turn's."""
+    last = parts[-1] if parts else {}
+
+    def peak(name: str) -> float | None:
+        known = [p[name] for p in parts if p.get(name) is not None]
+        return max(known) if known else None
+
+    loads = [p["load_seconds"] for p in parts if p.get("load_seconds") is not None]
+    return {"status": last.get("status"), "error": last.get("error"), "batch": last.get("batch"),
+            "load_seconds": sum(loads) if loads else None,
+            "peak_rss_gb": peak("peak_rss_gb"), "peak_gpu_gb": peak("peak_gpu_gb"),
+            "batch_curve": [{**point, "part": i} for i, p in enumerate(parts, start=1)
+                            for point in p.get("batch_curve") or []],
+            "packing_retries": sum(int(p.get("packing_retries") or 0) for p in parts)}
+
+
+def _batch_size(rows: list[dict[str, Any]]) -> int | None:
+    """The batch size that transcribed the most of the model's timed samples."""
+    sizes = [r["batch_size"] for r in speed.timed(rows) if r.get("batch_size")]
+    return max(set(sizes), key=lambda size: (sizes.count(size), size)) if sizes else None
 
 
 def _comparison(c: Comparison | None) -> dict[str, Any] | None:
@@ -111,7 +139,11 @@ def write_results(run: RunDir, plan: Plan, manifest: dict[str, Any],
     for refusal in plan.refused:
         summaries.setdefault(refusal.model, ModelSummary.refused(refusal.model, refusal.reason))
     normalizer = normalizer_info(strip_accents)
-    manifest = {**manifest, "normalizer": normalizer, "decoding": decoding}
+    manifest = {**manifest, "normalizer": normalizer, "decoding": decoding,
+                "speed_definitions": speed.DEFINITIONS,
+                "parts": [{k: p.get(k) for k in ("model", "batch", "status", "started", "ended",
+                                                 "samples_done", "load_seconds", "batch_size")}
+                          for p in records.model_rows()]}
     out: dict[str, Path] = {}
     for batch in plan.batches:
         out[f"batch_{batch.name}"] = run.write_json(

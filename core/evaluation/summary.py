@@ -19,8 +19,8 @@ class ModelSummary:
     cer: float | None
     bleu: float | None
     chrf: float | None
-    rtfx: float | None
-    mean_latency_s: float | None
+    rtfx: float | None  # model RTFx: audio s / model compute s, timed samples only
+    mean_latency_s: float | None  # real latency: from its batch's start to its result
     band: str | None
     batch_size: int | None
     batch_curve: list[dict[str, float]]
@@ -34,6 +34,13 @@ class ModelSummary:
     decoding: str = "independent"  # or "packed" (the opt-in speed mode)
     packing_retries: int = 0
     baseline: dict[str, Any] | None = None  # paired change against the run's baseline
+    # Speed: which samples it was measured on, and what else it means (README "Speed").
+    timed: int = 0  # transcribed by the model in this run: the only ones speed is measured on
+    cached: int = 0  # served from the transcription cache: scored, not timed
+    rtfx_end_to_end: float | None = None  # audio s / (load + audio decoding + compute) s
+    mean_compute_s: float | None = None  # per-clip share of its batch's compute time
+    rtfx_when_cached: float | None = None  # model RTFx when the cached transcripts were made
+    parts: int = 0  # worker turns this model took (1, or more after resumes)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSummary:
@@ -46,3 +53,22 @@ class ModelSummary:
         """A model the planner left out (over the memory budget)."""
         return cls(model, "", "refused", 0, 0, 0, 0.0, None, None, None, None, None, None,
                    None, None, [], None, None, None, reason)
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``1 sample``, ``2 samples``."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def speed_label(summary: ModelSummary) -> str:
+    """What a model's RTFx figure is, in words: "12.3 on 10 of 24 clips", "— (all cached)"."""
+    clips = summary.timed + summary.cached
+    if summary.rtfx is None:
+        if summary.cached and not summary.timed:
+            known = (f", {summary.rtfx_when_cached:.1f} when they were made"
+                     if summary.rtfx_when_cached else "")
+            return f"— (all cached{known})"
+        return "—"
+    if summary.cached:
+        return f"{summary.rtfx:.1f} on {summary.timed} of {plural(clips, 'clip')}"
+    return f"{summary.rtfx:.1f}"

@@ -14,7 +14,7 @@ from core.asr.registry import load_asr_registry
 from core.asr.spec import AsrModelSpec
 from core.audio import SAMPLE_RATE, AudioError
 from core.datasets import Sample, load_dataset_spec
-from core.evaluation.cache import TranscriptCache, audio_hash, cache_key
+from core.evaluation.cache import TranscriptCache, audio_hash, cache_key, tuning_key
 from core.evaluation.config import RunConfig
 from core.evaluation.guard import MemoryGuard, take_sample
 from core.evaluation.records import ModelRecord, RunRecords, SampleRecord
@@ -42,27 +42,29 @@ class ModelEvaluation:
                  budget_gb: float | None) -> None:
         self.spec, self.batch, self.config = spec, batch, config
         self.records, self.guard, self.status, self.cache = records, guard, status, cache
+        max_size = config.max_batch_size or (256 if config.device == "cuda" else 32)
+        self.tuning_key = tuning_key(spec, config.device)
+        # Tuning starts where it settled last time for this model and device (a resumed
+        # run, a partly cached one), unless the run asks for a fresh measurement (--no-cache).
+        remembered = cache.batch_size(self.tuning_key) if cache is not None else None
         self.tuner = BatchSizeTuner(
-            start=1 if config.tune_batch_size else config.decode.batch_size,
-            max_size=config.max_batch_size or (256 if config.device == "cuda" else 32),
-            budget_gb=budget_gb,
-            enabled=config.tune_batch_size)
+            start=(min(remembered or 1, max_size) if config.tune_batch_size
+                   else config.decode.batch_size),
+            max_size=max_size, budget_gb=budget_gb, enabled=config.tune_batch_size)
         self.failures = 0
         self.done = 0
 
-    def _record(self, sample: Sample, hypothesis: str, seconds: float, error: str | None,
-                batch_size: int | None, cached: bool = False,
-                duration: float | None = None, decoded_language: str | None = None,
-                skipped: str | None = None) -> None:
+    def _record(self, sample: Sample, **fields: Any) -> None:
+        """Append one sample's outcome; ``fields`` are :class:`SampleRecord`'s (time,
+        error, latency, …); the sample's own facts are filled in here."""
+        fields.setdefault("duration", sample.duration)
         self.records.add_sample(SampleRecord(
             id=sample.id, model=self.spec.key, batch=self.batch,
             audio_filepath=str(sample.audio_filepath) if sample.audio_filepath else None,
-            reference=sample.text, hypothesis=hypothesis, language=sample.language,
-            duration=duration if duration is not None else sample.duration, time=seconds,
-            error=error, batch_size=batch_size, cached=cached,
-            decoded_language=decoded_language, skipped=skipped))
+            reference=sample.text, language=sample.language,
+            **{"hypothesis": "", "time": 0.0, **fields}))
         self.done += 1
-        self.failures += error is not None
+        self.failures += fields.get("error") is not None
 
     def _options(self, size: int) -> DecodeOptions:
         return dataclasses.replace(self.config.decode, batch_size=size)
@@ -82,20 +84,29 @@ class ModelEvaluation:
             if self.spec.supports(language):
                 keep.append(sample)
             else:
-                self._record(sample, "", 0.0, None, None, skipped=(
+                self._record(sample, skipped=(
                     f"wrong language: {language} ({self.spec.key} transcribes "
                     f"{', '.join(self.spec.languages)})"))
         return keep
 
     def _step(self, backend: Backend, chunk: list[Sample]) -> None:
-        """Decode audio, serve cache hits, transcribe the rest as one batch."""
-        to_run: list[tuple[Sample, Any, str | None]] = []
+        """Decode audio, serve cache hits, transcribe the rest as one batch.
+
+        Times recorded per sample (README "Speed"): ``decode_seconds`` (reading its
+        audio), ``time`` (its share of the batch's compute), ``latency`` (from the start
+        of this step to its result, as a caller of a batching server would wait).
+        """
+        step_started = time.perf_counter()
+        to_run: list[tuple[Sample, Any, str | None, float]] = []
         for sample in chunk:
+            began = time.perf_counter()
             try:
                 audio = sample.load_audio()
             except AudioError as exc:
-                self._record(sample, "", 0.0, f"audio: {exc}", None)
+                self._record(sample, error=f"audio: {exc}",
+                             decode_seconds=time.perf_counter() - began)
                 continue
+            decoding = time.perf_counter() - began
             key = None
             language = self._language(sample)
             if self.cache is not None:
@@ -103,24 +114,27 @@ class ModelEvaluation:
                 key = cache_key(self.spec, decode, audio_hash(audio))
                 hit = self.cache.get(key)
                 if hit is not None:
-                    self._record(sample, hit, 0.0, None, None, cached=True,
-                                 duration=audio.size / SAMPLE_RATE, decoded_language=language)
+                    self._record(sample, hypothesis=hit.text, cached=True,
+                                 cached_time=hit.seconds, duration=audio.size / SAMPLE_RATE,
+                                 decoded_language=language, decode_seconds=decoding,
+                                 latency=time.perf_counter() - step_started)
                     continue
-            to_run.append((sample, audio, key))
+            to_run.append((sample, audio, key, decoding))
         if not to_run:
             return
         size = len(to_run)
         started = time.perf_counter()
-        results = backend.transcribe([a for _, a, _ in to_run], self._options(size),
-                                     languages=[s.language for s, _, _ in to_run])
-        wall = time.perf_counter() - started
-        for (sample, audio, key), result in zip(to_run, results, strict=True):
-            self._record(sample, result.text, result.seconds, result.error, size,
-                         duration=result.audio_seconds or audio.size / SAMPLE_RATE,
-                         decoded_language=result.language)
+        results = backend.transcribe([a for _, a, _, _ in to_run], self._options(size),
+                                     languages=[s.language for s, _, _, _ in to_run])
+        finished = time.perf_counter()
+        for (sample, audio, key, decoding), result in zip(to_run, results, strict=True):
+            self._record(sample, hypothesis=result.text, time=result.seconds, error=result.error,
+                         batch_size=size, duration=result.audio_seconds or audio.size / SAMPLE_RATE,
+                         decoded_language=result.language, decode_seconds=decoding,
+                         latency=finished - step_started)
             if key is not None and result.ok and self.cache is not None:
-                self.cache.put(key, result.text)
-        self.tuner.observe(size, sum(r.audio_seconds for r in results), wall,
+                self.cache.put(key, result.text, result.seconds)
+        self.tuner.observe(size, sum(r.audio_seconds for r in results), finished - started,
                            self.guard.peak_rss_gb - self.guard.baseline_rss_gb)
 
     def run(self, pending: list[Sample], run: RunDir, position: dict[str, int]) -> ModelRecord:
@@ -175,6 +189,8 @@ class ModelEvaluation:
             gc.collect()
         record.batch_size = self.tuner.best
         record.batch_curve = self.tuner.curve_dicts()
+        if self.cache is not None and self.tuner.enabled and self.tuner.curve:
+            self.cache.remember_batch_size(self.tuning_key, self.tuner.best)
         record.peak_rss_gb = round(self.guard.peak_rss_gb, 3)
         record.peak_gpu_gb = round(self.guard.peak_gpu_gb, 3) or None
         record.samples_done = self.done
