@@ -2,6 +2,7 @@
 
 import core  # noqa: F401  (caps CPU threads before torch/transformers load)
 from core.chat import NO_CONTEXT_NOTE, build_messages, sources_from_hits
+from core.evaluation.summary import plural
 from core.hub import ModelUnavailableError
 from core.llm.generate import (
     GenerationOptions,
@@ -70,14 +71,15 @@ for upload in uploads or []:
         doc = read_document(upload.name, upload.getvalue())
         with st.sidebar.status(f"Indexing {doc.name}…") as status:
             added = collection.add_document(doc, shared_embeddings())
-            status.update(label=f"{doc.name}: {added} chunks indexed", state="complete")
+            status.update(label=f"{doc.name}: {plural(added, 'chunk')} indexed",
+                          state="complete")
     except DocumentError as exc:
         st.sidebar.error(str(exc))
 docs = collection.documents()
 if docs:
     for name, count in docs.items():
         cols = st.sidebar.columns([4, 1])
-        cols[0].caption(f"📄 {name} · {count} chunks")
+        cols[0].caption(f"📄 {name} · {plural(count, 'chunk')}")
         if cols[1].button("✕", key=f"del_{collection_name}_{name}", help=f"Remove {name}"):
             collection.remove_document(name)
             collection.save()
@@ -91,7 +93,7 @@ if st.sidebar.button("Clear conversation"):
 # ---------------------------------------------------------------- chat
 st.title("💬 Chat with your documents")
 st.caption(f"{registry.models[model_key].display} · {device.upper()} · "
-           f"collection “{collection_name}” ({len(collection)} chunks)")
+           f"collection “{collection_name}” ({plural(len(collection), 'chunk')})")
 
 
 def show_sources(sources: list[dict]) -> None:
@@ -160,7 +162,7 @@ if question:
             st.error(str(exc))
             st.stop()
         state.pop("partial", None)
-    meta = (f"{stats.new_tokens} tokens · {stats.tokens_per_second:.1f} tok/s"
+    meta = (f"{plural(stats.new_tokens, 'token')} · {stats.tokens_per_second:.1f} tok/s"
             + (f" · waited {stats.waited_seconds:.1f} s for another session"
                if stats.waited_seconds > 0.5 else ""))
     state.messages.append({"role": "assistant", "content": answer if isinstance(answer, str)

@@ -6,6 +6,7 @@ Each subcommand is a thin shell over a ``core`` function; run ``ert <command> --
 from __future__ import annotations
 
 import core  # noqa: F401  (thread caps before anything heavy)
+from core.evaluation.summary import plural
 
 import argparse
 import sys
@@ -49,7 +50,8 @@ def _chat(args: argparse.Namespace) -> int:
     print()
     for source in sources_from_hits(hits):
         print(f"  source: {source.label()}", file=sys.stderr)
-    print(f"({stats.new_tokens} tokens, {stats.tokens_per_second:.1f} tok/s)", file=sys.stderr)
+    print(f"({plural(stats.new_tokens, 'token')}, {stats.tokens_per_second:.1f} tok/s)",
+          file=sys.stderr)
     return 0
 
 
@@ -67,7 +69,7 @@ def _ingest(args: argparse.Namespace) -> int:
         path = Path(file)
         try:
             doc = read_document(path.name, path.read_bytes())
-            print(f"{doc.name}: {collection.add_document(doc, embedder)} chunks")
+            print(f"{doc.name}: {plural(collection.add_document(doc, embedder), 'chunk')}")
         except (OSError, DocumentError) as exc:
             status = 1
             print(f"skipped: {exc}", file=sys.stderr)

@@ -7,18 +7,37 @@ another machine, copied into ``runs/``, compares like a local one.
 from __future__ import annotations
 
 from core.evaluation.run_dir import RunDir, run_dirs
+from core.evaluation.summary import speed_label
 from core.metrics import align, quality_band, relative_change
 from core.scoring import Prediction, score_predictions
 
 import html
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 METRICS = ("wer", "cer", "bleu", "chrf", "rtfx", "success_rate", "peak_rss_gb",
            "mean_latency_s")
-LOWER_IS_BETTER = {"wer", "cer", "peak_rss_gb", "mean_latency_s"}
+LOWER_IS_BETTER = {"wer", "cer", "peak_rss_gb", "mean_latency_s", "mean_compute_s"}
+# Data (rows, CSV, JSON) holds fractions under the result files' own names; only what is shown
+# is in percent, with the unit in its label.
+PERCENT = {"wer", "wer_low", "wer_high", "cer", "success_rate", "baseline_wer",
+           "candidate_wer", "delta"}
+LABELS = {
+    "run": "run", "dataset": "dataset", "model": "model", "status": "status",
+    "language": "language", "wer": "WER %", "wer_ci": "WER 95 % interval",
+    "wer_low": "WER 95 % low", "wer_high": "WER 95 % high", "cer": "CER %", "bleu": "BLEU",
+    "chrf": "chrF", "rtfx": "RTFx", "rtfx_end_to_end": "RTFx end to end",
+    "success_rate": "success %", "peak_rss_gb": "peak RAM GB", "mean_latency_s": "latency s",
+    "mean_compute_s": "compute s / clip", "band": "WER band", "samples": "samples",
+    "timed": "timed", "cached": "cached", "failures": "failed", "skipped": "skipped",
+    "decoding": "decoding", "batch_size": "batch size", "baseline_wer": "baseline WER %",
+    "candidate_wer": "candidate WER %", "change_pct": "change % (relative)",
+    "delta": "WER change (points)",
+    "verdict": "verdict", "baseline_band": "baseline band", "candidate_band": "candidate band",
+}
 
 
 @dataclass(frozen=True)
@@ -58,27 +77,77 @@ def normalizer_warning(runs: list[RunInfo]) -> str | None:
 
 
 def model_rows(runs: list[RunInfo]) -> list[dict[str, Any]]:
-    """One row per (run, model) with every metric; WER/CER in percent with their
-    95 % interval (``wer_low``/``wer_high``)."""
+    """One row per (run, model), in the consolidated file's names and units (fractions):
+    the CSV export says what the JSON says. ``wer_low``/``wer_high`` are its ``wer_ci``."""
     rows = []
     for run in runs:
         for model, m in RunDir(run.path).read_summaries().items():
-            row: dict[str, Any] = {"run": run.run_id, "model": model, "status": m.status,
-                                   "samples": m.samples}
-            for metric in METRICS:
-                value = getattr(m, metric)
-                if value is not None and metric in {"wer", "cer", "success_rate"}:
-                    value = 100 * value
-                row[metric] = value
             low, high = m.wer_ci or (None, None)
-            row["wer_low"] = 100 * low if low is not None else None
-            row["wer_high"] = 100 * high if high is not None else None
-            row["skipped"] = m.skipped
-            row["decoding"] = m.decoding
-            row["band"] = m.band
-            row["batch_size"] = m.batch_size
-            rows.append(row)
+            rows.append({
+                "run": run.run_id, "dataset": run.dataset, "model": model, "status": m.status,
+                "wer": m.wer, "wer_low": low, "wer_high": high, "cer": m.cer, "bleu": m.bleu,
+                "chrf": m.chrf, "rtfx": m.rtfx, "rtfx_end_to_end": m.rtfx_end_to_end,
+                "success_rate": m.success_rate, "peak_rss_gb": m.peak_rss_gb,
+                "mean_latency_s": m.mean_latency_s, "mean_compute_s": m.mean_compute_s,
+                "band": m.band, "samples": m.samples, "timed": m.timed, "cached": m.cached,
+                "failures": m.failures, "skipped": m.skipped, "decoding": m.decoding,
+                "batch_size": m.batch_size})
     return rows
+
+
+def speed_labels(runs: list[RunInfo]) -> dict[tuple[str, str], str]:
+    """Each (run, model)'s RTFx in words (``12.3 on 10 of 24 clips``, ``— (all cached)``)."""
+    return {(run.run_id, model): speed_label(m) for run in runs
+            for model, m in RunDir(run.path).read_summaries().items()}
+
+
+def language_rows(runs: list[RunInfo]) -> list[dict[str, Any]]:
+    """One row per (run, model, language) for every model scored in more than one language
+    (fractions, like :func:`model_rows`)."""
+    rows = []
+    for run in runs:
+        for model, m in RunDir(run.path).read_summaries().items():
+            if len(m.languages) < 2:
+                continue
+            for language, figures in m.languages.items():
+                low, high = figures.get("wer_ci") or (None, None)
+                rows.append({"run": run.run_id, "model": model, "language": language,
+                             "samples": figures.get("samples"), "wer": figures.get("wer"),
+                             "wer_low": low, "wer_high": high, "cer": figures.get("cer")})
+    return rows
+
+
+def missing(value: Any) -> bool:
+    """None or NaN (what pandas makes of None in a float column)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def percent_interval(low: Any, high: Any) -> str:
+    """``12.1–15.3`` from fractions, ``—`` when there is none."""
+    return "—" if missing(low) or missing(high) else f"{100 * low:.1f}–{100 * high:.1f}"
+
+
+def display_rows(rows: Iterable[dict[str, Any]], columns: Iterable[str]
+                 ) -> list[dict[str, Any]]:
+    """What a page shows of ``rows``: ``columns`` in that order, under their :data:`LABELS`,
+    fractions as percentages and missing values as None (for a dash placeholder).
+    ``wer_ci`` is the interval from ``wer_low`` and ``wer_high`` as text."""
+    columns = list(columns)
+    shown = []
+    for row in rows:
+        out: dict[str, Any] = {}
+        for column in columns:
+            if column == "wer_ci":
+                value: Any = percent_interval(row.get("wer_low"), row.get("wer_high"))
+            else:
+                value = row.get(column)
+                if missing(value):
+                    value = None
+                elif column in PERCENT:
+                    value = 100 * value
+            out[LABELS.get(column, column)] = value
+        shown.append(out)
+    return shown
 
 
 def detailed_rows(run: RunInfo | Path) -> list[dict[str, Any]]:
@@ -96,7 +165,8 @@ class Delta:
 
 def compare_models(rows: list[dict[str, Any]], baseline: str, candidate: str
                    ) -> dict[str, Any]:
-    """Deltas, the paired verdict, samples that got better/worse, and per-language verdicts."""
+    """Deltas, the paired verdict, samples that got better/worse, and per-language verdicts
+    (WERs as fractions; ``change_pct`` is a relative change in percent)."""
     base = [r for r in rows if r["model"] == baseline and _scored(r)]
     cand = {r["id"]: r for r in rows if r["model"] == candidate and _scored(r)}
     pairs = [(b, cand[b["id"]]) for b in base if b["id"] in cand]
@@ -131,8 +201,8 @@ def compare_models(rows: list[dict[str, Any]], baseline: str, candidate: str
         verdict = score_predictions(predictions(chosen), baseline)[candidate].comparison
         assert verdict is not None
         languages.append({"language": lang, "samples": len(chosen),
-                          "baseline_wer": 100 * verdict.baseline_wer,
-                          "candidate_wer": 100 * verdict.candidate_wer,
+                          "baseline_wer": verdict.baseline_wer,
+                          "candidate_wer": verdict.candidate_wer,
                           "change_pct": relative_change(verdict.candidate_wer,
                                                         verdict.baseline_wer),
                           "verdict": verdict.sentence(),
@@ -171,13 +241,16 @@ def highlight(reference: str, hypothesis: str, language: str | None = None) -> s
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV, every column of any row, a missing value (None or NaN) as an empty
+    cell whatever pandas made of it."""
     import csv
     import io
 
     if not rows:
         return ""
+    fields = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: "" if missing(v) else v for k, v in row.items()} for row in rows)
     return buffer.getvalue()

@@ -305,6 +305,28 @@ def parse_hf_spec(spec: str) -> tuple[str, str | None, str]:
     return parts[0], config, split
 
 
+def dataset_label(spec: str | None) -> str:
+    """A dataset's short name for tables and headers: ``data/demo/manifest.jsonl`` is
+    ``demo``, ``hf:NAME:CONFIG:SPLIT`` is ``NAME (CONFIG, SPLIT)``, a folder its name.
+
+    Reads no file, so a run copied from another machine is labelled like a local one.
+    """
+    if not spec:
+        return ""
+    if spec.startswith("hf:"):
+        try:
+            name, config, split = parse_hf_spec(spec)
+        except DatasetError:
+            return spec
+        return f"{name} ({', '.join(p for p in (config, split) if p)})"
+    path = Path(spec.rstrip("/\\") or spec)
+    if path.name.lower() in MANIFEST_NAMES:  # the file says nothing; its folder does
+        return path.parent.name or path.name
+    if path.suffix.lower() in MANIFEST_SUFFIXES and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name or spec
+
+
 def load_dataset_spec(spec: str, samples: int | None = None, seed: int = 0) -> list[Sample]:
     """Load ``hf:NAME[:CONFIG[:SPLIT]]``, a ``.jsonl``/``.json``/``.csv`` manifest or a
     folder, keeping a reproducible subset of ``samples`` items (all when None)."""

@@ -70,7 +70,8 @@ class Comparison:
         """"better: WER −3.1 points (95 % interval −5.0 to −1.2) on 120 clips"."""
         low, high = (100 * v for v in self.delta_wer_ci)
         return (f"{self.verdict}: WER {100 * self.delta_wer:+.1f} points (95 % interval "
-                f"{low:+.1f} to {high:+.1f}) on {self.pairs} paired clips")
+                f"{low:+.1f} to {high:+.1f}) on {self.pairs} paired "
+                f"{'clip' if self.pairs == 1 else 'clips'}")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ machine without a GPU or without NVML: the GPU list is simply empty.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import threading
@@ -16,6 +17,9 @@ from typing import Any
 import psutil
 
 GB = 1024**3
+# Native bf16 arithmetic: AVX-512 BF16 (Cooper Lake, Zen 4 and later), AMX (Sapphire Rapids)
+# or Arm's BF16 extension (Graviton 3, Neoverse V1 and later).
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 _NVML_LOCK = threading.Lock()
 _NVML_STATE: dict[str, Any] = {"tried": False, "ok": False}
 
@@ -106,6 +110,25 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (read once); empty where there is none."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith(("flags", "Features")):  # x86, ARM
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_has_bf16(flags: frozenset[str] | None = None) -> bool:
+    """Whether the CPU computes in bf16 natively, so bf16 weights halve memory without the
+    slow emulation older CPUs fall back to (``flags`` defaults to :func:`cpu_flags`)."""
+    return bool(BF16_FLAGS & (cpu_flags() if flags is None else flags))
 
 
 def read_machine() -> MachineInfo:

@@ -3,12 +3,14 @@
 import core  # noqa: F401  (thread caps first)
 from core.asr.memory import need_gb
 from core.asr.registry import AsrRegistryError
-from core.datasets import DatasetError, load_dataset_spec
-from core.demo_data import default_manifest
+from core.compare import display_rows
+from core.datasets import DatasetError, dataset_label, load_dataset_spec
+from core.demo_data import DemoDataError, default_manifest, make_demo_dataset
 from core.evaluation import runner
 from core.evaluation.config import RunConfig
 from core.evaluation.planner import format_duration
 from core.evaluation.run_dir import RunDir, run_dirs
+from core.evaluation.summary import plural, speed_label
 from core.hub import ModelUnavailableError
 
 from pathlib import Path
@@ -35,14 +37,15 @@ with left:
                     horizontal=True, key="dataset_kind")
     if kind == "Demo (espeak-ng)":
         spec = str(DEMO)
-        if not DEMO.exists():
-            st.caption("40 English and 40 French sentences spoken by espeak-ng.")
-            if st.button("Generate the demo dataset"):
-                from core.demo_data import make_demo_dataset
-
-                with st.spinner("Synthesising speech…"):
+        st.caption(f"**{dataset_label(spec)}**: 40 English and 40 French sentences spoken by "
+                   "espeak-ng.")
+        if not DEMO.exists():  # made on first use (80 clips take a few seconds), like the CLI
+            try:
+                with st.spinner("Generating the demo dataset with espeak-ng (once)…"):
                     make_demo_dataset(DEMO.parent)
-                st.rerun()
+            except (DemoDataError, OSError) as exc:
+                st.error(f"The demo dataset cannot be generated: {exc}")
+                spec = ""
     elif kind == "Manifest file":
         spec = st.text_input("Manifest (.jsonl or .csv)", placeholder="data/test/manifest.jsonl")
     elif kind == "Folder":
@@ -50,6 +53,8 @@ with left:
     else:
         spec = st.text_input("Dataset", value="hf:facebook/multilingual_librispeech:french:test",
                              help="hf:NAME[:CONFIG[:SPLIT]] — needs the hub or its cache")
+    if spec and kind != "Demo (espeak-ng)":
+        st.caption(f"**{dataset_label(spec)}**")
     samples = st.number_input("Samples (reproducible subset; 0 = all)", 0, 100000, 10)
 with right:
     st.subheader("Models")
@@ -122,8 +127,20 @@ if not runs:
     st.stop()
 default = active or Path(st.session_state.get("eval_run", runs[0]))
 names = [p.name for p in runs]
+
+
+def run_title(name: str) -> str:
+    """The run id with what it evaluated: ``… · demo-data · 2 models``."""
+    try:
+        manifest = RunDir(out_dir / name).read_manifest()
+        models = RunDir(out_dir / name).read_plan().models
+    except (OSError, ValueError, KeyError):
+        return name
+    return f"{name} · {dataset_label(manifest.get('dataset'))} · {plural(len(models), 'model')}"
+
+
 chosen = st.selectbox("Run", names, index=names.index(default.name) if default.name in names
-                      else 0, key="eval_run_choice")
+                      else 0, key="eval_run_choice", format_func=run_title)
 run_dir = out_dir / chosen
 
 
@@ -143,19 +160,26 @@ def live_progress() -> None:
         st.rerun()  # finished: redraw the whole page once, without polling
     label = ("running" if running else "finished" if info["done"] >= info["total"] else
              "stopped")
+    per_model = max((m["total"] for m in info["models"].values()), default=0)
     st.progress(info["done"] / max(info["total"], 1),
-                text=f"{label} · {info['done']}/{info['total']} samples")
+                text=f"{label} · {plural(per_model, 'sample')} × "
+                     f"{plural(len(info['models']), 'model')} · {info['done']} of "
+                     f"{info['total']} done")
     rows = []
     for model, m in info["models"].items():
         current = running and status.get("model") == model
         rows.append({"model": model, "batch": m["batch"],
                      "progress": m["done"] / max(m["total"], 1),
-                     "done": f"{m['done']}/{m['total']}", "failures": m["failures"],
+                     "samples": f"{m['done']} of {m['total']}", "failed": m["failures"],
                      "status": m["status"] or ("running" if current else "waiting"),
                      "batch size": status.get("batch_size") if current else None,
                      "samples/s": status.get("samples_per_s") if current else None})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
-        "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="—",
+                 column_config={
+                     "progress": st.column_config.ProgressColumn("progress", min_value=0,
+                                                                 max_value=1),
+                     "batch size": st.column_config.NumberColumn(format="%d"),
+                     "samples/s": st.column_config.NumberColumn(format="%.1f")})
     cols = st.columns(3)
     if running:
         if cols[0].button("⏹ Cancel", disabled=info["cancel_requested"]):
@@ -167,18 +191,27 @@ def live_progress() -> None:
     if not running:
         summaries = RunDir(run_dir).read_summaries()
         if summaries:
-            def pct(value: float | None) -> float | None:
-                return None if value is None else round(100 * value, 2)
-
-            st.dataframe(pd.DataFrame([{
-                "model": k, "status": v.status, "WER %": pct(v.wer),
-                "WER 95 % interval": (f"{100 * v.wer_ci[0]:.1f}–{100 * v.wer_ci[1]:.1f}"
-                                      if v.wer_ci else None),
-                "CER %": pct(v.cer), "BLEU": v.bleu, "RTFx": v.rtfx,
-                "success %": 100 * v.success_rate, "skipped": v.skipped,
-                "batch size": v.batch_size, "peak RAM GB": v.peak_rss_gb,
-                "error": v.error} for k, v in summaries.items()]), hide_index=True,
-                width="stretch")
+            results = [{
+                "model": k, "status": v.status, "wer": v.wer,
+                "wer_low": (v.wer_ci or (None, None))[0],
+                "wer_high": (v.wer_ci or (None, None))[1], "cer": v.cer, "bleu": v.bleu,
+                "chrf": v.chrf, "rtfx": speed_label(v),  # "— (all cached)", "… on 10 of 24"
+                "success_rate": v.success_rate if v.samples else None, "timed": v.timed,
+                "cached": v.cached, "failures": v.failures, "skipped": v.skipped,
+                "batch_size": v.batch_size, "peak_rss_gb": v.peak_rss_gb, "error": v.error}
+                for k, v in summaries.items()]
+            number = st.column_config.NumberColumn
+            st.dataframe(pd.DataFrame(display_rows(results, [
+                "model", "status", "wer", "wer_ci", "cer", "bleu", "chrf", "rtfx",
+                "success_rate", "timed", "cached", "failures", "skipped", "batch_size",
+                "peak_rss_gb", "error"])), hide_index=True, width="stretch", placeholder="—",
+                column_config={"WER %": number(format="%.1f"), "CER %": number(format="%.1f"),
+                               "BLEU": number(format="%.1f"), "chrF": number(format="%.1f"),
+                               "success %": number(format="%.0f"),
+                               "batch size": number(format="%d"),
+                               "peak RAM GB": number(format="%.2f")})
+            st.caption("RTFx: seconds of audio per second of model compute, measured on the "
+                       "clips the model transcribed in this run (not those from the cache).")
             charts = sorted(run_dir.glob("comparison_*.png"))
             if charts:
                 st.image(str(charts[-1]))

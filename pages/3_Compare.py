@@ -4,15 +4,23 @@ import core  # noqa: F401  (thread caps first)
 from core.asr.memory import need_gb
 from core.audio import AudioError, load_audio
 from core.compare import (
+    LABELS,
+    LOWER_IS_BETTER,
     METRICS,
+    PERCENT,
     compare_models,
     detailed_rows,
+    display_rows,
     highlight,
+    language_rows,
     list_runs,
     model_rows,
     normalizer_warning,
+    speed_labels,
     to_csv,
 )
+from core.datasets import dataset_label
+from core.evaluation.summary import plural
 from core.metrics import QualityBand
 from core.transcribe import transcribe_clip
 
@@ -28,6 +36,21 @@ thread_info()
 st.title("⚖️ Compare")
 MAX_UPLOAD_MB = 25
 BANDS = ("excellent < 10 % · good 10–20 % · acceptable 20–30 % · to improve > 30 %")
+# The runs table: what to compare first, then how it was measured (long columns last).
+TABLE = ("model", "run", "status", "wer", "wer_ci", "cer", "bleu", "chrf", "rtfx",
+         "success_rate", "peak_rss_gb", "mean_latency_s", "mean_compute_s", "rtfx_end_to_end",
+         "band", "samples", "timed", "cached", "failures", "skipped", "decoding", "batch_size")
+CHARTS = ("wer", "cer", "bleu", "rtfx", "success_rate", "peak_rss_gb")
+X_LABEL = "model · run"
+number = st.column_config.NumberColumn
+FORMATS = {"WER %": number(format="%.1f"), "CER %": number(format="%.1f"),
+           "BLEU": number(format="%.1f"), "chrF": number(format="%.1f"),
+           "success %": number(format="%.0f"), "peak RAM GB": number(format="%.2f"),
+           "latency s": number(format="%.2f"), "compute s / clip": number(format="%.3f"),
+           "RTFx end to end": number(format="%.1f"), "batch size": number(format="%d"),
+           "baseline WER %": number(format="%.1f"), "candidate WER %": number(format="%.1f"),
+           "change % (relative)": number(format="%+.1f"),
+           "WER change (points)": number(format="%+.1f")}
 
 runs_tab, ab_tab, sample_tab, upload_tab = st.tabs(
     ["Runs", "Baseline vs candidate", "Per sample", "Upload audio"])
@@ -39,12 +62,13 @@ with runs_tab:
         st.info("No finished run yet: start one on the Evaluation page or with `ert evaluate`.")
     else:
         picked = st.multiselect("Runs", list(by_id), default=list(by_id)[:1], key="cmp_runs",
-                                format_func=lambda r: f"{r} · {by_id[r].dataset.split('/')[-1]}"
-                                f" · {by_id[r].samples} samples")
-        warning = normalizer_warning([by_id[r] for r in picked])
+                                format_func=lambda r: f"{r} · {dataset_label(by_id[r].dataset)}"
+                                f" · {plural(by_id[r].samples, 'sample')}")
+        chosen_runs = [by_id[r] for r in picked]
+        warning = normalizer_warning(chosen_runs)
         if warning:
             st.warning(warning)
-        rows = model_rows([by_id[r] for r in picked])
+        rows = model_rows(chosen_runs)  # fractions, as in the result files and the CSV
         table = pd.DataFrame(rows)
         if not table.empty:
             models = st.multiselect("Models", sorted(table["model"].unique()),
@@ -53,33 +77,58 @@ with runs_tab:
             bands = st.multiselect("WER band", [b.value for b in QualityBand],
                                    default=[b.value for b in QualityBand], help=BANDS)
             table = table[table["band"].isin(bands) | table["band"].isna()]
-            sort_by = st.selectbox("Sort by", METRICS, key="cmp_sort")
-            table = table.sort_values(sort_by, ascending=sort_by in {"wer", "cer", "peak_rss_gb",
-                                                                     "mean_latency_s"})
-            st.dataframe(table, hide_index=True, width="stretch", column_config={
-                "wer": st.column_config.NumberColumn("WER %", format="%.2f"),
-                "wer_low": st.column_config.NumberColumn("WER 95 % low", format="%.2f"),
-                "wer_high": st.column_config.NumberColumn("WER 95 % high", format="%.2f"),
-                "cer": st.column_config.NumberColumn("CER %", format="%.2f"),
-                "success_rate": st.column_config.NumberColumn("success %", format="%.0f")})
-            st.caption("WER bars show the 95 % interval of a paired bootstrap over the "
-                       "samples; `decoding` says whether clips were decoded alone "
-                       "(independent) or packed together (speed mode).")
-            st.caption(f"WER bands: {BANDS}")
-            st.download_button("Export CSV", to_csv(table.to_dict("records")),
-                               file_name="ert_comparison.csv", mime="text/csv")
-            table["label"] = table["model"] + " · " + table["run"].str[-4:]
+            sort_by = st.selectbox("Sort by", METRICS, key="cmp_sort",
+                                   format_func=lambda m: LABELS[m])
+            table = table.sort_values(sort_by, ascending=sort_by in LOWER_IS_BETTER)
+            kept = [rows[i] for i in table.index]  # the rows as read, in the table's order
+            speeds = speed_labels(chosen_runs)
+            one_run = len(chosen_runs) == 1  # then the picker names it: no run column
+            shown = display_rows(
+                [{**r, "rtfx": speeds.get((r["run"], r["model"]), "—")} for r in kept],
+                [c for c in TABLE if not (one_run and c == "run")])
+            st.dataframe(pd.DataFrame(shown), hide_index=True, width="stretch",
+                         placeholder="—", column_config=FORMATS)
+            st.caption("WER and CER are corpus-level, in percent; the WER interval is the 95 % "
+                       "interval of a bootstrap over the samples. RTFx: seconds of audio per "
+                       "second of model compute, on the clips transcribed in that run (not "
+                       "those from the cache). `decoding` says whether clips were decoded "
+                       "alone (independent) or packed together (speed mode).")
+            st.caption(f"WER bands: {BANDS}. The CSV export holds fractions (0.123 = 12.3 %) "
+                       "under the names of the consolidated results JSON.")
+            st.download_button("Export CSV", to_csv(kept), file_name="ert_comparison.csv",
+                               mime="text/csv")
+            chart = table.copy()  # numbers even where every value is missing; percent
+            for metric in {*CHARTS, "wer_low", "wer_high"}:
+                chart[metric] = pd.to_numeric(chart[metric], errors="coerce") * (
+                    100 if metric in PERCENT else 1)
+            chart[X_LABEL] = chart["model"] + " · " + chart["run"].str[-4:]
+            chart["wer_plus"] = chart["wer_high"] - chart["wer"]
+            chart["wer_minus"] = chart["wer"] - chart["wer_low"]
             cols = st.columns(3)
-            table["wer_plus"] = table["wer_high"] - table["wer"]
-            table["wer_minus"] = table["wer"] - table["wer_low"]
-            for col, metric in zip(cols * 2, ("wer", "cer", "bleu", "rtfx", "success_rate",
-                                              "peak_rss_gb"), strict=False):
-                bars = {"error_y": "wer_plus", "error_y_minus": "wer_minus"} \
-                    if metric == "wer" else {}
-                col.plotly_chart(px.bar(table, x="label", y=metric, color="model", height=280,
-                                        title=metric.upper(), **bars
-                                        ).update_layout(showlegend=False),
-                                 key=f"bar_{metric}")
+            for col, metric in zip(cols * 2, CHARTS, strict=True):
+                present = chart.dropna(subset=[metric])  # a missing value is no bar, not 0
+                with col:
+                    if present.empty:
+                        st.markdown(f"**{LABELS[metric]}**")
+                    else:
+                        bars = {"error_y": "wer_plus", "error_y_minus": "wer_minus"} \
+                            if metric == "wer" else {}
+                        st.plotly_chart(px.bar(
+                            present, x=X_LABEL, y=metric, color="model", height=280,
+                            title=LABELS[metric], labels={metric: LABELS[metric]}, **bars
+                        ).update_layout(showlegend=False), key=f"bar_{metric}")
+                    left_out = [f"{r[X_LABEL]} {speeds.get((r['run'], r['model']), '—')}"
+                                if metric == "rtfx" else f"{r[X_LABEL]} (not recorded)"
+                                for _, r in chart.iterrows() if pd.isna(r[metric])]
+                    if left_out:
+                        st.caption(f"No {LABELS[metric]} bar for " + "; ".join(left_out))
+            by_language = [r for r in language_rows(chosen_runs) if r["model"] in models]
+            if by_language:
+                st.markdown("**Per language** (models scored in more than one language)")
+                st.dataframe(pd.DataFrame(display_rows(by_language, [
+                    c for c in ("model", "run", "language", "samples", "wer", "wer_ci", "cer")
+                    if not (one_run and c == "run")])),
+                    hide_index=True, width="stretch", placeholder="—", column_config=FORMATS)
 
 with ab_tab:
     if not runs:
@@ -106,20 +155,28 @@ with ab_tab:
                      "holds 0 the gap may be chance.")
                 cols = st.columns(len(result["deltas"]))
                 for col, d in zip(cols, result["deltas"], strict=True):
-                    scale = 100 if d.metric in {"wer", "cer"} else 1
-                    col.metric(d.metric.upper(), f"{d.candidate * scale:.2f}",
-                               f"{d.change_pct:+.1f} % vs baseline" if d.change_pct is not None
-                               else "n/a",
-                               delta_color="inverse" if d.metric in {"wer", "cer"} else "normal")
+                    percent = d.metric in PERCENT
+                    value = (f"{100 * d.candidate:.1f} %" if percent else f"{d.candidate:.1f}"
+                             ) if d.candidate is not None else "—"
+                    col.metric(LABELS[d.metric].removesuffix(" %"), value,
+                               f"{d.change_pct:+.1f} % relative to the baseline"
+                               if d.change_pct is not None else "—",
+                               delta_color="inverse" if d.metric in LOWER_IS_BETTER
+                               else "normal")
                 st.markdown("**Per language** (a French fine-tune should keep its other "
                             "languages)")
-                st.dataframe(pd.DataFrame(result["languages"]), hide_index=True,
-                             width="stretch")
+                st.dataframe(pd.DataFrame(display_rows(result["languages"], [
+                    "language", "samples", "baseline_wer", "candidate_wer", "change_pct",
+                    "verdict", "baseline_band", "candidate_band"])), hide_index=True,
+                    width="stretch", placeholder="—", column_config=FORMATS)
+                moved_columns = ["id", "language", "reference", "baseline", "candidate",
+                                 "baseline_wer", "candidate_wer", "delta"]
                 better, worse = st.columns(2)
-                better.markdown(f"**Better** ({len(result['better'])} samples)")
-                better.dataframe(pd.DataFrame(result["better"]), hide_index=True)
-                worse.markdown(f"**Worse** ({len(result['worse'])} samples)")
-                worse.dataframe(pd.DataFrame(result["worse"]), hide_index=True)
+                for col, name in ((better, "better"), (worse, "worse")):
+                    col.markdown(f"**{name.capitalize()}** "
+                                 f"({plural(len(result[name]), 'sample')})")
+                    col.dataframe(pd.DataFrame(display_rows(result[name], moved_columns)),
+                                  hide_index=True, placeholder="—", column_config=FORMATS)
 
 with sample_tab:
     if not runs:

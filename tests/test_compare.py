@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import core.compare as compare_module
 from core.compare import (
+    LABELS,
     RunInfo,
     compare_models,
     detailed_rows,
+    display_rows,
     highlight,
+    language_rows,
     list_runs,
+    model_rows,
     normalizer_warning,
+    speed_labels,
     to_csv,
 )
+from core.evaluation.summary import ModelSummary
 from core.metrics import align, score_sample
 from core.scoring import Comparison
 
@@ -19,7 +25,9 @@ import csv
 import functools
 import io
 import json
+import math
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -109,6 +117,15 @@ def test_to_csv_of_no_rows_is_empty():
     assert to_csv([]) == ""
 
 
+def test_to_csv_writes_none_and_nan_alike_as_empty_cells():
+    # pandas turns None into NaN in a float column once two runs are in the table.
+    rows = [{"model": "a", "wer": 0.125, "rtfx": None},
+            {"model": "b", "wer": float("nan"), "rtfx": 3.5, "extra": 1}]
+    back = list(csv.DictReader(io.StringIO(to_csv(rows))))
+    assert back == [{"model": "a", "wer": "0.125", "rtfx": "", "extra": ""},
+                    {"model": "b", "wer": "", "rtfx": "3.5", "extra": "1"}]
+
+
 # --- compare_models -------------------------------------------------------------------------
 
 
@@ -192,7 +209,7 @@ def test_compare_models_gives_one_row_per_language_with_its_own_verdict():
     assert [r["language"] for r in languages] == ["en", "fr"]
     en, fr = languages
     assert en["samples"] == fr["samples"] == 6
-    assert en["baseline_wer"] == 0.0 and en["candidate_wer"] > 50
+    assert en["baseline_wer"] == 0.0 and 0.5 < en["candidate_wer"] <= 1.0  # fractions
     assert en["verdict"].startswith("worse") and en["candidate_band"] == "to improve"
     assert fr["baseline_wer"] == fr["candidate_wer"] == 0.0
     assert fr["verdict"].startswith("no significant difference")
@@ -305,3 +322,131 @@ def test_list_runs_reads_hand_made_folders_newest_first_with_their_normalizer(tm
     assert runs[0].models == ["base"] and runs[0].samples == 2
     assert detailed_rows(runs[1]) == rows
     assert "unrecorded" in normalizer_warning(runs)
+
+
+# --- model rows: one set of units -----------------------------------------------------------
+
+
+def _summary(model: str, **kw) -> dict:
+    """A model's entry of a consolidated results file, as the results writer makes it."""
+    values = dict(model=model, batch="b", status="ok", samples=10, succeeded=9, failures=1,
+                  success_rate=0.9, wer=0.1234, cer=0.0456, bleu=71.5, chrf=80.25,
+                  rtfx=14.5, mean_latency_s=0.8, band="good", batch_size=4, batch_curve=[],
+                  peak_rss_gb=1.25, peak_gpu_gb=None, load_seconds=1.0, error=None,
+                  wer_ci=[0.101, 0.152], timed=6, cached=3, rtfx_end_to_end=9.5,
+                  mean_compute_s=0.2,
+                  languages={"en": {"language": "en", "samples": 5, "wer": 0.1, "cer": 0.05,
+                                    "wer_ci": [0.05, 0.2]},
+                             "fr": {"language": "fr", "samples": 4, "wer": 0.15, "cer": 0.04,
+                                    "wer_ci": None}})
+    values.update(kw)
+    return asdict(ModelSummary(**values))
+
+
+def _scored_run(root: Path, run_id: str, models: dict[str, dict]) -> Path:
+    folder = root / run_id
+    folder.mkdir(parents=True)
+    (folder / "plan.json").write_text("{}")
+    (folder / "consolidated_results_20260101_000000.json").write_text(json.dumps({
+        "run_id": run_id, "dataset": "/data/demo-data/manifest.jsonl", "samples": 10,
+        "created": "20260101_000000", "models": models}))
+    return folder
+
+
+def _same(cell: str, value) -> bool:
+    """A CSV cell against the JSON value it was written from."""
+    if value is None:
+        return cell == ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return math.isclose(float(cell), value)
+    return cell == str(value)
+
+
+def test_model_rows_keep_fractions_and_count_what_speed_was_measured_on(tmp_path):
+    _scored_run(tmp_path, "20260101-000000-aaaa", {"m": _summary("m")})
+    (row,) = model_rows(list_runs(tmp_path))
+    assert row["wer"] == 0.1234 and row["cer"] == 0.0456 and row["success_rate"] == 0.9
+    assert (row["wer_low"], row["wer_high"]) == (0.101, 0.152)
+    assert {k: row[k] for k in ("samples", "timed", "cached", "failures", "skipped")} == \
+        {"samples": 10, "timed": 6, "cached": 3, "failures": 1, "skipped": 0}
+    assert row["rtfx_end_to_end"] == 9.5 and row["mean_compute_s"] == 0.2
+    assert row["mean_latency_s"] == 0.8
+    assert set(row) <= set(LABELS)  # every column has a human label for the pages
+
+
+def test_the_csv_export_and_the_consolidated_json_agree_on_names_and_units(tmp_path):
+    models = {"a": _summary("a"),
+              "b": _summary("b", rtfx=None, timed=0, cached=10, wer=None, cer=None,
+                            wer_ci=None, band=None, rtfx_end_to_end=None)}
+    _scored_run(tmp_path, "20260101-000000-aaaa", models)
+    _scored_run(tmp_path, "20260102-000000-bbbb", {"a": _summary("a", wer=0.5)})
+    runs = list_runs(tmp_path)
+    written = {(r["run"], r["model"]): r for r in csv.DictReader(io.StringIO(
+        to_csv(model_rows(runs))))}
+    assert len(written) == 3
+    for run in runs:
+        consolidated = json.loads(next(run.path.glob("consolidated_results_*")).read_text())
+        for model, summary in consolidated["models"].items():
+            row = written[(run.run_id, model)]
+            shared = set(row) & set(summary)
+            assert {"wer", "cer", "success_rate", "rtfx", "timed", "cached", "failures",
+                    "skipped", "mean_latency_s", "mean_compute_s", "rtfx_end_to_end",
+                    "peak_rss_gb"} <= shared
+            for name in shared:
+                assert _same(row[name], summary[name]), (model, name, row[name],
+                                                         summary[name])
+            low, high = summary["wer_ci"] or (None, None)
+            assert _same(row["wer_low"], low) and _same(row["wer_high"], high)
+            assert row["dataset"] == consolidated["dataset"]
+    assert "nan" not in to_csv(model_rows(runs)).lower()
+
+
+def test_display_rows_show_percentages_under_labels_and_none_for_missing():
+    rows = [{"model": "a", "wer": 0.1234, "wer_low": 0.1, "wer_high": 0.15, "rtfx": None,
+             "success_rate": 1.0, "bleu": 70.0, "peak_rss_gb": float("nan")}]
+    (shown,) = display_rows(rows, ["model", "wer", "wer_ci", "bleu", "rtfx", "success_rate",
+                                   "peak_rss_gb"])
+    assert list(shown) == ["model", "WER %", "WER 95 % interval", "BLEU", "RTFx", "success %",
+                           "peak RAM GB"]
+    assert shown["WER %"] == pytest.approx(12.34) and shown["success %"] == 100.0
+    assert shown["WER 95 % interval"] == "10.0–15.0" and shown["BLEU"] == 70.0
+    assert shown["RTFx"] is None and shown["peak RAM GB"] is None
+    assert rows[0]["wer"] == 0.1234  # the data itself keeps its fractions
+
+
+def test_language_rows_list_every_model_scored_in_more_than_one_language(tmp_path):
+    _scored_run(tmp_path, "20260101-000000-aaaa",
+                {"multi": _summary("multi"), "mono": _summary("mono", languages={
+                    "en": {"language": "en", "samples": 9, "wer": 0.1, "cer": 0.05,
+                           "wer_ci": None}})})
+    rows = language_rows(list_runs(tmp_path))
+    assert [(r["model"], r["language"]) for r in rows] == [("multi", "en"), ("multi", "fr")]
+    assert rows[0]["wer"] == 0.1 and (rows[0]["wer_low"], rows[0]["wer_high"]) == (0.05, 0.2)
+    assert rows[1]["wer_low"] is None
+
+
+def test_speed_labels_say_when_a_model_was_all_cached(tmp_path):
+    _scored_run(tmp_path, "20260101-000000-aaaa",
+                {"fresh": _summary("fresh", cached=0, timed=9),
+                 "cached": _summary("cached", rtfx=None, timed=0, cached=9)})
+    labels = speed_labels(list_runs(tmp_path))
+    assert labels[("20260101-000000-aaaa", "fresh")] == "14.5"
+    assert labels[("20260101-000000-aaaa", "cached")].startswith("— (all cached")
+
+
+@pytest.mark.slow
+def test_a_real_runs_csv_export_matches_its_consolidated_json(tmp_path):
+    from core.demo_data import make_demo_dataset
+    from core.evaluation import runner
+    from core.evaluation.config import RunConfig
+
+    manifest = make_demo_dataset(tmp_path / "demo", langs=("en",), count=2)
+    runner.start(RunConfig(dataset=str(manifest), out_dir=str(tmp_path / "runs"),
+                           models=["faster-whisper:tiny.en"], use_cache=False))
+    runs = list_runs(tmp_path / "runs")
+    (row,) = csv.DictReader(io.StringIO(to_csv(model_rows(runs))))
+    consolidated = json.loads(next(runs[0].path.glob("consolidated_results_*")).read_text())
+    summary = consolidated["models"]["faster-whisper:tiny.en"]
+    for name in set(row) & set(summary):
+        assert _same(row[name], summary[name]), (name, row[name], summary[name])
+    assert 0.0 <= float(row["wer"]) <= 1.0 and float(row["success_rate"]) == 1.0

@@ -6,6 +6,7 @@ from core.datasets import (
     DatasetError,
     DatasetUnavailableError,
     Sample,
+    dataset_label,
     language_from_config,
     load_dataset_spec,
     load_folder,
@@ -160,6 +161,16 @@ def test_hf_spec_parsing_and_language() -> None:
         "fr", "fr", "fr", None, None]
     with pytest.raises(DatasetError):
         parse_hf_spec("hf:")
+
+
+def test_dataset_label_names_the_folder_or_the_hub_set_not_the_manifest_file() -> None:
+    assert dataset_label("/runs/demo-data/manifest.jsonl") == "demo-data"
+    assert dataset_label("data/test.jsonl") == "data/test.jsonl"  # the file names it here
+    assert dataset_label("/data/clips/") == dataset_label("/data/clips") == "clips"
+    assert dataset_label("hf:facebook/multilingual_librispeech:french:test") == \
+        "facebook/multilingual_librispeech (french, test)"
+    assert dataset_label("hf:google/fleurs") == "google/fleurs (test)"
+    assert dataset_label("hf:") == "hf:" and dataset_label(None) == ""
 
 
 def test_hf_dataset_offline_gives_a_clear_error() -> None:

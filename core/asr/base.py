@@ -92,10 +92,15 @@ class Backend(ABC):
     rtfx_prior: ClassVar[dict[str, float]] = {"cpu": 4.0, "cuda": 100.0}
     remote: ClassVar[bool] = False  # the model runs elsewhere: no weights in this process
     counts_from_config: ClassVar[bool] = False  # transformers config.json gives exact params
+    # The dtypes a run or a registry entry may ask it to load in (core.asr.dtype decides);
+    # empty: it always loads in ``weight_dtypes``.
+    dtype_choices: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, spec: AsrModelSpec, device: str = "cpu") -> None:
+    def __init__(self, spec: AsrModelSpec, device: str = "cpu", dtype: str = "auto") -> None:
         self.spec = spec
         self.device = device
+        self.requested_dtype = dtype  # the run's --dtype: "auto", "float32" or "bfloat16"
+        self.dtype: str | None = None  # what the weights really loaded in, once loaded
         self.load_seconds: float | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -115,7 +120,7 @@ class Backend(ABC):
         """Drop every reference to the model, collect, and empty the CUDA cache."""
         for name in self._model_attrs:
             setattr(self, name, None)
-        self.load_seconds = None
+        self.load_seconds = self.dtype = None
         gc.collect()
         if self.device.startswith("cuda") and "torch" in sys.modules:
             import torch

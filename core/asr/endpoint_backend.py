@@ -60,6 +60,7 @@ class EndpointBackend(Backend):
             self.client = None
             raise ModelUnavailableError(f"the endpoint {self.base_url} is not answering "
                                         f"({exc})") from exc
+        self.dtype = "remote"  # the server's weights, in whatever dtype it chose
 
     def free(self) -> None:
         if self.client is not None:

@@ -31,6 +31,7 @@ def backend_class(name: str) -> type[Backend]:
     return getattr(importlib.import_module(module), attr)
 
 
-def create_backend(spec: AsrModelSpec, device: str = "cpu") -> Backend:
-    """The backend that runs ``spec`` on ``device`` ("cpu" or "cuda"), not yet loaded."""
-    return backend_class(spec.backend)(spec, device)
+def create_backend(spec: AsrModelSpec, device: str = "cpu", dtype: str = "auto") -> Backend:
+    """The backend that runs ``spec`` on ``device`` ("cpu" or "cuda"), not yet loaded;
+    ``dtype`` is the run's request (see :func:`core.asr.dtype.load_dtype`)."""
+    return backend_class(spec.backend)(spec, device, dtype)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from core import bundled, threads
 from core.asr.base import Backend, DecodeOptions
 from core.asr.chunking import Span, split
+from core.asr.dtype import load_dtype
 from core.asr.runaway import is_runaway
 from core.audio import SAMPLE_RATE
 from core.hub import ModelUnavailableError, friendly_hub_errors
@@ -47,7 +48,8 @@ class FasterWhisperBackend(Backend):
 
     @property
     def compute_type(self) -> str:
-        return self.weight_dtypes["cuda" if self.device.startswith("cuda") else "cpu"]
+        """The declared type for the device, through the one policy (a request changes none)."""
+        return load_dtype(self.spec, self.device, self.requested_dtype)
 
     def _where(self) -> str:
         if self.spec.is_bundled:
@@ -73,6 +75,7 @@ class FasterWhisperBackend(Backend):
                 compute_type=self.compute_type, cpu_threads=threads.current().threads,
                 revision=self.spec.revision)
         self.pipeline = BatchedInferencePipeline(self.model)
+        self.dtype = self.compute_type
 
     def _windows(self, clip: np.ndarray, options: DecodeOptions) -> list[Span]:
         """≤ 30 s windows of a clip: the whole clip when it fits, else cut at pauses."""

@@ -3,8 +3,9 @@
 need = weights + activation allowance, where
 
 * weights = parameter count × bytes per parameter of the dtype the backend
-  loads (fp32 for transformers on CPU, bf16/fp16 on GPU, int8 for
-  faster-whisper on CPU, fp16 for it on GPU);
+  loads, as :func:`core.asr.dtype.load_dtype` decides for the load itself
+  (transformers: bf16 on a CPU with native bf16, else fp32, bf16/fp16 on GPU;
+  faster-whisper: int8 on CPU, fp16 on GPU);
 * the parameter count is exact when the model's ``config.json`` is at hand (a
   local folder or the hub cache): the model is built on the ``meta`` device,
   which allocates nothing, and its parameters are counted. Otherwise it comes
@@ -16,8 +17,8 @@ need = weights + activation allowance, where
   is modelled as ``floor(backend) + fraction(family) × params × compute bytes
   × batch / 8``, the floor being what the backend class declares
   (``activation_floor_gb``, as it declares its load dtypes, ``weight_dtypes``):
-  activations are computed in fp32 on the CPU (int8 CTranslate2 included) and in
-  half precision on the GPU, and grow with the batch. Wav2Vec2 needs far more
+  activations are computed in the weights' float dtype (fp32 for int8
+  CTranslate2 on the CPU: :func:`compute_bytes`), and grow with the batch. Wav2Vec2 needs far more
   than Whisper per parameter: its CNN runs on the raw 16 kHz waveform. Seamless
   and Gemma 3n could not be measured here (no weights offline) and use
   documented assumptions.
@@ -28,6 +29,8 @@ The figures exclude the interpreter and libraries themselves (torch alone is
 
 from __future__ import annotations
 
+from core.asr.dtype import AUTO, load_dtype
+from core.asr.dtype import device_kind as device_kind  # re-exported: the planner's import
 from core.asr.factory import backend_class
 
 import functools
@@ -98,21 +101,18 @@ class MemoryEstimate:
         return self.weights_gb + self.activations_gb
 
 
-def device_kind(device: str) -> str:
-    """"cuda" for any CUDA device ("cuda:1"), else "cpu": how backends key their defaults."""
-    return "cuda" if device.startswith("cuda") else "cpu"
-
-
-def load_dtype(spec: AsrModelSpec, device: str) -> str:
-    """The dtype ``spec``'s backend declares it loads weights in on ``device``."""
-    return backend_class(spec.backend).weight_dtypes[device_kind(device)]
+def compute_bytes(dtype: str) -> int:
+    """Bytes per activation value: half precision computes in it; fp32 and int8 (whose
+    CTranslate2 kernels dequantize to fp32 on the CPU) in fp32."""
+    return 2 if dtype in ("bfloat16", "float16") else 4
 
 
 def activation_allowance_gb(spec: AsrModelSpec, params: int, device: str = "cpu",
-                            batch_size: int = REFERENCE_BATCH) -> float:
-    """The measured model: floor (the backend's) + fraction × params × compute bytes × batch / 8."""
+                            batch_size: int = REFERENCE_BATCH, dtype: str = AUTO) -> float:
+    """The measured model: floor (the backend's) + fraction × params × compute bytes × batch / 8;
+    ``dtype`` is the run's request, resolved by :func:`load_dtype` as the load resolves it."""
     gpu = device.startswith("cuda")
-    compute_gb = params * (2 if gpu else 4) / GB
+    compute_gb = params * compute_bytes(load_dtype(spec, device, dtype)) / GB
     scaled = ACTIVATION_FRACTION[spec.family] * compute_gb * max(1, batch_size) / REFERENCE_BATCH
     floor = backend_class(spec.backend).activation_floor_gb
     return floor + scaled + (CUDA_CONTEXT_GB if gpu else 0.0)
@@ -179,24 +179,26 @@ def parameter_count(spec: AsrModelSpec) -> tuple[int, str]:
     return published_params(spec), "published"
 
 
-def estimate(spec: AsrModelSpec, device: str = "cpu",
-             batch_size: int = REFERENCE_BATCH) -> MemoryEstimate:
-    """The memory ``spec`` needs on ``device`` ("cpu" or "cuda") for batches of ``batch_size``."""
+def estimate(spec: AsrModelSpec, device: str = "cpu", batch_size: int = REFERENCE_BATCH,
+             dtype: str = AUTO) -> MemoryEstimate:
+    """The memory ``spec`` needs on ``device`` ("cpu" or "cuda") for batches of ``batch_size``,
+    loaded as the run's ``dtype`` ("auto", "float32", "bfloat16") makes it load."""
     backend = backend_class(spec.backend)
     if backend.remote:  # the server holds the model: only a client here
         return MemoryEstimate(params=0, params_from="endpoint", dtype="remote",
                               batch_size=batch_size, weights_gb=0.0,
                               activations_gb=backend.activation_floor_gb)
     params, origin = parameter_count(spec)
-    dtype = load_dtype(spec, device)
+    loaded = load_dtype(spec, device, dtype)
     override = spec.memory_gb_gpu if device.startswith("cuda") else spec.memory_gb_cpu
     return MemoryEstimate(
-        params=params, params_from="override" if override else origin, dtype=dtype,
-        batch_size=batch_size, weights_gb=params * BYTES_PER_DTYPE[dtype] / GB,
-        activations_gb=activation_allowance_gb(spec, params, device, batch_size),
+        params=params, params_from="override" if override else origin, dtype=loaded,
+        batch_size=batch_size, weights_gb=params * BYTES_PER_DTYPE[loaded] / GB,
+        activations_gb=activation_allowance_gb(spec, params, device, batch_size, dtype),
         overridden_gb=override)
 
 
-def need_gb(spec: AsrModelSpec, device: str = "cpu", batch_size: int = REFERENCE_BATCH) -> float:
+def need_gb(spec: AsrModelSpec, device: str = "cpu", batch_size: int = REFERENCE_BATCH,
+            dtype: str = AUTO) -> float:
     """What the planner budgets for ``spec``: weights plus activation allowance, in GB."""
-    return estimate(spec, device, batch_size).total_gb
+    return estimate(spec, device, batch_size, dtype).total_gb

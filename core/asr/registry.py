@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from core import paths
 from core.asr.factory import BACKENDS
-from core.asr.spec import FAMILIES, AsrModelSpec
+from core.asr.spec import DTYPES, FAMILIES, AsrModelSpec
 from core.registry_file import (
     RegistryError,
     check_entry,
@@ -60,6 +60,12 @@ def _spec(path: Path, key: str, entry: dict) -> AsrModelSpec:
         raise RegistryError(f"{path}: model {key!r}: family must be one of {FAMILIES}")
     if entry.get("backend") == "faster-whisper" and entry["family"] != "whisper":
         raise RegistryError(f"{path}: model {key!r}: faster-whisper runs Whisper models only")
+    dtype = entry.get("dtype", "auto")
+    if dtype not in DTYPES:
+        raise RegistryError(f"{path}: model {key!r}: dtype must be one of {DTYPES}")
+    # The other backends have fixed compute types (int8/fp16, remote): it would do nothing.
+    if dtype != "auto" and entry.get("backend", "transformers") != "transformers":
+        raise RegistryError(f"{path}: model {key!r}: dtype applies to transformers models only")
     if "languages" in entry:
         langs = entry["languages"]
         entry["languages"] = (langs,) if isinstance(langs, str) else tuple(langs)

@@ -11,6 +11,8 @@ from core.languages import language_key
 from dataclasses import dataclass
 
 FAMILIES = ("whisper", "wav2vec2", "seamless", "gemma3n")
+# The weights' dtype a run or an entry may ask for; "auto" lets core.asr.dtype choose.
+DTYPES = ("auto", "float32", "bfloat16")
 ANY_LANGUAGE = "*"
 
 
@@ -29,6 +31,7 @@ class AsrModelSpec:
     memory_gb_cpu: float | None = None  # overrides the derived figure
     memory_gb_gpu: float | None = None
     params_millions: float | None = None  # for the estimate, when no config is at hand
+    dtype: str = "auto"  # weights' dtype (transformers only); a run's --dtype wins over it
     # backend = "endpoint": ``source`` is the API base URL (".../v1"), the model name the
     # server knows (default: this key) and the variable holding its API key, if any.
     endpoint_model: str | None = None

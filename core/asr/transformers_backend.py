@@ -1,7 +1,8 @@
 """ASR through transformers: Whisper, Wav2Vec2 CTC, SeamlessM4T and Gemma 3n.
 
 One runner per family turns a padded batch into texts; the backend loads it
-(fp32 on CPU, bf16/fp16 on GPU, SDPA attention), runs it under
+(in the dtype :func:`core.asr.dtype.load_dtype` picks: bf16 on a CPU with native
+bf16, else fp32; bf16/fp16 on GPU; SDPA attention), runs it under
 ``torch.inference_mode()`` and frees it. Every runner batches for real:
 clips are padded together and attention masks tell the model what is padding.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from core import threads
 from core.asr.base import Backend, DecodeOptions
 from core.asr.chunking import Span, split
+from core.asr.dtype import load_dtype
 from core.audio import SAMPLE_RATE
 from core.hub import ModelUnavailableError, friendly_hub_errors
 from core.languages import english_name, iso639_3
@@ -404,7 +406,9 @@ class TransformersBackend(Backend):
 
     _model_attrs = ("runner",)
     # float16 on GPUs without bf16: the same size. Floor and speed measured as in core.asr.memory.
+    # These are the defaults; core.asr.dtype picks bf16 on a CPU that has it, or as asked.
     weight_dtypes = {"cpu": "float32", "cuda": "bfloat16"}
+    dtype_choices = ("float32", "bfloat16")
     activation_floor_gb = 0.07
     rtfx_prior = {"cpu": 4.0, "cuda": 100.0}
     counts_from_config = True
@@ -420,16 +424,18 @@ class TransformersBackend(Backend):
 
         if self.spec.family not in RUNNERS:
             raise ModelUnavailableError(f"no transformers runner for family {self.spec.family!r}")
+        name = load_dtype(self.spec, self.device, self.requested_dtype)
         if self.device.startswith("cuda"):
             if not torch.cuda.is_available():
                 raise ModelUnavailableError("GPU mode is not available: torch sees no CUDA device")
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        else:
-            dtype = torch.float32
+            if name == "bfloat16" and not torch.cuda.is_bf16_supported():
+                name = "float16"  # the same size, so the estimate holds
         local = Path(self.spec.source).expanduser()
         where = str(local) if local.exists() else self.spec.source
         with friendly_hub_errors(self.spec.source):
-            self.runner = RUNNERS[self.spec.family](where, self.spec, dtype, self.device)
+            self.runner = RUNNERS[self.spec.family](where, self.spec, getattr(torch, name),
+                                                    self.device)
+        self.dtype = name
 
     def _transcribe_batch(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
         import torch

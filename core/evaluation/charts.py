@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from core.evaluation.summary import speed_label
+
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from core.evaluation.summary import ModelSummary
 
-CHARTS = (("wer", "WER (lower is better)", 100.0), ("bleu", "BLEU (higher is better)", 1.0),
-          ("rtfx", "Speed, RTFx (higher is faster)", 1.0),
-          ("success_rate", "Success rate %", 100.0))
+# (field, title with its unit, scale from the stored fraction or figure)
+CHARTS = (("wer", "WER % (lower is better)", 100.0), ("bleu", "BLEU (higher is better)", 1.0),
+          ("rtfx", "RTFx, audio s per compute s (higher is faster)", 1.0),
+          ("success_rate", "success % (higher is better)", 100.0))
 
 
 def write_chart(path: Path, title: str, summaries: dict[str, ModelSummary]) -> Path | None:
     """One PNG of the models' WER (with its interval), BLEU, speed and success; None when
-    no model has a sample."""
+    no model has a sample. A missing figure gets no bar but a dash, so it never reads as 0."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,17 +29,26 @@ def write_chart(path: Path, title: str, summaries: dict[str, ModelSummary]) -> P
         return None
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
     for ax, (field, heading, scale) in zip(axes.flat, CHARTS, strict=True):
-        values = [(getattr(summaries[m], field) or 0.0) * scale for m in models]
+        ax.yaxis.update_units(models)  # every model keeps its row, with a bar or not
+        shown = [m for m in models if getattr(summaries[m], field) is not None]
+        values = [getattr(summaries[m], field) * scale for m in shown]
         xerr = None
         if field == "wer":  # the 95 % bootstrap interval as error bars
-            cis = [summaries[m].wer_ci or [summaries[m].wer or 0.0] * 2 for m in models]
+            cis = [summaries[m].wer_ci or [summaries[m].wer] * 2 for m in shown]
             xerr = [[max(v - lo * scale, 0.0) for v, (lo, _) in zip(values, cis, strict=True)],
                     [max(hi * scale - v, 0.0) for v, (_, hi) in zip(values, cis, strict=True)]]
             heading += " · 95 % interval"
-        bars = ax.barh(models, values, color="#4C78A8", xerr=xerr, capsize=3)
-        ax.bar_label(bars, fmt="%.1f", padding=3, fontsize=8)
         ax.set_title(heading)
-        ax.invert_yaxis()
+        if shown:
+            bars = ax.barh(shown, values, color="#4C78A8", xerr=xerr, capsize=3)
+            labels = ([speed_label(summaries[m]) for m in shown] if field == "rtfx" else
+                      [f"{v:.1f}" for v in values])
+            ax.bar_label(bars, labels=labels, padding=3, fontsize=8)
+        for row, model in enumerate(models):
+            if model not in shown:
+                note = speed_label(summaries[model]) if field == "rtfx" else "—"
+                ax.text(0, row, f" {note}", va="center", fontsize=8, color="#666666")
+        ax.set_ylim(len(models) - 0.5, -0.5)  # first model on top
         ax.tick_params(axis="y", labelsize=8)
     fig.suptitle(f"ERT evaluation — {title}")
     fig.tight_layout()

@@ -50,8 +50,8 @@ def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> 
 
     return RunConfig(
         dataset=_ensure_dataset(args.dataset), models=models, batches=batches,
-        samples=args.samples, seed=args.seed, device=args.device, budget_gb=args.budget_gb,
-        out_dir=str(_out(args)), registry_path=args.registry,
+        samples=args.samples, seed=args.seed, device=args.device, dtype=args.dtype,
+        budget_gb=args.budget_gb, out_dir=str(_out(args)), registry_path=args.registry,
         decode=DecodeOptions(language=args.language, beam_size=args.beam_size,
                              pack_short=args.pack_short),
         tune_batch_size=not args.no_tune, max_batch_size=args.max_batch_size,
@@ -123,34 +123,43 @@ def _run(args: argparse.Namespace, config: RunConfig) -> int:
 
 
 def _report(outcome: Any) -> int:
+    from core.datasets import dataset_label
     from core.evaluation.run_dir import RunDir
+    from core.evaluation.summary import plural, speed_label
 
     run = RunDir(outcome.run_dir)
     consolidated = run.read_consolidated() or {}
-    print(f"\nrun {run.name} → {run.path} · decoding {consolidated.get('decoding')} · "
-          f"normalizer {(consolidated.get('normalizer') or {}).get('version')}")
-    print(f"{'model':32} {'status':16} {'WER %':>6} {'95% interval':>14} {'CER %':>6} "
-          f"{'BLEU':>6} {'RTFx':>7} {'success':>8} {'skipped':>7} {'batch':>5}")
+    print(f"\nrun {run.name} → {run.path}\ndataset {dataset_label(consolidated.get('dataset'))}"
+          f" · {plural(int(consolidated.get('samples') or 0), 'sample')} · decoding "
+          f"{consolidated.get('decoding')} · normalizer "
+          f"{(consolidated.get('normalizer') or {}).get('version')}")
+    print(f"{'model':28} {'status':15} {'WER %':>6} {'WER 95 %':>12} {'CER %':>6} "
+          f"{'BLEU':>5} {'success %':>9} {'timed':>5} {'cached':>6} {'failed':>6} "
+          f"{'skipped':>7} {'batch':>5}  RTFx")
 
-    def pct(v: float | None) -> str:
-        return f"{100 * v:6.1f}" if v is not None else "     —"
+    def pct(v: float | None, width: int = 6) -> str:
+        return f"{100 * v:{width}.1f}" if v is not None else f"{'—':>{width}}"
 
-    def interval(ci: list[float] | None, sign: str = "") -> str:
-        return f"[{100 * ci[0]:{sign}.1f}, {100 * ci[1]:{sign}.1f}]" if ci else "—"
+    def interval(ci: list[float] | None) -> str:
+        return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}" if ci else "—"
 
     for name, m in run.read_summaries().items():
-        rtfx = f"{m.rtfx:7.1f}" if m.rtfx else "      —"  # — : all from the cache
-        print(f"{name:32} {m.status:16} {pct(m.wer)} {interval(m.wer_ci):>14} {pct(m.cer)} "
-              f"{m.bleu or 0:6.1f} {rtfx} {100 * m.success_rate:7.0f}% "
-              f"{m.skipped:7d} {m.batch_size or '—':>5}")
+        bleu = f"{m.bleu:5.1f}" if m.bleu is not None else f"{'—':>5}"
+        success = pct(m.success_rate, 9) if m.samples else f"{'—':>9}"
+        print(f"{name:28} {m.status:15} {pct(m.wer)} {interval(m.wer_ci):>12} {pct(m.cer)} "
+              f"{bleu} {success} {m.timed:5d} {m.cached:6d} {m.failures:6d} {m.skipped:7d} "
+              f"{m.batch_size or '—':>5}  {speed_label(m)}")
         for lang, figures in m.languages.items() if len(m.languages) > 1 else ():
-            print(f"  {lang:30} {figures['samples']:>5} samples  {pct(figures['wer'])} "
-                  f"{interval(figures['wer_ci']):>14}")
+            print(f"  {lang:26} {plural(figures['samples'], 'sample'):>12} "
+                  f"{pct(figures['wer'])} {interval(figures['wer_ci']):>12} "
+                  f"{pct(figures.get('cer'))}")
         if m.baseline:
             versus = m.baseline
             print(f"  vs {versus['model']}: {versus['verdict']} (ΔWER "
                   f"{100 * versus['delta_wer']:+.1f} points, 95 % interval "
-                  f"{interval(versus['delta_wer_ci'], '+')}, {versus['pairs']} paired samples)")
+                  f"[{100 * versus['delta_wer_ci'][0]:+.1f}, "
+                  f"{100 * versus['delta_wer_ci'][1]:+.1f}], "
+                  f"{plural(versus['pairs'], 'paired sample')})")
     for failure in outcome.worker_failures:
         print(f"worker failure: {failure}", file=sys.stderr)
     if outcome.cancelled:
@@ -175,7 +184,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             from core.asr.memory import need_gb
 
             for name, keys in registry.batches.items():
-                need = sum(need_gb(registry.get(k), args.device) for k in keys)
+                need = sum(need_gb(registry.get(k), args.device, dtype=args.dtype) for k in keys)
                 print(f"{name:22} {need:6.1f} GB  {', '.join(keys)}")
             return 0
         if args.resume:
@@ -248,6 +257,8 @@ def menu(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    from core.asr.spec import DTYPES
+
     p.add_argument("--dataset", default=None,
                    help="manifest (.jsonl/.csv), folder, or hf:NAME[:CONFIG[:SPLIT]] "
                         "(default: the espeak-ng demo set, generated on first use)")
@@ -256,6 +267,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", metavar="ID", help="registry keys, e.g. whisper:tiny")
     p.add_argument("--batches", nargs="+", metavar="NAME", help="named batches of the registry")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--dtype", choices=DTYPES, default="auto",
+                   help="weights' dtype for transformers models (default auto: bfloat16 on a "
+                        "CPU with native bf16 and on GPU, else float32; wins over the "
+                        "registry's dtype)")
     p.add_argument("--budget-gb", type=float, default=None,
                    help="memory budget (default: 80%% of what is free)")
     p.add_argument("--out", default=None,

@@ -28,6 +28,9 @@ class RunConfig:
     samples: int | None = None
     seed: int = 0
     device: str = "cpu"
+    # Weights' dtype: "auto" (core.asr.dtype: bf16 on a CPU that has it), "float32" or
+    # "bfloat16"; wins over a registry entry's own.
+    dtype: str = "auto"
     budget_gb: float | None = None  # None: a share of the memory available at plan time
     out_dir: str = field(default_factory=lambda: str(paths.runs_dir()))
     run_id: str = field(default_factory=new_run_id)

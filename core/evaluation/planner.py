@@ -14,6 +14,7 @@ from core.asr import memory
 from core.asr.factory import backend_class
 from core.asr.memory import device_kind
 from core.asr.spec import AsrModelSpec
+from core.evaluation.summary import plural
 from core.system import MachineInfo
 
 from dataclasses import asdict, dataclass, field
@@ -122,7 +123,8 @@ def available_memory_gb(machine: MachineInfo, device: str) -> float:
     return machine.ram_available_gb
 
 
-def estimate_model_seconds(spec: AsrModelSpec, device: str, audio_seconds: float) -> float:
+def estimate_model_seconds(spec: AsrModelSpec, device: str, audio_seconds: float,
+                           dtype: str = "auto") -> float:
     """Load + decode time from the backend's declared speed prior, scaled by model size.
 
     Rough, for the plan's time estimate only: the run measures the real RTFx.
@@ -131,15 +133,16 @@ def estimate_model_seconds(spec: AsrModelSpec, device: str, audio_seconds: float
     prior = backend.rtfx_prior[device_kind(device)]
     if backend.remote:  # a served model: its size says nothing about its speed here
         return audio_seconds / prior
-    estimate = memory.estimate(spec, device)
+    estimate = memory.estimate(spec, device, dtype=dtype)
     params_m = max(estimate.params / 1e6, 1.0)
     rtfx = prior * 100.0 / params_m
     load = LOAD_SECONDS_PER_GB * estimate.weights_gb if device == "cpu" else 2.0
     return load + audio_seconds / max(rtfx, 0.05)
 
 
-def _batch_seconds(specs: list[AsrModelSpec], device: str, audio_seconds: float) -> float:
-    return sum(estimate_model_seconds(s, device, audio_seconds) for s in specs)
+def _batch_seconds(specs: list[AsrModelSpec], device: str, audio_seconds: float,
+                   dtype: str = "auto") -> float:
+    return sum(estimate_model_seconds(s, device, audio_seconds, dtype) for s in specs)
 
 
 def language_warnings(specs: list[AsrModelSpec], languages: dict[str | None, int],
@@ -156,7 +159,7 @@ def language_warnings(specs: list[AsrModelSpec], languages: dict[str | None, int
         fate = ("will be decoded anyway (all languages asked for)" if all_languages else
                 "will be skipped (wrong language) and left out of its scores")
         out.append(f"{spec.key} transcribes {', '.join(spec.languages)} only: {count} of "
-                   f"{total} samples ({which}) {fate}")
+                   f"{plural(total, 'sample')} ({which}) {fate}")
     return out
 
 
@@ -169,6 +172,7 @@ def make_plan(
     audio_seconds: float = 0.0,
     languages: dict[str | None, int] | None = None,
     all_languages: bool = False,
+    dtype: str = "auto",
 ) -> Plan:
     """Group ``specs`` (or keep the ``named`` batches) within the budget, saying why.
 
@@ -185,7 +189,7 @@ def make_plan(
     for group_name, members in groups.items():
         fitting: list[tuple[AsrModelSpec, float]] = []
         for spec in dict.fromkeys(members):  # de-duplicate, keep order
-            need = memory.need_gb(spec, device)
+            need = memory.need_gb(spec, device, dtype=dtype)
             if need > budget:
                 plan.refused.append(Refusal(
                     spec.key, f"needs {need:.1f} GB on {device}, more than the "
@@ -203,7 +207,7 @@ def make_plan(
             plan.batches.append(PlannedBatch(
                 name=name, models=[s.key for s in chosen],
                 need_gb=sum(n for _, n in bin_specs), reason=reason,
-                estimated_seconds=_batch_seconds(chosen, device, audio_seconds)))
+                estimated_seconds=_batch_seconds(chosen, device, audio_seconds, dtype)))
     everyone = [s for members in groups.values() for s in members]
     plan.warnings = language_warnings(everyone, languages or {}, all_languages)
     return plan

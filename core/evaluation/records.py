@@ -51,6 +51,7 @@ class ModelRecord:
     status: str
     error: str | None = None
     load_seconds: float | None = None
+    dtype: str | None = None  # what the weights loaded in ("bfloat16", "int8", …)
     batch_size: int | None = None
     batch_curve: list[dict[str, float]] = field(default_factory=list)
     peak_rss_gb: float | None = None

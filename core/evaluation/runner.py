@@ -67,7 +67,7 @@ def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
     specs, named = selected_specs(config, registry)
     return make_plan(specs, read_machine(), device=config.device, budget_gb=config.budget_gb,
                      named=named, audio_seconds=audio_seconds, languages=languages,
-                     all_languages=config.all_languages)
+                     all_languages=config.all_languages, dtype=config.dtype)
 
 
 def language_counts(samples: list[Sample], override: str | None = None

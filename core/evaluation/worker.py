@@ -148,10 +148,11 @@ class ModelEvaluation:
         if not pending:  # nothing in this model's languages: no need to load it
             record.samples_done, record.ended = self.done, time.time()
             return record
-        backend = create_backend(self.spec, self.config.device)
+        backend = create_backend(self.spec, self.config.device, self.config.dtype)
         try:
             backend.load()
             record.load_seconds = backend.load_seconds
+            record.dtype = backend.dtype
             self.guard.check(take_sample(self.guard.pid))  # a load alone may cross the limit
         except Exception as exc:  # any load failure fails this model, not the batch
             backend.free()

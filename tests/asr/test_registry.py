@@ -1,3 +1,4 @@
+from core import system
 from core.asr import AsrModelSpec, AsrRegistryError, create_backend, load_asr_registry
 from core.asr.chunking import split
 from core.asr.faster_whisper_backend import FasterWhisperBackend
@@ -91,7 +92,13 @@ def test_seed_batches_are_parsed_and_reference_known_models(registry):
     assert [s.key for s in registry.batch("batch_3_heavy")] == SEED_BATCHES["batch_3_heavy"]
 
 
-def test_memory_figures_are_positive_and_ordered_by_size(registry):
+@pytest.fixture
+def no_bf16_cpu(monkeypatch):
+    """A CPU without native bf16: transformers models then load (and are budgeted) in fp32."""
+    monkeypatch.setattr(system, "cpu_flags", lambda: frozenset({"avx2"}))
+
+
+def test_memory_figures_are_positive_and_ordered_by_size(registry, no_bf16_cpu):
     cpu = {key: need_gb(spec, "cpu") for key, spec in registry.models.items()}
     gpu = {key: need_gb(spec, "cuda") for key, spec in registry.models.items()}
     assert all(v > 0 for v in [*cpu.values(), *gpu.values()])
@@ -151,6 +158,9 @@ def test_published_counts_match_sizes_in_keys_and_sources():
     ('[models."x:a"]\nsource = "a/b"\nfamily = "hubert"\n', "family must be"),
     ('[models."whisper:a"]\nsource = "a/b"\n[batches]\nb = ["whisper:zz"]\n', "unknown models"),
     ('[models."whisper:a"]\nsource = "a/b"\nmemory_gb_cpu = -1\n', "positive"),
+    ('[models."whisper:a"]\nsource = "a/b"\ndtype = "float16"\n', "dtype must be one of"),
+    ('[models."faster-whisper:a"]\nsource = "a/b"\ndtype = "float32"\n',
+     "dtype applies to transformers models only"),
     ('[models."whisper:a"\n', "cannot read"),
     ('[models]\n"whisper:a" = "a/b"\n', "must be a table"),
     ('default = "zz"\n[models."whisper:a"]\nsource = "a/b"\n', "default 'zz' is not one"),
@@ -181,7 +191,8 @@ def test_the_registry_imports_without_torch():
     assert out.stdout.split() == ["False", "False"]
 
 
-def test_the_memory_estimate_and_the_plan_use_what_the_backend_class_declares(monkeypatch):
+def test_the_memory_estimate_and_the_plan_use_what_the_backend_class_declares(monkeypatch,
+                                                                             no_bf16_cpu):
     from core.evaluation.planner import LOAD_SECONDS_PER_GB, estimate_model_seconds
 
     spec = AsrModelSpec("whisper:base", "openai/whisper-base", params_millions=100)

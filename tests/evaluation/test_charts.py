@@ -29,13 +29,27 @@ def _summary(model: str, samples: int = 10, wer: float | None = 0.2,
 
 @pytest.fixture
 def captured(monkeypatch):
-    """Every barh call's (labels, values, xerr) and every suptitle, still drawn for real."""
-    calls: dict[str, list] = {"barh": [], "suptitle": []}
+    """Every barh call's (labels, values, xerr), bar_label's texts, text annotations and
+    suptitle, still drawn for real."""
+    calls: dict[str, list] = {"barh": [], "suptitle": [], "bar_label": [], "text": []}
     barh, suptitle = matplotlib.axes.Axes.barh, matplotlib.figure.Figure.suptitle
+    bar_label, text = matplotlib.axes.Axes.bar_label, matplotlib.axes.Axes.text
 
     def spy_barh(self, y, width, *args, **kwargs):
         calls["barh"].append((list(y), list(width), kwargs.get("xerr")))
         return barh(self, y, width, *args, **kwargs)
+
+    def spy_bar_label(self, container, *args, **kwargs):
+        texts = bar_label(self, container, *args, **kwargs)
+        calls["bar_label"].append((self.get_title(), [t.get_text() for t in texts]))
+        return texts
+
+    def spy_text(self, x, y, s, *args, **kwargs):
+        calls["text"].append((x, y, s))
+        return text(self, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "bar_label", spy_bar_label)
+    monkeypatch.setattr(matplotlib.axes.Axes, "text", spy_text)
 
     def spy_suptitle(self, t, *args, **kwargs):
         calls["suptitle"].append(t)
@@ -74,16 +88,29 @@ def test_write_chart_draws_nothing_when_no_model_has_a_sample(tmp_path):
     assert write_chart(path, "run", {}) is None
 
 
-def test_a_model_without_wer_is_drawn_at_zero_without_crashing(tmp_path, captured):
+def test_a_model_without_wer_gets_no_bar_but_a_dash(tmp_path, captured):
     path = tmp_path / "c.png"
     summaries = {"failed": _summary("failed", samples=5, wer=None, wer_ci=None, succeeded=0,
                                     failures=5, success_rate=0.0, rtfx=None),
                  "ok": _summary("ok", wer=0.25, wer_ci=[0.2, 0.3])}
     assert write_chart(path, "run", summaries) == path
     assert path.read_bytes()[:8] == PNG_MAGIC
-    _, values, xerr = captured["barh"][0]
-    assert values == pytest.approx([0.0, 25.0])
-    assert xerr[0][0] == 0.0 and xerr[1][0] == 0.0  # no interval: no error bar
+    labels, values, xerr = captured["barh"][0]
+    assert labels == ["ok"] and values == pytest.approx([25.0])  # no bar at 0 for "failed"
+    assert xerr[0] == pytest.approx([5.0]) and xerr[1] == pytest.approx([5.0])
+    assert (0, 0, " —") in captured["text"]  # "failed" is the first row: a dash there
+
+
+def test_a_model_without_rtfx_draws_no_bar_labelled_zero(tmp_path, captured):
+    summaries = {"cached": _summary("cached", rtfx=None, timed=0, cached=10),
+                 "fast": _summary("fast", rtfx=12.0, timed=6, cached=4)}
+    write_chart(tmp_path / "c.png", "run", summaries)
+    speed = [labels for title, labels in captured["bar_label"] if title.startswith("RTFx")]
+    assert speed == [["12.0 on 6 of 10 clips"]]  # one bar, for "fast" only
+    assert all("0.0" not in labels for _, labels in captured["bar_label"])
+    assert (0, 0, " — (all cached)") in captured["text"]
+    titles = [title for title, _ in captured["bar_label"]]
+    assert titles[0].startswith("WER %") and any(t.startswith("success %") for t in titles)
 
 
 def test_wer_error_bars_span_the_95_percent_interval(tmp_path, captured):

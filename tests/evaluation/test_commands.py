@@ -20,3 +20,46 @@ def test_cli_lists_batches_analyzes_and_monitors(tmp_path, bench):
     assert "RAM" in out and list(tmp_path.glob("memory_stats_*.json"))
     for command in ("evaluate", "analyze", "monitor", "demo-data"):
         assert "Example" in ert(command, "--help") or "example" in ert(command, "--help")
+
+
+def test_the_report_names_the_dataset_units_counts_and_what_speed_was_measured_on(
+        tmp_path, capsys):
+    from core.evaluation.commands import _report
+    from core.evaluation.summary import ModelSummary
+
+    import json
+    from dataclasses import asdict
+    from types import SimpleNamespace
+
+    def summary(model: str, **kw) -> dict:
+        values = dict(model=model, batch="b", status="ok", samples=24, succeeded=24,
+                      failures=0, success_rate=1.0, wer=0.125, cer=0.05, bleu=70.0, chrf=80.0,
+                      rtfx=12.34, mean_latency_s=0.5, band="good", batch_size=4,
+                      batch_curve=[], peak_rss_gb=1.0, peak_gpu_gb=None, load_seconds=1.0,
+                      error=None, wer_ci=[0.1, 0.15], timed=10, cached=14)
+        values.update(kw)
+        return asdict(ModelSummary(**values))
+
+    run = tmp_path / "20260101-000000-abcd"
+    run.mkdir()
+    (run / "plan.json").write_text("{}")
+    (run / "consolidated_results_20260101_000000.json").write_text(json.dumps({
+        "dataset": "/x/runs/demo-data/manifest.jsonl", "samples": 24, "decoding": "independent",
+        "normalizer": {"version": "ert-normalizer/2"},
+        "models": {"fast": summary("fast"),
+                   "cached": summary("cached", rtfx=None, timed=0, cached=24),
+                   "broken": summary("broken", status="failed", succeeded=0, failures=1,
+                                     success_rate=0.0, wer=None, cer=None, bleu=None,
+                                     chrf=None, rtfx=None, wer_ci=None, timed=0, cached=0,
+                                     samples=1, batch_size=None)}}))
+    assert _report(SimpleNamespace(run_dir=run, worker_failures=[], cancelled=False)) == 0
+    out = capsys.readouterr().out
+    assert "dataset demo-data · 24 samples" in out and "manifest.jsonl" not in out
+    header = next(line for line in out.splitlines() if line.startswith("model"))
+    for column in ("WER %", "WER 95 %", "CER %", "success %", "timed", "cached", "failed",
+                   "skipped", "RTFx"):
+        assert column in header
+    lines = {line.split()[0]: line for line in out.splitlines()[3:] if line.strip()}
+    assert lines["fast"].endswith("12.3 on 10 of 24 clips") and "10.0–15.0" in lines["fast"]
+    assert lines["cached"].endswith("— (all cached)")
+    assert "None" not in out and lines["broken"].endswith("—  —")  # no WER, no speed

@@ -39,7 +39,8 @@ def test_browser_pages_upload_and_evaluation(artifacts_dir, tmp_path):
         samples.press("Enter")
         expect(page.get_by_test_id("stMetricValue").first).to_have_text("5", timeout=30_000)
         page.get_by_role("button", name=re.compile("Start evaluation")).click()
-        page.get_by_text(re.compile(r"finished · 5/5 samples")).wait_for(timeout=300_000)
+        page.get_by_text("finished · 5 samples × 1 model · 5 of 5 done").wait_for(
+            timeout=300_000)
         page.get_by_test_id("stImage").first.wait_for(timeout=60_000)  # the results chart
         _no_exception(page)
         page.screenshot(path=str(artifacts_dir / "page-evaluation.png"), full_page=True)
@@ -84,6 +85,10 @@ def test_browser_compare_shows_wer_error_bars_and_the_verdict(artifacts_dir, tmp
         # Plotly draws each bar's interval as an error-bar path in the WER chart.
         page.locator("g.errorbar path").first.wait_for(state="attached", timeout=60_000)
         assert page.locator("g.errorbar").count() >= 2
+        # Charts are titled with their unit, and their x axis says what a bar is.
+        expect(page.locator("text.gtitle").filter(has_text=re.compile(r"^WER %$"))).to_be_visible()
+        expect(page.locator("text.gtitle").filter(has_text="peak RAM GB")).to_be_visible()
+        assert "model · run" in page.locator("text.xtitle").all_text_contents()
         page.get_by_role("tab", name="Baseline vs candidate").click()
         verdict = page.get_by_test_id("stAlertContentInfo").filter(
             has_text="95 % interval").filter(visible=True).first

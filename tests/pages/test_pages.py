@@ -7,6 +7,8 @@ from core.evaluation.config import RunConfig
 
 import io
 import json
+import re
+import time
 
 import numpy as np
 import pytest
@@ -45,6 +47,30 @@ def _page(name: str) -> AppTest:
     return at
 
 
+def _no_none_shown(at: AppTest) -> None:
+    """No table or text shows a literal None: missing values are drawn as a dash."""
+    for table in at.dataframe:
+        frame = table.value
+        assert not frame.isin(["None", "nan"]).any().any(), frame
+        if frame.isna().any().any():
+            assert table.proto.placeholder == "—", (list(frame.columns), frame)
+    texts = [e.value for e in (*at.markdown, *at.caption, *at.info, *at.success, *at.error)]
+    assert not [t for t in texts if re.search(r"\bNone\b", t)], texts
+
+
+def _array(values) -> list:
+    """A plotly figure's array, plain or typed (``{"dtype": "f8", "bdata": base64}``)."""
+    import base64
+
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)
+
+
+def _table_with(at: AppTest, column: str):
+    return next(t.value for t in at.dataframe if column in t.value.columns)
+
+
 def test_evaluation_page_shows_pickers_and_the_plan(runs_dir):
     at = _page("1_Evaluation.py")
     assert at.radio(key="dataset_kind").value == "Demo (espeak-ng)"
@@ -57,6 +83,39 @@ def test_evaluation_page_shows_pickers_and_the_plan(runs_dir):
     assert any(m.label == "Strategy" for m in at.metric)
     assert any(m.label == "Estimated time" for m in at.metric)
     assert at.selectbox(key="eval_run_choice").options  # the fixture run is listed
+    assert any("**demo-data**" in c.value for c in at.caption)  # not manifest.jsonl
+
+
+def test_evaluation_page_says_what_the_finished_run_measured(runs_dir):
+    at = _page("1_Evaluation.py")
+    (bar,) = at.get("progress")
+    assert bar.proto.text == "finished · 3 samples × 2 models · 6 of 6 done", bar.proto.text
+    progress = _table_with(at, "progress")
+    assert list(progress["samples"]) == ["3 of 3", "3 of 3"]
+    results = _table_with(at, "WER %")
+    for label in ("WER %", "WER 95 % interval", "CER %", "BLEU", "chrF", "RTFx", "success %",
+                  "timed", "cached", "failed", "skipped", "peak RAM GB"):
+        assert label in results.columns, list(results.columns)
+    assert not {"wer", "rtfx", "peak_rss_gb", "success_rate"} & set(results.columns)
+    assert results["WER %"].between(0, 100).all() and (results["success %"] == 100).all()
+    assert (results["timed"] + results["cached"] == 3).all()
+    assert all(re.fullmatch(r"\d+\.\d( on \d+ of \d+ clips)?|— \(all cached.*\)", r)
+               for r in results["RTFx"]), list(results["RTFx"])
+    title = at.selectbox(key="eval_run_choice")
+    assert "demo-data · 2 models" in title.format_func(title.value)
+    _no_none_shown(at)
+
+
+def test_evaluation_page_makes_the_demo_set_on_first_use(runs_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ERT_RUNS_DIR", str(tmp_path / "fresh"))
+    started = time.monotonic()
+    at = _page("1_Evaluation.py")  # no click: the demo set is generated and planned
+    assert time.monotonic() - started < 120
+    assert (tmp_path / "fresh" / "demo-data" / "manifest.jsonl").exists()
+    assert not [b for b in at.button if "Generate" in b.label]
+    assert list(at.dataframe[0].value["models"]) == ["faster-whisper:tiny.en"]  # the plan
+    samples = next(m for m in at.metric if m.label == "Samples")
+    assert samples.value == "10"
 
 
 def test_evaluation_page_reports_a_bad_manifest_clearly(runs_dir):
@@ -84,19 +143,41 @@ def test_compare_page_tables_deltas_and_per_sample_view(runs_dir):
     at = _page("3_Compare.py")
     table = at.dataframe[0].value
     assert set(table["model"]) == {"faster-whisper:tiny.en", "faster-whisper:base"}
-    assert table["wer"].notna().all()
-    assert table["wer_low"].notna().all() and (table["wer_low"] <= table["wer"]).all()
-    assert (table["wer"] <= table["wer_high"]).all()
-    deltas = [m.label for m in at.metric]
-    assert {"WER", "CER", "BLEU", "CHRF"} <= set(deltas)
+    for label in ("WER %", "WER 95 % interval", "CER %", "BLEU", "chrF", "RTFx", "success %",
+                  "peak RAM GB", "timed", "cached", "failed", "skipped"):
+        assert label in table.columns, list(table.columns)
+    assert not {"wer", "cer", "bleu", "chrf", "peak_rss_gb", "success_rate", "label"} & set(
+        table.columns)
+    columns = list(table.columns)
+    assert columns.index("decoding") > columns.index("peak RAM GB")  # long ones after metrics
+    assert table["WER %"].notna().all() and table["WER %"].between(0, 100).all()
+    for wer, interval in zip(table["WER %"], table["WER 95 % interval"], strict=True):
+        low, high = map(float, interval.split("–"))
+        assert low - 0.05 <= wer <= high + 0.05  # both in percent
+    assert (table["success %"] == 100).all()
+    picker = at.multiselect(key="cmp_runs")
+    assert "demo-data · 3 samples" in picker.format_func(picker.value[0])
+    deltas = {m.label: m.value for m in at.metric}
+    assert {"WER", "CER", "BLEU", "chrF"} <= set(deltas)
+    assert re.fullmatch(r"\d+\.\d %", deltas["WER"]) and re.fullmatch(r"\d+\.\d %",
+                                                                      deltas["CER"])
+    language = _table_with(at, "baseline WER %")
+    assert "baseline_wer" not in language.columns and language["candidate WER %"].max() <= 100
+    _no_none_shown(at)
     # The baseline-vs-candidate verdict, with its interval (3 clips: never significant).
     verdicts = [e.value for e in (*at.info, *at.success, *at.error)
                 if "95 % interval" in e.value]
     assert verdicts and "no significant difference" in verdicts[0], verdicts
     # The WER chart draws the interval as error bars.
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    wer_chart = next(c for c in charts if c["layout"]["title"]["text"] == "WER")
+    titles = [c["layout"]["title"]["text"] for c in charts]
+    assert sorted(titles) == sorted(["WER %", "CER %", "BLEU", "RTFx", "success %",
+                                     "peak RAM GB"]), titles
+    wer_chart = charts[titles.index("WER %")]
     assert all(trace["error_y"]["array"] for trace in wer_chart["data"])
+    assert wer_chart["layout"]["xaxis"]["title"]["text"] == "model · run"
+    assert wer_chart["layout"]["yaxis"]["title"]["text"] == "WER %"
+    assert 0 < max(y for trace in wer_chart["data"] for y in _array(trace["y"])) <= 100
     html = " ".join(m.value for m in at.markdown)
     assert "Reference" in html and "faster-whisper:tiny.en" in html
 
@@ -191,3 +272,54 @@ def test_silence_upload_shows_no_speech(runs_dir, model):
     assert list(results) == [model]
     (line,) = results[model]["text"]
     assert _no_words(line), f"{model} transcribed silence as {line!r}"
+
+
+def _scored_run(root, run_id: str, models: dict[str, dict]) -> None:
+    """A run folder with consolidated results only, as one copied from another machine."""
+    from core.evaluation.summary import ModelSummary
+
+    from dataclasses import asdict
+
+    folder = root / run_id
+    folder.mkdir(parents=True)
+    (folder / "plan.json").write_text("{}")
+    base = dict(batch="b", status="ok", samples=4, succeeded=4, failures=0, success_rate=1.0,
+                wer=0.2, cer=0.1, bleu=50.0, chrf=60.0, rtfx=10.0, mean_latency_s=0.5,
+                band="good", batch_size=2, batch_curve=[], peak_rss_gb=0.8, peak_gpu_gb=None,
+                load_seconds=1.0, error=None, wer_ci=[0.1, 0.3], timed=4, cached=0)
+    (folder / "consolidated_results_20260101_000000.json").write_text(json.dumps({
+        "run_id": run_id, "dataset": "hf:google/fleurs:fr_fr:test", "samples": 4,
+        "created": "20260101_000000",
+        "models": {m: asdict(ModelSummary(model=m, **{**base, **kw}))
+                   for m, kw in models.items()}}))
+
+
+def test_compare_page_shows_languages_and_never_draws_a_missing_figure_as_zero(
+        runs_dir, tmp_path, monkeypatch):
+    languages = {lang: {"language": lang, "samples": 2, "wer": wer, "cer": wer / 2,
+                        "wer_ci": [wer / 2, wer * 2]} for lang, wer in (("en", 0.1),
+                                                                       ("fr", 0.3))}
+    _scored_run(tmp_path, "20260101-000000-aaaa", {
+        "one": {"languages": languages},
+        "cached": {"rtfx": None, "timed": 0, "cached": 4, "peak_rss_gb": None,
+                   "languages": languages}})
+    monkeypatch.setenv("ERT_RUNS_DIR", str(tmp_path))
+    at = _page("3_Compare.py")
+    picker = at.multiselect(key="cmp_runs")
+    assert "google/fleurs (fr_fr, test) · 4 samples" in picker.format_func(picker.value[0])
+    table = at.dataframe[0].value.set_index("model")
+    assert table.loc["cached", "RTFx"] == "— (all cached)"
+    assert table.loc["one", "RTFx"] == "10.0"
+    per_language = _table_with(at, "language")
+    assert list(zip(per_language["model"], per_language["language"], strict=True)) == [
+        ("one", "en"), ("one", "fr"), ("cached", "en"), ("cached", "fr")]
+    assert list(per_language["WER %"]) == pytest.approx([10.0, 30.0, 10.0, 30.0])
+    assert list(per_language["WER 95 % interval"])[:2] == ["5.0–20.0", "15.0–60.0"]
+    charts = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
+              for c in at.get("plotly_chart")}
+    for title in ("RTFx", "peak RAM GB"):  # only "one" has a bar; "cached" is named instead
+        bars = [x for trace in charts[title]["data"] for x in _array(trace["x"])]
+        assert bars == ["one · aaaa"], (title, bars)
+    assert any("No RTFx bar for cached · aaaa — (all cached)" in c.value for c in at.caption)
+    assert "run" not in table.columns  # one run: the picker names it
+    _no_none_shown(at)

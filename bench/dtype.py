@@ -1,0 +1,281 @@
+"""bf16 against fp32 weights for transformers ASR on this CPU: speed, memory, agreement.
+
+``python -m bench dtype``. Random weights at two real architectures' shapes (no real
+transformers ASR weights are reachable offline): Whisper *small* (d_model 768,
+12 + 12 layers, the multilingual vocabulary) and Wav2Vec2 *large* CTC (1024 wide,
+24 layers). Eight 5–10 s espeak-ng clips, one batch of eight, greedy, Whisper capped
+at 32 new tokens so random weights do not decode 448. The baseline is fp32 (what every
+CPU got before), measured in the same run; each variant loads in a fresh process
+through ``create_backend(spec, "cpu", dtype)``, so its RSS is its own.
+
+Columns: RTFx (audio seconds per wall second of the batch); the RSS the load added
+(weights); the peak RSS growth while transcribing (activations, sampled every 5 ms);
+the planner's estimate for the variant (:func:`core.asr.memory.estimate`, batch 8:
+its activation allowance was fitted on 30 s clips, so the CTC model's is generous
+here). Accuracy proxy, since random weights make no words: agreement with the fp32
+outputs — identical transcripts, character similarity, for CTC the per-frame argmax
+and the logits' relative error, for Whisper the encoder states' and the first decoding
+step's logits' relative error on two clips. Random models sit near ties, so their
+disagreement overstates what a trained model's would be.
+"""
+
+from __future__ import annotations
+
+import core  # noqa: F401  (thread caps first)
+from core.asr.base import DecodeOptions
+from core.asr.factory import create_backend
+from core.asr.spec import AsrModelSpec
+from core.audio import SAMPLE_RATE
+from core.demo_data import SENTENCES, synthesize
+
+import argparse
+import difflib
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import save, table
+
+GB = 1024**3
+DTYPES = ("float32", "bfloat16")  # the first is the baseline
+MODELS = ("whisper-small", "wav2vec2-large")
+FAMILY = {"whisper-small": "whisper", "wav2vec2-large": "wav2vec2"}
+PROMPT = [50258, 50259, 50359, 50363]  # <|startoftranscript|><|en|><|transcribe|><|notimestamps|>
+
+
+def _clips(count: int) -> list[np.ndarray]:
+    """``count`` English clips of 5–10 s: sentences joined until 5 s, cut at 10 s."""
+    sentences = iter(SENTENCES["en"] * 4)
+    clips = []
+    while len(clips) < count:
+        audio = np.zeros(0, np.float32)
+        while audio.size < 5 * SAMPLE_RATE:
+            audio = np.concatenate([audio, synthesize(next(sentences), "en")])
+        clips.append(audio[:10 * SAMPLE_RATE])
+    return clips
+
+
+def _build_whisper_small(folder: Path) -> Path:
+    from core.asr.tiny_models import whisper_tokenizer
+
+    import torch
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+    )
+
+    config = WhisperConfig(vocab_size=51865, d_model=768, encoder_layers=12, decoder_layers=12,
+                           encoder_attention_heads=12, decoder_attention_heads=12,
+                           encoder_ffn_dim=3072, decoder_ffn_dim=3072, num_mel_bins=80)
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=50258, eos_token_id=50257, pad_token_id=50257,
+        bos_token_id=50257, max_length=448, begin_suppress_tokens=[220, 50257])
+    model.save_pretrained(folder)
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80),
+                     whisper_tokenizer()).save_pretrained(folder)
+    return folder
+
+
+def _build_wav2vec2_large(folder: Path) -> Path:
+    from core.asr.tiny_models import build_wav2vec2
+
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    build_wav2vec2(folder)  # the processor and vocabulary; the model is replaced
+    config = Wav2Vec2Config(vocab_size=46, hidden_size=1024, num_hidden_layers=24,
+                            num_attention_heads=16, intermediate_size=4096,
+                            feat_extract_norm="layer", do_stable_layer_norm=True,
+                            conv_bias=True, pad_token_id=0)
+    torch.manual_seed(0)
+    Wav2Vec2ForCTC(config).save_pretrained(folder)
+    return folder
+
+
+class PeakRss:
+    """The process's peak RSS while the ``with`` block runs, sampled every 5 ms."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.process = psutil.Process()
+        self.peak = self.process.memory_info().rss
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.005)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _probe_whisper(backend: Any, clips: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Encoder states and the first step's logits for two clips: a continuous comparison."""
+    import torch
+
+    runner = backend.runner
+    features = runner.to_model(runner.processor.feature_extractor(
+        clips[:2], sampling_rate=SAMPLE_RATE, return_tensors="pt"))
+    with torch.inference_mode():
+        out = runner.model(input_features=features["input_features"],
+                           decoder_input_ids=torch.tensor([PROMPT] * 2))
+    return {"encoder": out.encoder_last_hidden_state.float().numpy(),
+            "first_logits": out.logits[:, -1].float().numpy()}
+
+
+def measure(model: str, dtype: str, folder: str, clips_file: str, out: str,
+            max_new_tokens: int) -> dict[str, Any]:
+    """One variant, meant to run alone in a fresh process (``--child``)."""
+    from core.asr.memory import estimate
+
+    import psutil
+    import torch
+
+    process = psutil.Process()
+    stored = np.load(clips_file)
+    clips = [stored[f"clip{i}"] for i in range(len(stored.files))]
+    spec = AsrModelSpec(f"{FAMILY[model]}:bench", folder, family=FAMILY[model])
+    options = DecodeOptions(language="en", batch_size=len(clips), max_new_tokens=max_new_tokens)
+    before = process.memory_info().rss
+    backend = create_backend(spec, "cpu", dtype)
+    backend.load()
+    loaded_dtypes = sorted({str(p.dtype) for p in backend.model.parameters()})
+    backend.transcribe(clips[:1], options)  # warm-up: kernels chosen, allocator primed
+    captured: list[Any] = []
+    if FAMILY[model] == "wav2vec2":  # keep the CTC logits the backend computes
+        compute = backend.runner.logits
+
+        def keep(batch: list[np.ndarray], decode: DecodeOptions) -> list[Any]:
+            captured.extend(found := compute(batch, decode))
+            return found
+
+        backend.runner.logits = keep
+    loaded = process.memory_info().rss
+    with PeakRss() as peak:
+        started = time.perf_counter()
+        transcripts = backend.transcribe(clips, options)
+        seconds = time.perf_counter() - started
+    arrays = ({"logits": np.concatenate([x.float().numpy() for x in captured])} if captured
+              else _probe_whisper(backend, clips))
+    np.savez(out, **arrays)
+    need = estimate(spec, "cpu", batch_size=len(clips), dtype=dtype)
+    return {"model": model, "dtype": backend.dtype, "parameters": loaded_dtypes,
+            "torch_threads": torch.get_num_threads(),
+            "audio_seconds": sum(c.size for c in clips) / SAMPLE_RATE, "seconds": seconds,
+            "load_seconds": backend.load_seconds, "load_rss_gb": (loaded - before) / GB,
+            "activations_gb": (peak.peak - loaded) / GB, "estimate_gb": need.total_gb,
+            "texts": [t.text for t in transcripts], "errors": [t.error for t in transcripts]}
+
+
+def _agreement(base: dict[str, Any], other: dict[str, Any], arrays: tuple[Any, Any]
+               ) -> dict[str, Any]:
+    """How close a variant's outputs are to the fp32 baseline's."""
+    pairs = list(zip(base["texts"], other["texts"], strict=True))
+    row = {"same texts": f"{sum(a == b for a, b in pairs)}/{len(pairs)}",
+           "char sim %": 100 * float(np.mean([difflib.SequenceMatcher(None, a, b).ratio()
+                                              for a, b in pairs]))}
+    first, second = arrays
+
+    def relative(name: str) -> float:
+        return float(np.linalg.norm(second[name] - first[name]) / np.linalg.norm(first[name]))
+
+    if "logits" in first:
+        row["argmax agree %"] = 100 * float(np.mean(first["logits"].argmax(-1)
+                                                    == second["logits"].argmax(-1)))
+        row["rel. error"] = f"logits {relative('logits'):.3f}"
+    else:
+        top = np.mean(first["first_logits"].argmax(-1) == second["first_logits"].argmax(-1))
+        row["argmax agree %"] = 100 * float(top)
+        row["rel. error"] = (f"encoder {relative('encoder'):.3f}, "
+                             f"logits {relative('first_logits'):.3f}")
+    return row
+
+
+def _child(argv: list[str]) -> dict[str, Any]:
+    model, dtype, folder, clips_file, out, tokens = argv
+    result = measure(model, dtype, folder, clips_file, out, int(tokens))
+    print(json.dumps(result))
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        return _child(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m bench dtype")
+    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    args = parser.parse_args(argv)
+    from core.system import cpu_flags, cpu_has_bf16, cpu_model
+
+    began = time.perf_counter()
+    rows, results = [], {}
+    with tempfile.TemporaryDirectory(prefix="ert-bench-dtype-") as tmp:
+        root = Path(tmp)
+        clips = _clips(args.clips)
+        np.savez(root / "clips.npz", **{f"clip{i}": c for i, c in enumerate(clips)})
+        print(f"  {len(clips)} clips, {sum(c.size for c in clips) / SAMPLE_RATE:.0f} s of audio",
+              file=sys.stderr)
+        for model in args.models:
+            build = _build_whisper_small if model == "whisper-small" else _build_wav2vec2_large
+            folder = build(root / model)
+            found, arrays = {}, {}
+            for dtype in DTYPES:
+                out = root / f"{model}-{dtype}.npz"
+                proc = subprocess.run(
+                    [sys.executable, "-m", "bench", "dtype", "--", "--child", model, dtype,
+                     str(folder), str(root / "clips.npz"), str(out), str(args.max_new_tokens)],
+                    capture_output=True, text=True, check=False)
+                if proc.returncode:
+                    raise RuntimeError(f"{model} {dtype} failed:\n{proc.stderr[-3000:]}")
+                found[dtype] = json.loads(proc.stdout.strip().splitlines()[-1])
+                arrays[dtype] = dict(np.load(out))
+                print(f"  {model} {dtype}: {found[dtype]['seconds']:.1f} s", file=sys.stderr)
+            base = found[DTYPES[0]]
+            for dtype in DTYPES:
+                got = found[dtype]
+                rtfx = got["audio_seconds"] / got["seconds"]
+                rows.append({
+                    "model": model, "dtype": got["dtype"], "RTFx": rtfx,
+                    "x fp32": base["seconds"] / got["seconds"],
+                    "load GB": got["load_rss_gb"],
+                    "x fp32 load": got["load_rss_gb"] / base["load_rss_gb"],
+                    "activ. GB": got["activations_gb"],
+                    "x fp32 activ.": got["activations_gb"] / base["activations_gb"],
+                    "estimate GB": got["estimate_gb"],
+                    **_agreement(base, got, (arrays[DTYPES[0]], arrays[dtype]))})
+            results[model] = found
+    flags = sorted(cpu_flags() & {"avx512_bf16", "amx_bf16", "bf16"})
+    title = (f"bf16 vs fp32 weights, {args.clips} clips of 5-10 s, batch {args.clips}, greedy, "
+             f"Whisper <= {args.max_new_tokens} tokens; {cpu_model()}, bf16 flags {flags}")
+    print(table(rows, title))
+    result = {"cpu": cpu_model(), "cpu_bf16": cpu_has_bf16(), "bf16_flags": flags,
+              "clips": args.clips, "max_new_tokens": args.max_new_tokens, "rows": rows,
+              "variants": results, "seconds": time.perf_counter() - began}
+    print(f"saved {save('dtype', result)} ({result['seconds']:.0f} s in all)")
+    return result
+
+
+if __name__ == "__main__":
+    main()

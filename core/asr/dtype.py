@@ -1,0 +1,53 @@
+"""Which dtype a model's weights load in: the one decision, for the load and the estimate alike.
+
+The backend that loads a model and the memory estimate the planner budgets with both
+ask :func:`load_dtype`, so a plan's needs follow the dtype the model will really have.
+The choice, strongest first: the run's ``--dtype``, the registry entry's ``dtype``, then
+"auto": bf16 for transformers on a CPU that computes in bf16 natively (half the memory
+of fp32, and faster there), else what the backend class declares (``weight_dtypes``:
+fp32 for transformers on other CPUs, bf16 on CUDA, which the backend turns into fp16
+on GPUs without bf16). Backends with fixed compute types (faster-whisper's int8 on the
+CPU and fp16 on the GPU) ignore a request; a remote model has no weights here.
+"""
+
+from __future__ import annotations
+
+from core import system
+from core.asr.factory import backend_class
+from core.asr.spec import DTYPES
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.asr.spec import AsrModelSpec
+
+AUTO = "auto"
+
+
+def device_kind(device: str) -> str:
+    """"cuda" for any CUDA device ("cuda:1"), else "cpu": how backends key their defaults."""
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
+def load_dtype(spec: AsrModelSpec, device: str = "cpu", requested: str = AUTO) -> str:
+    """The dtype ``spec``'s weights load in on ``device``: "float32", "bfloat16", "float16",
+    "int8", or "remote" for a served model.
+
+    ``requested`` is the run's choice ("auto", "float32" or "bfloat16"); it wins over the
+    registry entry's ``dtype``, which wins over the automatic choice.
+    """
+    if requested not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, not {requested!r}")
+    backend = backend_class(spec.backend)
+    if backend.remote:
+        return "remote"
+    kind = device_kind(device)
+    declared = backend.weight_dtypes[kind]
+    if not backend.dtype_choices:  # e.g. CTranslate2's int8/fp16 compute types
+        return declared
+    asked = requested if requested != AUTO else spec.dtype
+    if asked in backend.dtype_choices:
+        return asked
+    if kind == "cpu" and "bfloat16" in backend.dtype_choices and system.cpu_has_bf16():
+        return "bfloat16"
+    return declared
