@@ -6,7 +6,10 @@ transformers ASR weights are reachable offline): Whisper *small* (d_model 768,
 24 layers). Eight 5–10 s espeak-ng clips, one batch of eight, greedy, Whisper capped
 at 32 new tokens so random weights do not decode 448. The baseline is fp32 (what every
 CPU got before), measured in the same run; each variant loads in a fresh process
-through ``create_backend(spec, "cpu", dtype)``, so its RSS is its own.
+through ``create_backend(spec, "cpu", dtype)``, so its RSS is its own. The random
+Whisper's generation config suppresses timestamp tokens: it would emit them as text, and
+transformers then decodes the window again from each one, so time would follow how many
+it happened to emit rather than the dtype.
 
 Columns: RTFx (audio seconds per wall second of the batch); the RSS the load added
 (weights); the peak RSS growth while transcribing (activations, sampled every 5 ms);
@@ -14,9 +17,9 @@ the planner's estimate for the variant (:func:`core.asr.memory.estimate`, batch 
 its activation allowance was fitted on 30 s clips, so the CTC model's is generous
 here). Accuracy proxy, since random weights make no words: agreement with the fp32
 outputs — identical transcripts, character similarity, for CTC the per-frame argmax
-and the logits' relative error, for Whisper the encoder states' and the first decoding
-step's logits' relative error on two clips. Random models sit near ties, so their
-disagreement overstates what a trained model's would be.
+and the logits' relative error, for Whisper the generated tokens (position by position)
+and the encoder states' and first decoding step's logits' relative error on two clips.
+Random models sit near ties, so their disagreement overstates what a trained model's would be.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ DTYPES = ("float32", "bfloat16")  # the first is the baseline
 MODELS = ("whisper-small", "wav2vec2-large")
 FAMILY = {"whisper-small": "whisper", "wav2vec2-large": "wav2vec2"}
 PROMPT = [50258, 50259, 50359, 50363]  # <|startoftranscript|><|en|><|transcribe|><|notimestamps|>
+TIMESTAMPS = range(50364, 51865)  # <|0.00|> … <|30.00|> in the multilingual vocabulary
 
 
 def _clips(count: int) -> list[np.ndarray]:
@@ -81,7 +85,8 @@ def _build_whisper_small(folder: Path) -> Path:
     model = WhisperForConditionalGeneration(config)
     model.generation_config = GenerationConfig(
         decoder_start_token_id=50258, eos_token_id=50257, pad_token_id=50257,
-        bos_token_id=50257, max_length=448, begin_suppress_tokens=[220, 50257])
+        bos_token_id=50257, max_length=448, begin_suppress_tokens=[220, 50257],
+        suppress_tokens=list(TIMESTAMPS))
     model.save_pretrained(folder)
     WhisperProcessor(WhisperFeatureExtractor(feature_size=80),
                      whisper_tokenizer()).save_pretrained(folder)
@@ -161,8 +166,8 @@ def measure(model: str, dtype: str, folder: str, clips_file: str, out: str,
     backend.load()
     loaded_dtypes = sorted({str(p.dtype) for p in backend.model.parameters()})
     backend.transcribe(clips[:1], options)  # warm-up: kernels chosen, allocator primed
-    captured: list[Any] = []
-    if FAMILY[model] == "wav2vec2":  # keep the CTC logits the backend computes
+    captured: list[Any] = []  # what the backend computes: CTC logits, or Whisper's tokens
+    if FAMILY[model] == "wav2vec2":
         compute = backend.runner.logits
 
         def keep(batch: list[np.ndarray], decode: DecodeOptions) -> list[Any]:
@@ -170,18 +175,29 @@ def measure(model: str, dtype: str, folder: str, clips_file: str, out: str,
             return found
 
         backend.runner.logits = keep
+    else:
+        generate = backend.runner.model.generate
+
+        def keep_ids(*args: Any, **kwargs: Any) -> Any:
+            captured.append(ids := generate(*args, **kwargs))
+            return ids
+
+        backend.runner.model.generate = keep_ids
     loaded = process.memory_info().rss
     with PeakRss() as peak:
         started = time.perf_counter()
         transcripts = backend.transcribe(clips, options)
         seconds = time.perf_counter() - started
-    arrays = ({"logits": np.concatenate([x.float().numpy() for x in captured])} if captured
-              else _probe_whisper(backend, clips))
+    if FAMILY[model] == "wav2vec2":
+        arrays = {"logits": np.concatenate([x.float().numpy() for x in captured])}
+    else:
+        arrays = {**_probe_whisper(backend, clips), "ids": captured[0].numpy()}
     np.savez(out, **arrays)
     need = estimate(spec, "cpu", batch_size=len(clips), dtype=dtype)
     return {"model": model, "dtype": backend.dtype, "parameters": loaded_dtypes,
             "torch_threads": torch.get_num_threads(),
             "audio_seconds": sum(c.size for c in clips) / SAMPLE_RATE, "seconds": seconds,
+            "tokens": int(arrays["ids"].size) if "ids" in arrays else None,
             "load_seconds": backend.load_seconds, "load_rss_gb": (loaded - before) / GB,
             "activations_gb": (peak.peak - loaded) / GB, "estimate_gb": need.total_gb,
             "texts": [t.text for t in transcripts], "errors": [t.error for t in transcripts]}
@@ -203,9 +219,11 @@ def _agreement(base: dict[str, Any], other: dict[str, Any], arrays: tuple[Any, A
         row["argmax agree %"] = 100 * float(np.mean(first["logits"].argmax(-1)
                                                     == second["logits"].argmax(-1)))
         row["rel. error"] = f"logits {relative('logits'):.3f}"
-    else:
-        top = np.mean(first["first_logits"].argmax(-1) == second["first_logits"].argmax(-1))
-        row["argmax agree %"] = 100 * float(top)
+    else:  # tokens position by position; a length difference counts as disagreement
+        a, b = first["ids"], second["ids"]
+        width = max(a.shape[1], b.shape[1])
+        a, b = (np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=-1) for x in (a, b))
+        row["argmax agree %"] = 100 * float(np.mean(a == b))
         row["rel. error"] = (f"encoder {relative('encoder'):.3f}, "
                              f"logits {relative('first_logits'):.3f}")
     return row
@@ -257,7 +275,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 got = found[dtype]
                 rtfx = got["audio_seconds"] / got["seconds"]
                 rows.append({
-                    "model": model, "dtype": got["dtype"], "RTFx": rtfx,
+                    "model": model, "dtype": got["dtype"], "tokens": got["tokens"], "RTFx": rtfx,
                     "x fp32": base["seconds"] / got["seconds"],
                     "load GB": got["load_rss_gb"],
                     "x fp32 load": got["load_rss_gb"] / base["load_rss_gb"],

@@ -125,6 +125,13 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def cpu_has_fast_bf16(flags: frozenset[str] | None = None) -> bool:
+    """Whether bf16 matrix products beat fp32 here: AMX tiles. With ``avx512_bf16`` alone
+    oneDNN's bf16 kernel ran at 0.6× fp32's speed on this project's machine (BENCHMARKS.md,
+    issue 12): bf16 then saves memory but costs time."""
+    return "amx_bf16" in (cpu_flags() if flags is None else flags)
+
+
 def cpu_has_bf16(flags: frozenset[str] | None = None) -> bool:
     """Whether the CPU computes in bf16 natively, so bf16 weights halve memory without the
     slow emulation older CPUs fall back to (``flags`` defaults to :func:`cpu_flags`)."""

@@ -40,17 +40,20 @@ def audio_hash(audio: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
 
 
-def tuning_key(spec: AsrModelSpec, device: str) -> str:
-    """What a remembered batch size depends on: the model and the device it ran on."""
+def tuning_key(spec: AsrModelSpec, device: str, dtype: str | None = None) -> str:
+    """What a remembered batch size depends on: the model, the device and the dtype."""
     return json.dumps({"model": spec.key, "source": spec.source, "revision": spec.revision,
-                       "backend": spec.backend, "device": device}, sort_keys=True)
+                       "backend": spec.backend, "device": device, "dtype": dtype},
+                      sort_keys=True)
 
 
-def cache_key(spec: AsrModelSpec, options: DecodeOptions, audio_sha: str) -> str:
+def cache_key(spec: AsrModelSpec, options: DecodeOptions, audio_sha: str,
+              dtype: str | None = None) -> str:
+    """The weights' dtype is part of it: a bf16 transcript may differ from an fp32 one."""
     decoding = {k: v for k, v in asdict(options).items() if k != "batch_size"}
     ident = json.dumps({"model": spec.key, "source": spec.source, "revision": spec.revision,
-                        "backend": spec.backend, "decode": decoding, "audio": audio_sha},
-                       sort_keys=True, default=str)
+                        "backend": spec.backend, "decode": decoding, "audio": audio_sha,
+                        "dtype": dtype}, sort_keys=True, default=str)
     return hashlib.sha256(ident.encode()).hexdigest()
 
 

@@ -11,9 +11,11 @@ batch-evaluation guide (by free RAM) caps how many models share a batch.
 from __future__ import annotations
 
 from core.asr import memory
+from core.asr.dtype import bf16_fallback
 from core.asr.factory import backend_class
 from core.asr.memory import device_kind
 from core.asr.spec import AsrModelSpec
+from core.evaluation.measurements import MeasurementStore
 from core.evaluation.summary import plural
 from core.system import MachineInfo
 
@@ -45,12 +47,27 @@ def pick_strategy(available_gb: float) -> Strategy:
 
 
 @dataclass
+class ModelNeed:
+    """What one model needs while it runs, what its worker keeps after freeing it, and
+    where the figure came from ("measured 2026-11-27 14:02", "estimated", "registry")."""
+
+    model: str
+    need_gb: float
+    retained_gb: float  # the need itself when unmeasured: as if nothing were freed
+    source: str
+    dtype: str
+    seconds: float = 0.0
+    seconds_source: str = "estimated"
+
+
+@dataclass
 class PlannedBatch:
     name: str
     models: list[str]
     need_gb: float
     reason: str
     estimated_seconds: float = 0.0
+    needs: list[ModelNeed] = field(default_factory=list)
 
 
 @dataclass
@@ -87,7 +104,9 @@ class Plan:
     def from_dict(cls, data: dict[str, Any]) -> Plan:
         return cls(device=data["device"], budget_gb=data["budget_gb"],
                    available_gb=data["available_gb"], strategy=Strategy(data["strategy"]),
-                   batches=[PlannedBatch(**b) for b in data.get("batches", [])],
+                   batches=[PlannedBatch(**{**b, "needs": [ModelNeed(**n)
+                                                            for n in b.get("needs", [])]})
+                            for b in data.get("batches", [])],
                    refused=[Refusal(**r) for r in data.get("refused", [])],
                    warnings=list(data.get("warnings", [])))
 
@@ -100,6 +119,12 @@ class Plan:
             lines.append(f"  {batch.name}: {', '.join(batch.models)} — needs "
                          f"{batch.need_gb:.1f} GB, ~{format_duration(batch.estimated_seconds)}"
                          f" ({batch.reason})")
+            for need in batch.needs:
+                kept = (f", keeps {need.retained_gb:.2f} GB after" if need.retained_gb <
+                        need.need_gb else "")
+                lines.append(f"      {need.model}: {need.need_gb:.2f} GB ({need.source}, "
+                             f"{need.dtype}{kept}), ~{format_duration(need.seconds)} "
+                             f"({need.seconds_source})")
         for refusal in self.refused:
             lines.append(f"  refused {refusal.model}: {refusal.reason}")
         for warning in self.warnings:
@@ -124,25 +149,54 @@ def available_memory_gb(machine: MachineInfo, device: str) -> float:
 
 
 def estimate_model_seconds(spec: AsrModelSpec, device: str, audio_seconds: float,
-                           dtype: str = "auto") -> float:
-    """Load + decode time from the backend's declared speed prior, scaled by model size.
-
-    Rough, for the plan's time estimate only: the run measures the real RTFx.
-    """
+                           dtype: str = "auto", measured: MeasurementStore | None = None
+                           ) -> tuple[float, str]:
+    """Load + transcription time, and where it came from: this machine's measured speed
+    and load time for the model, device and dtype when a run recorded them, else the
+    backend's declared speed prior scaled by model size (rough)."""
     backend = backend_class(spec.backend)
     prior = backend.rtfx_prior[device_kind(device)]
     if backend.remote:  # a served model: its size says nothing about its speed here
-        return audio_seconds / prior
+        return audio_seconds / prior, "estimated"
     estimate = memory.estimate(spec, device, dtype=dtype)
+    known = measured.speed(spec, device, estimate.dtype) if measured else None
+    if known is not None and known.rtfx:
+        return (known.load_seconds or 0.0) + audio_seconds / known.rtfx, f"measured {known.when}"
     params_m = max(estimate.params / 1e6, 1.0)
     rtfx = prior * 100.0 / params_m
     load = LOAD_SECONDS_PER_GB * estimate.weights_gb if device == "cpu" else 2.0
-    return load + audio_seconds / max(rtfx, 0.05)
+    return load + audio_seconds / max(rtfx, 0.05), "estimated"
 
 
-def _batch_seconds(specs: list[AsrModelSpec], device: str, audio_seconds: float,
-                   dtype: str = "auto") -> float:
-    return sum(estimate_model_seconds(s, device, audio_seconds, dtype) for s in specs)
+def model_need(spec: AsrModelSpec, device: str, dtype: str = "auto",
+               measured: MeasurementStore | None = None,
+               clip_seconds: float | None = None, budget_gb: float | None = None) -> ModelNeed:
+    """A model's need: the registry's override, else what runs on this machine measured
+    (the highest peak on clips at least this long), else the derived estimate. A model
+    over ``budget_gb`` in its automatic dtype is planned in bf16 when that fits and the
+    CPU computes bf16 natively (slower than fp32 there, but it runs)."""
+    need = _model_need(spec, device, dtype, measured, clip_seconds)
+    if budget_gb is not None and need.need_gb > budget_gb and bf16_fallback(spec, device, dtype):
+        smaller = _model_need(spec, device, "bfloat16", measured, clip_seconds)
+        if smaller.need_gb <= budget_gb:
+            smaller.source += (f"; bfloat16 because its {need.dtype} need, "
+                               f"{need.need_gb:.1f} GB, is over the budget")
+            return smaller
+    return need
+
+
+def _model_need(spec: AsrModelSpec, device: str, dtype: str,
+                measured: MeasurementStore | None, clip_seconds: float | None) -> ModelNeed:
+    estimate = memory.estimate(spec, device, dtype=dtype)
+    if estimate.overridden_gb is not None:
+        return ModelNeed(spec.key, estimate.total_gb, estimate.total_gb, "registry",
+                         estimate.dtype)
+    known = measured.need(spec, device, estimate.dtype, clip_seconds) if measured else None
+    if known is not None:
+        retained = known.retained_gb if known.retained_gb is not None else known.peak_gb
+        return ModelNeed(spec.key, known.peak_gb, min(retained, known.peak_gb),
+                         f"measured {known.when}", estimate.dtype)
+    return ModelNeed(spec.key, estimate.total_gb, estimate.total_gb, "estimated", estimate.dtype)
 
 
 def language_warnings(specs: list[AsrModelSpec], languages: dict[str | None, int],
@@ -173,12 +227,16 @@ def make_plan(
     languages: dict[str | None, int] | None = None,
     all_languages: bool = False,
     dtype: str = "auto",
+    measured: MeasurementStore | None = None,
+    clip_seconds: float | None = None,
 ) -> Plan:
     """Group ``specs`` (or keep the ``named`` batches) within the budget, saying why.
 
     Named batches keep their membership but are split where they would exceed
-    the budget or the strategy's model count. ``languages`` (sample counts by
-    language) adds a warning for each model that does not transcribe some.
+    the budget or the strategy's model count. ``measured`` (this machine's record
+    of earlier runs) replaces estimates where it knows the model; ``languages``
+    (sample counts by language) adds a warning for each model that does not
+    transcribe some.
     """
     available = available_memory_gb(machine, device)
     budget = budget_gb if budget_gb is not None else available * BUDGET_SHARE
@@ -187,55 +245,79 @@ def make_plan(
     groups = named if named else {"": specs}
     counter = 0
     for group_name, members in groups.items():
-        fitting: list[tuple[AsrModelSpec, float]] = []
+        fitting: list[ModelNeed] = []
         for spec in dict.fromkeys(members):  # de-duplicate, keep order
-            need = memory.need_gb(spec, device, dtype=dtype)
-            if need > budget:
+            need = model_need(spec, device, dtype, measured, clip_seconds, budget)
+            need.seconds, need.seconds_source = estimate_model_seconds(
+                spec, device, audio_seconds, _requested(need, dtype), measured)
+            if need.need_gb > budget:
                 plan.refused.append(Refusal(
-                    spec.key, f"needs {need:.1f} GB on {device}, more than the "
-                              f"{budget:.1f} GB budget"))
+                    spec.key, f"needs {need.need_gb:.1f} GB on {device} ({need.source}, "
+                              f"{need.dtype}), more than the {budget:.1f} GB budget"))
             else:
-                fitting.append((spec, need))
+                fitting.append(need)
         bins = _pack(fitting, budget, MAX_MODELS[plan.strategy])
-        for part, (bin_specs, reason) in enumerate(bins, start=1):
+        for part, (chosen, reason) in enumerate(bins, start=1):
             counter += 1
             if not group_name:
                 name = f"batch_{counter}"
             else:
                 name = group_name if len(bins) == 1 else f"{group_name}_part{part}"
-            chosen = [s for s, _ in bin_specs]
             plan.batches.append(PlannedBatch(
-                name=name, models=[s.key for s in chosen],
-                need_gb=sum(n for _, n in bin_specs), reason=reason,
-                estimated_seconds=_batch_seconds(chosen, device, audio_seconds, dtype)))
+                name=name, models=[n.model for n in chosen], need_gb=batch_need(chosen),
+                reason=reason, estimated_seconds=sum(n.seconds for n in chosen),
+                needs=chosen))
     everyone = [s for members in groups.values() for s in members]
     plan.warnings = language_warnings(everyone, languages or {}, all_languages)
     return plan
 
 
-def _pack(items: list[tuple[AsrModelSpec, float]], budget: float,
-          max_models: int) -> list[tuple[list[tuple[AsrModelSpec, float]], str]]:
+def _requested(need: ModelNeed, dtype: str) -> str:
+    """The dtype to ask the backend for so it loads what the plan budgeted."""
+    return need.dtype if dtype == "auto" and need.dtype in ("float32", "bfloat16") else dtype
+
+
+def planned_dtype(plan: Plan, model: str, dtype: str = "auto") -> str:
+    """What the worker asks the backend for: the run's ``--dtype``, else the plan's choice."""
+    need = next((n for b in plan.batches for n in b.needs if n.model == model), None)
+    return _requested(need, dtype) if need is not None else dtype
+
+
+def batch_need(needs: list[ModelNeed]) -> float:
+    """The most a worker holds running these models in order, one at a time: what the
+    earlier ones left behind after being freed, plus the running one's peak. Unmeasured
+    models count as keeping everything ("even if nothing were freed")."""
+    kept, worst = 0.0, 0.0
+    for need in needs:
+        worst = max(worst, kept + need.need_gb)
+        kept += need.retained_gb
+    return worst
+
+
+def _pack(items: list[ModelNeed], budget: float,
+          max_models: int) -> list[tuple[list[ModelNeed], str]]:
     """First-fit decreasing; heavy models (> a third of the budget) always alone."""
-    bins: list[list[tuple[AsrModelSpec, float]]] = []
-    for item in sorted(items, key=lambda it: -it[1]):
-        spec, need = item
-        if need > budget * HEAVY_SHARE:
+    bins: list[list[ModelNeed]] = []
+    for item in sorted(items, key=lambda n: -n.need_gb):
+        if item.need_gb > budget * HEAVY_SHARE:
             bins.append([item])
             continue
         for bin_ in bins:
-            used = sum(n for _, n in bin_)
-            heavy = any(n > budget * HEAVY_SHARE for _, n in bin_)
-            if not heavy and len(bin_) < max_models and used + need <= budget:
+            heavy = any(n.need_gb > budget * HEAVY_SHARE for n in bin_)
+            if not heavy and len(bin_) < max_models and batch_need([*bin_, item]) <= budget:
                 bin_.append(item)
                 break
         else:
             bins.append([item])
     out = []
     for bin_ in bins:
-        total = sum(n for _, n in bin_)
-        if len(bin_) == 1 and bin_[0][1] > budget * HEAVY_SHARE:
-            reason = (f"heavy: {bin_[0][1]:.1f} GB is over a third of the {budget:.1f} GB budget, "
-                      "so it runs alone")
+        total = batch_need(bin_)
+        if len(bin_) == 1 and bin_[0].need_gb > budget * HEAVY_SHARE:
+            reason = (f"heavy: {bin_[0].need_gb:.1f} GB is over a third of the {budget:.1f} GB "
+                      "budget, so it runs alone")
+        elif any(n.retained_gb < n.need_gb for n in bin_[:-1]):
+            reason = (f"{total:.1f} GB of {budget:.1f} GB counting what each model measurably "
+                      "leaves behind once freed")
         else:
             reason = f"{total:.1f} GB of {budget:.1f} GB even if nothing were freed"
         out.append((bin_, reason))

@@ -58,6 +58,8 @@ class ModelRecord:
     peak_gpu_gb: float | None = None
     samples_done: int = 0
     packing_retries: int = 0  # packed-window clips decoded again alone (runaway guard)
+    peak_growth_gb: float | None = None  # peak RSS above the worker's before the model loaded
+    retained_gb: float | None = None  # RSS still above that once the model was freed
     started: float | None = None
     ended: float | None = None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from core.asr.base import DecodeOptions
 from core.evaluation import speed
 from core.evaluation.charts import write_chart
-from core.evaluation.planner import Plan
+from core.evaluation.planner import ModelNeed, Plan
 from core.evaluation.records import RunRecords
 from core.evaluation.run_dir import CHART, CONSOLIDATED, DETAILED, MEMORY, RunDir, stamp
 from core.evaluation.summary import ModelSummary
@@ -33,7 +33,8 @@ def decoding_mode(options: DecodeOptions) -> str:
 
 def summarize(records: RunRecords, models: list[str] | None = None,
               expected_samples: int | None = None, baseline: str | None = None,
-              decoding: str = "independent", strip_accents: bool = False
+              decoding: str = "independent", strip_accents: bool = False,
+              planned: dict[str, ModelNeed] | None = None
               ) -> tuple[dict[str, ModelSummary], list[dict[str, Any]]]:
     """Per-model summaries and per-sample rows (with normalized texts and scores).
 
@@ -90,7 +91,10 @@ def summarize(records: RunRecords, models: list[str] | None = None,
             timed=len(speed.timed(mine)), cached=len(speed.cached(mine)),
             rtfx_end_to_end=speed.end_to_end_rtfx(mine, load or 0.0),
             mean_compute_s=speed.mean_compute(mine),
-            rtfx_when_cached=speed.rtfx_when_cached(mine), parts=len(parts))
+            rtfx_when_cached=speed.rtfx_when_cached(mine), parts=len(parts),
+            dtype=whole["dtype"], measured_gb=whole["peak_growth_gb"],
+            retained_gb=whole["retained_gb"], actual_seconds=whole["wall_seconds"],
+            **_predicted((planned or {}).get(model)))
     return summaries, detailed
 
 
@@ -104,12 +108,22 @@ def aggregate_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
         return max(known) if known else None
 
     loads = [p["load_seconds"] for p in parts if p.get("load_seconds") is not None]
+    walls = [p["ended"] - p["started"] for p in parts if p.get("ended") and p.get("started")]
     return {"status": last.get("status"), "error": last.get("error"), "batch": last.get("batch"),
             "load_seconds": sum(loads) if loads else None,
             "peak_rss_gb": peak("peak_rss_gb"), "peak_gpu_gb": peak("peak_gpu_gb"),
+            "peak_growth_gb": peak("peak_growth_gb"), "retained_gb": peak("retained_gb"),
+            "dtype": last.get("dtype"), "wall_seconds": round(sum(walls), 3) if walls else None,
             "batch_curve": [{**point, "part": i} for i, p in enumerate(parts, start=1)
                             for point in p.get("batch_curve") or []],
             "packing_retries": sum(int(p.get("packing_retries") or 0) for p in parts)}
+
+
+def _predicted(need: ModelNeed | None) -> dict[str, Any]:
+    if need is None:
+        return {}
+    return {"predicted_gb": round(need.need_gb, 3), "predicted_from": need.source,
+            "predicted_seconds": round(need.seconds, 1)}
 
 
 def _batch_size(rows: list[dict[str, Any]]) -> int | None:
@@ -135,7 +149,8 @@ def write_results(run: RunDir, plan: Plan, manifest: dict[str, Any],
     decoding = decoding_mode(DecodeOptions(**config.get("decode", {})))
     summaries, detailed = summarize(records, plan.models, expected_samples,
                                     baseline=config.get("baseline"), decoding=decoding,
-                                    strip_accents=strip_accents)
+                                    strip_accents=strip_accents,
+                                    planned={n.model: n for b in plan.batches for n in b.needs})
     for refusal in plan.refused:
         summaries.setdefault(refusal.model, ModelSummary.refused(refusal.model, refusal.reason))
     normalizer = normalizer_info(strip_accents)

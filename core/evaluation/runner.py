@@ -14,6 +14,7 @@ from core.asr.registry import AsrRegistry, load_asr_registry
 from core.asr.spec import AsrModelSpec
 from core.datasets import Sample, load_dataset_spec
 from core.evaluation.config import RunConfig
+from core.evaluation.measurements import MeasurementStore
 from core.evaluation.planner import Plan, make_plan
 from core.evaluation.results import write_results
 from core.evaluation.run_dir import RunDir, run_dirs
@@ -65,9 +66,14 @@ def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
     :func:`language_counts`) lets it warn about models that do not speak some."""
     registry = registry or load_asr_registry(_registry_path(config))
     specs, named = selected_specs(config, registry)
-    return make_plan(specs, read_machine(), device=config.device, budget_gb=config.budget_gb,
-                     named=named, audio_seconds=audio_seconds, languages=languages,
-                     all_languages=config.all_languages, dtype=config.dtype)
+    store = MeasurementStore()
+    try:
+        return make_plan(specs, read_machine(), device=config.device,
+                         budget_gb=config.budget_gb, named=named, audio_seconds=audio_seconds,
+                         languages=languages, all_languages=config.all_languages,
+                         dtype=config.dtype, measured=store)
+    finally:
+        store.close()
 
 
 def language_counts(samples: list[Sample], override: str | None = None

@@ -41,6 +41,14 @@ class ModelSummary:
     mean_compute_s: float | None = None  # per-clip share of its batch's compute time
     rtfx_when_cached: float | None = None  # model RTFx when the cached transcripts were made
     parts: int = 0  # worker turns this model took (1, or more after resumes)
+    dtype: str | None = None  # what its weights loaded in
+    # The plan's figures against what happened (issue 12): memory and time.
+    predicted_gb: float | None = None
+    predicted_from: str | None = None  # "measured …", "estimated", "registry"
+    measured_gb: float | None = None  # peak RSS growth while it ran (highest part)
+    retained_gb: float | None = None  # what its worker still held after freeing it
+    predicted_seconds: float | None = None
+    actual_seconds: float | None = None  # its turns' wall time, load included
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSummary:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import core  # noqa: F401  (thread caps before torch)
 from core.asr.base import Backend, DecodeOptions
+from core.asr.dtype import load_dtype
 from core.asr.factory import create_backend
 from core.asr.registry import load_asr_registry
 from core.asr.spec import AsrModelSpec
@@ -17,9 +18,13 @@ from core.datasets import Sample, load_dataset_spec
 from core.evaluation.cache import TranscriptCache, audio_hash, cache_key, tuning_key
 from core.evaluation.config import RunConfig
 from core.evaluation.guard import MemoryGuard, take_sample
+from core.evaluation.measurements import Measurement, MeasurementStore
+from core.evaluation.planner import planned_dtype
 from core.evaluation.records import ModelRecord, RunRecords, SampleRecord
 from core.evaluation.run_dir import RunDir, StatusWriter
 from core.evaluation.tuning import BatchSizeTuner
+from core.metrics import rtfx
+from core.system import process_tree_rss_gb
 
 import dataclasses
 import gc
@@ -39,11 +44,14 @@ class ModelEvaluation:
 
     def __init__(self, spec: AsrModelSpec, batch: str, config: RunConfig, records: RunRecords,
                  guard: MemoryGuard, status: StatusWriter, cache: TranscriptCache | None,
-                 budget_gb: float | None) -> None:
+                 budget_gb: float | None, measured: MeasurementStore | None = None,
+                 dtype: str = "auto") -> None:
         self.spec, self.batch, self.config = spec, batch, config
         self.records, self.guard, self.status, self.cache = records, guard, status, cache
         max_size = config.max_batch_size or (256 if config.device == "cuda" else 32)
-        self.tuning_key = tuning_key(spec, config.device)
+        self.dtype = dtype  # what to ask the backend for (the plan's choice or --dtype)
+        self.weights = load_dtype(spec, config.device, dtype)  # what it will load in
+        self.tuning_key = tuning_key(spec, config.device, self.weights)
         # Tuning starts where it settled last time for this model and device (a resumed
         # run, a partly cached one), unless the run asks for a fresh measurement (--no-cache).
         remembered = cache.batch_size(self.tuning_key) if cache is not None else None
@@ -52,6 +60,9 @@ class ModelEvaluation:
                    else config.decode.batch_size),
             max_size=max_size, budget_gb=budget_gb, enabled=config.tune_batch_size)
         self.failures = 0
+        self.measured = measured
+        self.timed_clips: list[float] = []  # audio seconds of what the model transcribed
+        self.compute = 0.0  # and the compute seconds it took
         self.done = 0
 
     def _record(self, sample: Sample, **fields: Any) -> None:
@@ -111,7 +122,7 @@ class ModelEvaluation:
             language = self._language(sample)
             if self.cache is not None:
                 decode = dataclasses.replace(self.config.decode, language=language)
-                key = cache_key(self.spec, decode, audio_hash(audio))
+                key = cache_key(self.spec, decode, audio_hash(audio), self.weights)
                 hit = self.cache.get(key)
                 if hit is not None:
                     self._record(sample, hypothesis=hit.text, cached=True,
@@ -132,6 +143,9 @@ class ModelEvaluation:
                          batch_size=size, duration=result.audio_seconds or audio.size / SAMPLE_RATE,
                          decoded_language=result.language, decode_seconds=decoding,
                          latency=finished - step_started)
+            if result.ok:
+                self.timed_clips.append(result.audio_seconds)
+                self.compute += result.seconds
             if key is not None and result.ok and self.cache is not None:
                 self.cache.put(key, result.text, result.seconds)
         self.tuner.observe(size, sum(r.audio_seconds for r in results), finished - started,
@@ -148,7 +162,7 @@ class ModelEvaluation:
         if not pending:  # nothing in this model's languages: no need to load it
             record.samples_done, record.ended = self.done, time.time()
             return record
-        backend = create_backend(self.spec, self.config.device, self.config.dtype)
+        backend = create_backend(self.spec, self.config.device, self.dtype)
         try:
             backend.load()
             record.load_seconds = backend.load_seconds
@@ -188,6 +202,12 @@ class ModelEvaluation:
             backend.free()
             del backend
             gc.collect()
+        # What the model took above the worker's memory before it loaded, and what the
+        # worker still holds once it is freed: the planner's measured needs.
+        record.peak_growth_gb = round(max(self.guard.peak_rss_gb - self.guard.baseline_rss_gb,
+                                          0.0), 3)
+        record.retained_gb = round(max(process_tree_rss_gb(self.guard.pid)
+                                       - self.guard.baseline_rss_gb, 0.0), 3)
         record.batch_size = self.tuner.best
         record.batch_curve = self.tuner.curve_dicts()
         if self.cache is not None and self.tuner.enabled and self.tuner.curve:
@@ -196,7 +216,20 @@ class ModelEvaluation:
         record.peak_gpu_gb = round(self.guard.peak_gpu_gb, 3) or None
         record.samples_done = self.done
         record.ended = time.time()
+        self._measure(record)
         return record
+
+    def _measure(self, record: ModelRecord) -> None:
+        """Add this turn to the machine's measurements, if the model transcribed anything."""
+        if self.measured is None or not self.timed_clips:
+            return
+        self.measured.add(self.spec, Measurement(
+            device=self.config.device, dtype=record.dtype, batch_size=max(
+                (p["batch_size"] for p in record.batch_curve), default=record.batch_size),
+            clip_seconds=max(self.timed_clips), peak_gb=record.peak_growth_gb or 0.0,
+            retained_gb=record.retained_gb,
+            peak_gpu_gb=record.peak_gpu_gb, rtfx=rtfx(sum(self.timed_clips), self.compute),
+            load_seconds=record.load_seconds, measured=time.time()))
 
 
 def run_batch(run_dir: Path, batch_name: str) -> int:
@@ -212,6 +245,7 @@ def run_batch(run_dir: Path, batch_name: str) -> int:
     guard = MemoryGuard(config.guard)
     guard.start()
     cache = TranscriptCache() if config.use_cache else None
+    measured = MeasurementStore()
     # A model whose load failed is done: its failure is recorded, not retried on resume.
     failed = {m for m, row in records.last_model_status().items() if row["status"] == "failed"}
     try:
@@ -223,7 +257,8 @@ def run_batch(run_dir: Path, batch_name: str) -> int:
             if run.cancel_requested():
                 break
             evaluation = ModelEvaluation(registry.get(key), batch_name, config, records, guard,
-                                         status, cache, plan.budget_gb)
+                                         status, cache, plan.budget_gb, measured,
+                                         planned_dtype(plan, key, config.dtype))
             records.add_model(evaluation.run(
                 pending, run, {"model_index": position, "models_total": len(batch.models)}))
     finally:
@@ -231,6 +266,7 @@ def run_batch(run_dir: Path, batch_name: str) -> int:
         guard.write_stats(run.memory_stats(batch_name))
         if cache is not None:
             cache.close()
+        measured.close()
         status.update(phase="finished")
     return 0
 

@@ -1,4 +1,5 @@
-"""The weights' dtype: bf16 where the CPU has it, overridable, and the plan follows the load.
+"""The weights' dtype: bf16 where it is fast (AMX) or the only fit, overridable, and the plan
+follows the load.
 
 The CPU's flags are faked both ways, so every check holds on any machine; the tiny
 random-weight models really load and decode in bf16 (natively where the CPU has it).
@@ -31,6 +32,12 @@ def bf16_cpu(monkeypatch):
 
 
 @pytest.fixture
+def amx_cpu(monkeypatch):
+    monkeypatch.setattr(system, "cpu_flags",
+                        lambda: frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}))
+
+
+@pytest.fixture
 def fp32_cpu(monkeypatch):
     monkeypatch.setattr(system, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
 
@@ -43,9 +50,12 @@ def test_bf16_is_detected_from_the_cpu_flags():
     assert system.cpu_flags() is system.cpu_flags()  # read once
 
 
-def test_auto_is_bf16_only_on_a_cpu_that_has_it(bf16_cpu, monkeypatch):
-    assert load_dtype(WHISPER, "cpu") == "bfloat16"
+def test_auto_is_bf16_only_where_bf16_is_also_fast(amx_cpu, monkeypatch):
+    assert load_dtype(WHISPER, "cpu") == "bfloat16"  # AMX: half the memory, and faster
     assert load_dtype(WHISPER, "cuda:0") == "bfloat16"
+    # avx512_bf16 without AMX: bf16 ran at 0.7-0.8x fp32 here, so auto keeps fp32 ...
+    monkeypatch.setattr(system, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert load_dtype(WHISPER, "cpu") == "float32"
     monkeypatch.setattr(system, "cpu_flags", lambda: frozenset({"avx2"}))
     assert load_dtype(WHISPER, "cpu") == "float32"
     assert load_dtype(WHISPER, "cuda") == "bfloat16"  # the GPU's own check decides fp16
@@ -60,7 +70,7 @@ def test_faster_whisper_and_endpoints_keep_their_own_types(flags, request):
         assert load_dtype(ENDPOINT, "cpu", requested) == "remote"
 
 
-def test_the_run_flag_wins_over_the_registry_field_which_wins_over_auto(bf16_cpu):
+def test_the_run_flag_wins_over_the_registry_field_which_wins_over_auto(amx_cpu):
     pinned = AsrModelSpec("whisper:x", "a/b", dtype="float32")
     assert load_dtype(pinned, "cpu") == "float32"  # the field over auto's bf16
     assert load_dtype(pinned, "cpu", "bfloat16") == "bfloat16"  # the flag over the field
@@ -86,7 +96,7 @@ def test_the_registry_reads_the_field(tmp_path):
         load_asr_registry(toml)
 
 
-def test_bf16_halves_the_weights_and_the_activations_follow(bf16_cpu):
+def test_bf16_halves_the_weights_and_the_activations_follow(amx_cpu):
     fp32, bf16 = estimate(WHISPER, "cpu", dtype="float32"), estimate(WHISPER, "cpu")
     assert (fp32.dtype, bf16.dtype) == ("float32", "bfloat16")
     assert bf16.weights_gb == pytest.approx(fp32.weights_gb / 2)
@@ -104,12 +114,18 @@ def test_a_model_refused_at_fp32_is_planned_when_its_bf16_need_fits(bf16_cpu, mo
 
     registry = load_asr_registry()
     large = registry.get("whisper:large-v3")
-    fp32, bf16 = need_gb(large, "cpu", dtype="float32"), need_gb(large, "cpu")
+    fp32, bf16 = need_gb(large, "cpu", dtype="float32"), need_gb(large, "cpu", dtype="bfloat16")
     assert bf16 < fp32
     budget = (bf16 + fp32) / 2
     machine = system.read_machine()
+    assert need_gb(large, "cpu") == fp32  # ... so auto plans fp32 where it fits
     plan = make_plan([large], machine, budget_gb=budget)
     assert plan.models == ["whisper:large-v3"] and not plan.refused
+    need = plan.batches[0].needs[0]
+    assert need.dtype == "bfloat16" and "over the budget" in need.source
+    assert need.need_gb == pytest.approx(bf16)
+    assert make_plan([large], machine, budget_gb=fp32 + 1).batches[0].needs[0].dtype == \
+        "float32"  # fits in fp32: the faster dtype here
     plan = make_plan([large], machine, budget_gb=budget, dtype="float32")
     assert not plan.batches and "whisper:large-v3" in plan.refused[0].model
     # The run's flag reaches the planner through its config.
@@ -145,7 +161,7 @@ def tiny(tmp_path_factory):
 
 
 @pytest.mark.parametrize("family", ["whisper", "wav2vec2"])
-def test_tiny_models_load_and_transcribe_in_bf16(family, tiny, bf16_cpu):
+def test_tiny_models_load_and_transcribe_in_bf16(family, tiny, amx_cpu):
     import torch
 
     spec = AsrModelSpec(f"{family}:tiny", str(tiny[family]), family=family)
@@ -170,7 +186,7 @@ def test_tiny_models_load_and_transcribe_in_bf16(family, tiny, bf16_cpu):
           f"{100 * chars:.0f} % character similarity")
 
 
-def test_the_run_records_the_dtype_each_model_loaded_in(tiny, bf16_cpu, tmp_path):
+def test_the_run_records_the_dtype_each_model_loaded_in(tiny, amx_cpu, tmp_path):
     """Through the worker: the run's flag wins over the entry, and the record says what loaded."""
     from core.evaluation import runner
     from core.evaluation.config import RunConfig

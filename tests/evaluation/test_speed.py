@@ -99,7 +99,7 @@ def test_the_tuner_starts_where_it_settled_last_time(sleepy_setup):
     first = _run_in_process(sleepy_setup, sleepy_setup["all"], max_batch_size=4)
     assert first.read_summaries()["sleepy:test"].batch_curve[0]["batch_size"] == 1
     spec = load_asr_registry(sleepy_setup["registry"]).get("sleepy:test")
-    remembered = TranscriptCache().batch_size(tuning_key(spec, "cpu"))
+    remembered = TranscriptCache().batch_size(tuning_key(spec, "cpu", "remote"))
     assert remembered and remembered > 1
     # Other decoding options: nothing cached, but the same model and device.
     again = _run_in_process(sleepy_setup, sleepy_setup["all"], max_batch_size=4,
