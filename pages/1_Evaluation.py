@@ -10,7 +10,7 @@ from core.evaluation import runner
 from core.evaluation.config import RunConfig
 from core.evaluation.planner import format_duration
 from core.evaluation.run_dir import RunDir, run_dirs
-from core.evaluation.summary import plural, speed_label
+from core.evaluation.summary import plan_against_run, plural, speed_label
 from core.hub import ModelUnavailableError
 
 from pathlib import Path
@@ -212,9 +212,14 @@ def live_progress() -> None:
                                "peak RAM GB": number(format="%.2f")})
             st.caption("RTFx: seconds of audio per second of model compute, measured on the "
                        "clips the model transcribed in this run (not those from the cache).")
-            charts = sorted(run_dir.glob("comparison_*.png"))
-            if charts:
-                st.image(str(charts[-1]))
+            st.markdown("**Plan against run** — memory above the worker's own while each "
+                        "model ran, and time with its load")
+            st.dataframe(pd.DataFrame([{"model": k, "plan vs run": plan_against_run(v)}
+                                       for k, v in summaries.items()]),
+                         hide_index=True, width="stretch")
+            chart = RunDir(run_dir).chart()
+            if chart is not None:
+                st.image(str(chart))
 
 
 live_progress()

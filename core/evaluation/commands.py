@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace, config: RunConfig) -> int:
 def _report(outcome: Any) -> int:
     from core.datasets import dataset_label
     from core.evaluation.run_dir import RunDir
-    from core.evaluation.summary import plural, speed_label
+    from core.evaluation.summary import plan_against_run, plural, speed_label
 
     run = RunDir(outcome.run_dir)
     consolidated = run.read_consolidated() or {}
@@ -153,6 +153,8 @@ def _report(outcome: Any) -> int:
             print(f"  {lang:26} {plural(figures['samples'], 'sample'):>12} "
                   f"{pct(figures['wer'])} {interval(figures['wer_ci']):>12} "
                   f"{pct(figures.get('cer'))}")
+        if m.predicted_gb is not None or m.measured_gb is not None:
+            print(f"  {plan_against_run(m)}")
         if m.baseline:
             versus = m.baseline
             print(f"  vs {versus['model']}: {versus['verdict']} (ΔWER "

@@ -171,6 +171,11 @@ class RunDir:
                        if p.stem.removeprefix(f"{kind}_")[:1].isdigit())
         return found[-1] if found else None
 
+    def chart(self) -> Path | None:
+        """The newest results chart (PNG)."""
+        found = sorted(self.path.glob(f"{CHART}_*.png"))
+        return found[-1] if found else None
+
     def read_consolidated(self) -> dict[str, Any] | None:
         path = self.latest(CONSOLIDATED)
         if path is None:

@@ -80,3 +80,19 @@ def speed_label(summary: ModelSummary) -> str:
     if summary.cached:
         return f"{summary.rtfx:.1f} on {summary.timed} of {plural(clips, 'clip')}"
     return f"{summary.rtfx:.1f}"
+
+
+def plan_against_run(summary: ModelSummary) -> str:
+    """The plan's memory and time against what the model took: "memory: planned 0.59 GB
+    (estimated, float32), took 0.34 GB, kept 0.05 GB after · time: planned 8 s, took 11 s"."""
+    def gb(value: float | None) -> str:
+        return "—" if value is None else f"{value:.2f} GB"
+
+    def secs(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0f} s"
+
+    source = ", ".join(p for p in (summary.predicted_from, summary.dtype) if p)
+    return (f"memory: planned {gb(summary.predicted_gb)}" + (f" ({source})" if source else "")
+            + f", took {gb(summary.measured_gb)}, kept {gb(summary.retained_gb)} after"
+            f" · time: planned {secs(summary.predicted_seconds)}, "
+            f"took {secs(summary.actual_seconds)}")
