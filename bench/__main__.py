@@ -24,6 +24,7 @@ BENCHMARKS = {
     "app": "bench.app",
     "asr": "bench.asr_cpu",
     "bootstrap": "bench.bootstrap",
+    "planning": "bench.planning",
     "dtype": "bench.dtype",
     "evaluation": "bench.evaluation",
     "api": "bench.api",

@@ -28,6 +28,7 @@ import core  # noqa: F401  (thread caps first)
 from core.asr.base import DecodeOptions
 from core.asr.factory import create_backend
 from core.asr.spec import AsrModelSpec
+from core.asr.tiny_models import build_wav2vec2_large, build_whisper_sized
 from core.audio import SAMPLE_RATE
 from core.demo_data import SENTENCES, synthesize
 
@@ -51,7 +52,6 @@ DTYPES = ("float32", "bfloat16")  # the first is the baseline
 MODELS = ("whisper-small", "wav2vec2-large")
 FAMILY = {"whisper-small": "whisper", "wav2vec2-large": "wav2vec2"}
 PROMPT = [50258, 50259, 50359, 50363]  # <|startoftranscript|><|en|><|transcribe|><|notimestamps|>
-TIMESTAMPS = range(50364, 51865)  # <|0.00|> … <|30.00|> in the multilingual vocabulary
 
 
 def _clips(count: int) -> list[np.ndarray]:
@@ -64,49 +64,6 @@ def _clips(count: int) -> list[np.ndarray]:
             audio = np.concatenate([audio, synthesize(next(sentences), "en")])
         clips.append(audio[:10 * SAMPLE_RATE])
     return clips
-
-
-def _build_whisper_small(folder: Path) -> Path:
-    from core.asr.tiny_models import whisper_tokenizer
-
-    import torch
-    from transformers import (
-        GenerationConfig,
-        WhisperConfig,
-        WhisperFeatureExtractor,
-        WhisperForConditionalGeneration,
-        WhisperProcessor,
-    )
-
-    config = WhisperConfig(vocab_size=51865, d_model=768, encoder_layers=12, decoder_layers=12,
-                           encoder_attention_heads=12, decoder_attention_heads=12,
-                           encoder_ffn_dim=3072, decoder_ffn_dim=3072, num_mel_bins=80)
-    torch.manual_seed(0)
-    model = WhisperForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(
-        decoder_start_token_id=50258, eos_token_id=50257, pad_token_id=50257,
-        bos_token_id=50257, max_length=448, begin_suppress_tokens=[220, 50257],
-        suppress_tokens=list(TIMESTAMPS))
-    model.save_pretrained(folder)
-    WhisperProcessor(WhisperFeatureExtractor(feature_size=80),
-                     whisper_tokenizer()).save_pretrained(folder)
-    return folder
-
-
-def _build_wav2vec2_large(folder: Path) -> Path:
-    from core.asr.tiny_models import build_wav2vec2
-
-    import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
-
-    build_wav2vec2(folder)  # the processor and vocabulary; the model is replaced
-    config = Wav2Vec2Config(vocab_size=46, hidden_size=1024, num_hidden_layers=24,
-                            num_attention_heads=16, intermediate_size=4096,
-                            feat_extract_norm="layer", do_stable_layer_norm=True,
-                            conv_bias=True, pad_token_id=0)
-    torch.manual_seed(0)
-    Wav2Vec2ForCTC(config).save_pretrained(folder)
-    return folder
 
 
 class PeakRss:
@@ -256,8 +213,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"  {len(clips)} clips, {sum(c.size for c in clips) / SAMPLE_RATE:.0f} s of audio",
               file=sys.stderr)
         for model in args.models:
-            build = _build_whisper_small if model == "whisper-small" else _build_wav2vec2_large
-            folder = build(root / model)
+            folder = (build_whisper_sized(root / model, "small") if model == "whisper-small"
+                      else build_wav2vec2_large(root / model))
             found, arrays = {}, {}
             for dtype in DTYPES:
                 out = root / f"{model}-{dtype}.npz"

@@ -11,6 +11,7 @@ added, and the activations (peak minus loaded RSS).
 from __future__ import annotations
 
 import core  # noqa: F401  (thread caps first)
+from core.asr.tiny_models import build_wav2vec2_large, build_whisper_sized
 from core.audio import SAMPLE_RATE
 
 import json
@@ -28,8 +29,8 @@ import psutil
 CASES = {
     "faster-whisper:tiny.en": {},
     "faster-whisper:base": {},
-    "whisper:tiny": {"d_model": 384, "layers": 4, "heads": 6},
-    "whisper:base": {"d_model": 512, "layers": 6, "heads": 8},
+    "whisper:tiny": {"size": "tiny"},
+    "whisper:base": {"size": "base"},
     "wav2vec2:large": {},
 }
 CLIPS, CLIP_SECONDS = 8, 30
@@ -51,43 +52,6 @@ def _speech(seconds: float) -> np.ndarray:
     return np.tile(audio, reps)[: int(seconds * SAMPLE_RATE)]
 
 
-def _build_whisper(folder: Path, d_model: int, layers: int, heads: int) -> None:
-    from core.asr.tiny_models import whisper_tokenizer
-
-    import torch
-    from transformers import (
-        GenerationConfig,
-        WhisperConfig,
-        WhisperFeatureExtractor,
-        WhisperForConditionalGeneration,
-        WhisperProcessor,
-    )
-
-    tokenizer = whisper_tokenizer()
-    config = WhisperConfig(vocab_size=51865, d_model=d_model, encoder_layers=layers,
-                           decoder_layers=layers, encoder_attention_heads=heads,
-                           decoder_attention_heads=heads, encoder_ffn_dim=4 * d_model,
-                           decoder_ffn_dim=4 * d_model)
-    model = WhisperForConditionalGeneration(config).to(torch.float32)
-    model.generation_config = GenerationConfig(decoder_start_token_id=50258, eos_token_id=50257,
-                                               pad_token_id=50257, max_length=448)
-    model.save_pretrained(folder)
-    WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(folder)
-
-
-def _build_wav2vec2_large(folder: Path) -> None:
-    from core.asr.tiny_models import build_wav2vec2
-
-    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
-
-    build_wav2vec2(folder)  # the processor and vocabulary; the model is replaced
-    config = Wav2Vec2Config(vocab_size=46, hidden_size=1024, num_hidden_layers=24,
-                            num_attention_heads=16, intermediate_size=4096,
-                            feat_extract_norm="layer", do_stable_layer_norm=True,
-                            conv_bias=True, pad_token_id=0)
-    Wav2Vec2ForCTC(config).save_pretrained(folder)
-
-
 def measure(key: str) -> dict[str, float]:
     from core.asr import AsrModelSpec, DecodeOptions, create_backend, load_asr_registry
     from core.asr.memory import estimate
@@ -102,10 +66,10 @@ def measure(key: str) -> dict[str, float]:
         if key.startswith("faster-whisper"):
             spec = load_asr_registry().get(key)
         elif key.startswith("wav2vec2"):
-            _build_wav2vec2_large(Path(tmp))
+            build_wav2vec2_large(Path(tmp))
             spec = AsrModelSpec(key=key, source=tmp, family="wav2vec2")
         else:
-            _build_whisper(Path(tmp), **CASES[key])
+            build_whisper_sized(Path(tmp), **CASES[key])
             spec = AsrModelSpec(key=key, source=tmp, family="whisper")
         rss_before = process.memory_info().rss
         backend = create_backend(spec)

@@ -136,3 +136,59 @@ def noise_clips(seconds: list[float], seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [(0.1 * rng.standard_normal(int(s * SAMPLE_RATE))).astype(np.float32)
             for s in seconds]
+
+
+# --- random weights at real architectures' sizes (benchmarks, memory measurements) -----------
+
+WHISPER_SIZES = {"tiny": (384, 4, 6), "base": (512, 6, 8), "small": (768, 12, 12),
+                 "medium": (1024, 24, 16)}  # d_model, layers, heads
+WHISPER_TIMESTAMPS = range(50364, 51865)  # <|0.00|> … <|30.00|> in the multilingual vocabulary
+
+
+def build_whisper_sized(folder: Path, size: str = "small") -> Path:
+    """A random Whisper of a real size (tiny … medium), multilingual vocabulary.
+
+    Its generation config suppresses timestamp tokens: random weights would emit them as
+    text, and transformers then decodes the window again from each one, so timings would
+    follow how many it happened to emit.
+    """
+    import torch
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+    )
+
+    d_model, layers, heads = WHISPER_SIZES[size]
+    config = WhisperConfig(vocab_size=51865, d_model=d_model, encoder_layers=layers,
+                           decoder_layers=layers, encoder_attention_heads=heads,
+                           decoder_attention_heads=heads, encoder_ffn_dim=4 * d_model,
+                           decoder_ffn_dim=4 * d_model, num_mel_bins=80)
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=50258, eos_token_id=50257, pad_token_id=50257,
+        bos_token_id=50257, max_length=448, begin_suppress_tokens=[220, 50257],
+        suppress_tokens=list(WHISPER_TIMESTAMPS))
+    model.save_pretrained(folder)
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80),
+                     whisper_tokenizer()).save_pretrained(folder)
+    return folder
+
+
+def build_wav2vec2_large(folder: Path) -> Path:
+    """A random Wav2Vec2-large CTC (1024 wide, 24 layers, layer norm: the French fine-tunes'
+    architecture) with the tiny character vocabulary."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    build_wav2vec2(folder)  # the processor and vocabulary; the model is replaced
+    config = Wav2Vec2Config(vocab_size=46, hidden_size=1024, num_hidden_layers=24,
+                            num_attention_heads=16, intermediate_size=4096,
+                            feat_extract_norm="layer", do_stable_layer_norm=True,
+                            conv_bias=True, pad_token_id=0)
+    torch.manual_seed(0)
+    Wav2Vec2ForCTC(config).save_pretrained(folder)
+    return folder
