@@ -69,9 +69,11 @@ with right:
 
 
 @st.cache_data(show_spinner="Reading the dataset…", ttl=60)
-def dataset_facts(spec: str, samples: int) -> tuple[int, float, dict[str | None, int]]:
+def dataset_facts(spec: str, samples: int
+                  ) -> tuple[int, float, dict[str | None, int], float | None]:
     items = load_dataset_spec(spec, samples or None)
-    return len(items), sum(s.duration or 0.0 for s in items), runner.language_counts(items)
+    return (len(items), sum(s.duration or 0.0 for s in items), runner.language_counts(items),
+            runner.longest_clip(items))
 
 
 def make_config() -> RunConfig:
@@ -88,8 +90,8 @@ if not ready:
     st.info("Choose a dataset and at least one model or batch to see the plan.")
 else:
     try:
-        count, audio_seconds, languages = dataset_facts(spec, int(samples))
-        plan = runner.plan_run(make_config(), registry, audio_seconds, languages)
+        count, audio_seconds, languages, longest = dataset_facts(spec, int(samples))
+        plan = runner.plan_run(make_config(), registry, audio_seconds, languages, longest)
     except (DatasetError, ModelUnavailableError, AsrRegistryError, runner.RunError,
             ValueError) as exc:
         st.error(str(exc))

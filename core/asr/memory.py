@@ -79,6 +79,15 @@ ACTIVATION_FRACTION: dict[str, float] = {
     # and a 30 s conformer pass per clip come to ~1.5 GB at batch 8 for E4B.
     "gemma3n": 0.1,
 }
+# Clip length (issue 12): activations were measured on 30 s clips; a dataset of 4 s clips
+# needs far less. The allowance is scaled by share + (1 - share) × min(clip, 30) / 30, the
+# share being what does not shrink with the audio: Whisper pads every window to 30 s but
+# decodes fewer tokens (fitted: tiny.en 0.22, base 0.33, small 0.42 on 3–5.5 s clips against
+# their 30 s figures); a CTC model's CNN and encoder run on the audio itself (0). Seamless
+# and Gemma 3n are assumed (no weights offline). BENCHMARKS.md, "Plans against runs".
+LENGTH_FIXED_SHARE: dict[str, float] = {"whisper": 0.35, "wav2vec2": 0.0, "seamless": 0.2,
+                                        "gemma3n": 0.5}
+WINDOW_SECONDS = 30.0
 CUDA_CONTEXT_GB = 0.5  # the CUDA context and allocator slack on the GPU (not measured here)
 
 
@@ -107,15 +116,26 @@ def compute_bytes(dtype: str) -> int:
     return 2 if dtype in ("bfloat16", "float16") else 4
 
 
+def length_factor(family: str, clip_seconds: float | None) -> float:
+    """How much of the 30 s-clip allowance clips of ``clip_seconds`` need (1 when unknown)."""
+    if clip_seconds is None:
+        return 1.0
+    share = LENGTH_FIXED_SHARE[family]
+    return share + (1 - share) * min(max(clip_seconds, 0.0), WINDOW_SECONDS) / WINDOW_SECONDS
+
+
 def activation_allowance_gb(spec: AsrModelSpec, params: int, device: str = "cpu",
-                            batch_size: int = REFERENCE_BATCH, dtype: str = AUTO) -> float:
-    """The measured model: floor (the backend's) + fraction × params × compute bytes × batch / 8;
-    ``dtype`` is the run's request, resolved by :func:`load_dtype` as the load resolves it."""
+                            batch_size: int = REFERENCE_BATCH, dtype: str = AUTO,
+                            clip_seconds: float | None = None) -> float:
+    """The measured model: (floor (the backend's) + fraction × params × compute bytes × batch
+    / 8) × :func:`length_factor`; ``dtype`` is the run's request, resolved by
+    :func:`load_dtype` as the load resolves it; ``clip_seconds`` the dataset's longest clip."""
     gpu = device.startswith("cuda")
     compute_gb = params * compute_bytes(load_dtype(spec, device, dtype)) / GB
     scaled = ACTIVATION_FRACTION[spec.family] * compute_gb * max(1, batch_size) / REFERENCE_BATCH
     floor = backend_class(spec.backend).activation_floor_gb
-    return floor + scaled + (CUDA_CONTEXT_GB if gpu else 0.0)
+    return ((floor + scaled) * length_factor(spec.family, clip_seconds)
+            + (CUDA_CONTEXT_GB if gpu else 0.0))
 
 
 def published_params(spec: AsrModelSpec) -> int:
@@ -180,7 +200,7 @@ def parameter_count(spec: AsrModelSpec) -> tuple[int, str]:
 
 
 def estimate(spec: AsrModelSpec, device: str = "cpu", batch_size: int = REFERENCE_BATCH,
-             dtype: str = AUTO) -> MemoryEstimate:
+             dtype: str = AUTO, clip_seconds: float | None = None) -> MemoryEstimate:
     """The memory ``spec`` needs on ``device`` ("cpu" or "cuda") for batches of ``batch_size``,
     loaded as the run's ``dtype`` ("auto", "float32", "bfloat16") makes it load."""
     backend = backend_class(spec.backend)
@@ -194,11 +214,12 @@ def estimate(spec: AsrModelSpec, device: str = "cpu", batch_size: int = REFERENC
     return MemoryEstimate(
         params=params, params_from="override" if override else origin, dtype=loaded,
         batch_size=batch_size, weights_gb=params * BYTES_PER_DTYPE[loaded] / GB,
-        activations_gb=activation_allowance_gb(spec, params, device, batch_size, dtype),
+        activations_gb=activation_allowance_gb(spec, params, device, batch_size, dtype,
+                                               clip_seconds),
         overridden_gb=override)
 
 
 def need_gb(spec: AsrModelSpec, device: str = "cpu", batch_size: int = REFERENCE_BATCH,
-            dtype: str = AUTO) -> float:
+            dtype: str = AUTO, clip_seconds: float | None = None) -> float:
     """What the planner budgets for ``spec``: weights plus activation allowance, in GB."""
-    return estimate(spec, device, batch_size, dtype).total_gb
+    return estimate(spec, device, batch_size, dtype, clip_seconds).total_gb

@@ -80,11 +80,11 @@ def _print_machine() -> None:
 
 def _plan(args: argparse.Namespace, config: RunConfig) -> Any:
     from core.datasets import load_dataset_spec
-    from core.evaluation.runner import language_counts, plan_run
+    from core.evaluation.runner import language_counts, longest_clip, plan_run
 
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)
     return plan_run(config, _registry(args), sum(s.duration or 0.0 for s in samples),
-                    language_counts(samples, config.decode.language))
+                    language_counts(samples, config.decode.language), longest_clip(samples))
 
 
 def _all_models(args: argparse.Namespace) -> list[str]:

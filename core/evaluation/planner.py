@@ -187,7 +187,7 @@ def model_need(spec: AsrModelSpec, device: str, dtype: str = "auto",
 
 def _model_need(spec: AsrModelSpec, device: str, dtype: str,
                 measured: MeasurementStore | None, clip_seconds: float | None) -> ModelNeed:
-    estimate = memory.estimate(spec, device, dtype=dtype)
+    estimate = memory.estimate(spec, device, dtype=dtype, clip_seconds=clip_seconds)
     if estimate.overridden_gb is not None:
         return ModelNeed(spec.key, estimate.total_gb, estimate.total_gb, "registry",
                          estimate.dtype)

@@ -60,8 +60,8 @@ def selected_specs(config: RunConfig, registry: AsrRegistry
 
 
 def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
-             audio_seconds: float = 0.0, languages: dict[str | None, int] | None = None
-             ) -> Plan:
+             audio_seconds: float = 0.0, languages: dict[str | None, int] | None = None,
+             clip_seconds: float | None = None) -> Plan:
     """The plan of ``config``; ``languages`` (sample counts by language, see
     :func:`language_counts`) lets it warn about models that do not speak some."""
     registry = registry or load_asr_registry(_registry_path(config))
@@ -71,9 +71,16 @@ def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
         return make_plan(specs, read_machine(), device=config.device,
                          budget_gb=config.budget_gb, named=named, audio_seconds=audio_seconds,
                          languages=languages, all_languages=config.all_languages,
-                         dtype=config.dtype, measured=store)
+                         dtype=config.dtype, measured=store, clip_seconds=clip_seconds)
     finally:
         store.close()
+
+
+def longest_clip(samples: list[Sample]) -> float | None:
+    """The dataset's longest clip in seconds (what a batch's memory peaks on); None when
+    a duration is unknown."""
+    durations = [s.duration for s in samples]
+    return max(durations) if durations and None not in durations else None  # type: ignore[type-var]
 
 
 def language_counts(samples: list[Sample], override: str | None = None
@@ -128,7 +135,7 @@ def prepare(config: RunConfig, registry: AsrRegistry | None = None) -> Path:
         raise RunError(f"the dataset {config.dataset} has no samples")
     audio_seconds = sum(s.duration or 0.0 for s in samples)
     plan = plan_run(config, registry, audio_seconds,
-                    language_counts(samples, config.decode.language))
+                    language_counts(samples, config.decode.language), longest_clip(samples))
     if not plan.batches:
         reasons = "; ".join(f"{r.model}: {r.reason}" for r in plan.refused)
         raise RunError(f"nothing fits the memory budget ({reasons})")

@@ -247,3 +247,22 @@ def test_the_registry_file_shows_how_to_add_a_fine_tuned_folder(registry):
     text = registry.path.read_text()
     example = text.split('# [models."whisper:gilbert-l3-fr"]')[1].split("\n\n")[0]
     assert "# source = " in example and "backend" not in example  # the defaults suffice
+
+
+def test_estimates_follow_the_datasets_clip_length():
+    from core.asr.memory import length_factor
+
+    whisper = AsrModelSpec("whisper:x", "org/whisper-small", params_millions=244, dtype="float32")
+    ctc = AsrModelSpec("wav2vec2:x", "org/wav2vec2-large", family="wav2vec2", params_millions=315,
+                       dtype="float32")
+    for spec in (whisper, ctc):
+        unknown, window = need_gb(spec, "cpu"), need_gb(spec, "cpu", clip_seconds=30.0)
+        short = need_gb(spec, "cpu", clip_seconds=4.0)
+        assert unknown == window == need_gb(spec, "cpu", clip_seconds=90.0)  # 30 s windows
+        assert short < window
+        # Weights do not shrink with the clips; only the activation allowance does.
+        assert short > estimate(spec, "cpu").weights_gb
+    # A CTC model's activations follow the audio; Whisper's 30 s window keeps a share fixed.
+    assert length_factor("wav2vec2", 3.0) == pytest.approx(0.1)
+    assert 0.35 < length_factor("whisper", 3.0) < 0.5
+    assert length_factor("whisper", None) == 1.0

@@ -113,8 +113,11 @@ def test_a_run_records_what_the_next_plan_uses(tmp_path, monkeypatch):
     before = runner.plan_run(config).batches[0].needs[0]
     assert before.source == "estimated"
     outcome = runner.start(config)
-    summary = RunDir(outcome.run_dir).read_summaries()["faster-whisper:tiny.en"]
-    assert summary.predicted_gb == pytest.approx(before.need_gb, abs=1e-3)
+    run = RunDir(outcome.run_dir)
+    summary = run.read_summaries()["faster-whisper:tiny.en"]
+    planned = run.read_plan().batches[0].needs[0]
+    assert summary.predicted_gb == pytest.approx(planned.need_gb, abs=1e-3)
+    assert planned.need_gb < before.need_gb  # the run's plan knew its clips are short
     assert summary.measured_gb is not None and summary.measured_gb > 0
     after = runner.plan_run(RunConfig(dataset=str(manifest), models=["faster-whisper:tiny.en"],
                                       out_dir=str(tmp_path / "runs"))).batches[0].needs[0]
