@@ -11,7 +11,8 @@ sizes (fp32, Whisper capped at 32 new tokens). Whisper-medium is left out: a ran
 769M-parameter decoder on two cores takes minutes per clip.
 
 Also: how many batches ``ert analyze`` plans for the seed's models (configs/asr_models.toml)
-on a 16 GB budget, from estimates alone.
+on a 16 GB budget, from estimates alone, for clip lengths unknown (30 s windows: the plan
+before issue 12), 15 s (MLS-like) and 5 s (the demo set), in fp32 and with the default dtype.
 """
 
 from __future__ import annotations
@@ -82,11 +83,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     specs = list(seed.models.values())
     machine = system.read_machine()
     seed_rows = []
-    for dtype in ("float32", "auto"):
-        plan = make_plan(specs, machine, budget_gb=SEED_BUDGET_GB, dtype=dtype)
-        seed_rows.append({"dtype": dtype, "batches": len(plan.batches),
-                          "refused": len(plan.refused),
-                          "models": sum(len(b.models) for b in plan.batches)})
+    for clip in (None, 15.0, 5.0):  # clip lengths unknown (30 s windows), MLS-like, demo-like
+        for dtype in ("float32", "auto"):
+            plan = make_plan(specs, machine, budget_gb=SEED_BUDGET_GB, dtype=dtype,
+                             clip_seconds=clip)
+            seed_rows.append({"longest clip s": clip or "unknown (30)", "dtype": dtype,
+                              "batches": len(plan.batches), "refused": len(plan.refused),
+                              "models": sum(len(b.models) for b in plan.batches),
+                              "largest batch": max(len(b.models) for b in plan.batches)})
     print(table(seed_rows, f"seed models, {SEED_BUDGET_GB:.0f} GB budget, estimates only"))
     result = {"rows": rows, "seed_plan": seed_rows}
     print(f"saved {save('planning', result)}")
