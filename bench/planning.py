@@ -7,8 +7,7 @@ from what the first measured. Printed per model and run: the planned need, the
 measured peak (RSS growth of the worker above its memory before the model loaded),
 their ratio, and the planned against the actual time. Models: the bundled
 faster-whisper tiny.en and base, and random weights at Whisper-small and Wav2Vec2-large
-sizes (fp32, Whisper capped at 32 new tokens). Whisper-medium is left out: a random
-769M-parameter decoder on two cores takes minutes per clip.
+and Whisper-medium sizes (fp32, Whisper capped at 32 new tokens).
 
 Also: how many batches ``ert analyze`` plans for the seed's models (configs/asr_models.toml)
 on a 16 GB budget, from estimates alone, for clip lengths unknown (30 s windows: the plan
@@ -50,6 +49,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         os.environ["ERT_CACHE_DIR"] = str(root / "cache")  # a private measurement store
         manifest = make_demo_dataset(root / "demo", langs=("en", "fr"), count=4)
         small = build_whisper_sized(root / "whisper-small", "small")
+        medium = build_whisper_sized(root / "whisper-medium", "medium")
         large = build_wav2vec2_large(root / "wav2vec2-large")
         registry = root / "asr_models.toml"
         registry.write_text(
@@ -57,10 +57,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             'languages = ["en"]\n'
             '[models."faster-whisper:base"]\nsource = "bundled:faster-whisper-base"\n'
             f'[models."whisper:small-random"]\nsource = "{small}"\ndtype = "float32"\n'
+            f'[models."whisper:medium-random"]\nsource = "{medium}"\ndtype = "float32"\n'
             f'[models."wav2vec2:large-random"]\nsource = "{large}"\nfamily = "wav2vec2"\n'
             'dtype = "float32"\n')
         for model in ("faster-whisper:tiny.en", "faster-whisper:base", "whisper:small-random",
-                      "wav2vec2:large-random"):
+                      "whisper:medium-random", "wav2vec2:large-random"):
             for attempt in ("1st (estimated)", "2nd (measured)"):
                 config = RunConfig(dataset=str(manifest), models=[model], use_cache=False,
                                    out_dir=str(root / "runs"), registry_path=str(registry),
