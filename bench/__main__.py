@@ -26,6 +26,7 @@ BENCHMARKS = {
     "bootstrap": "bench.bootstrap",
     "planning": "bench.planning",
     "dtype": "bench.dtype",
+    "dtype_wer": "bench.dtype_wer",
     "evaluation": "bench.evaluation",
     "api": "bench.api",
     "pages": "bench.pages",

@@ -205,3 +205,25 @@ def test_gpu_mode_without_a_gpu_is_refused_clearly(tiny_dir):
     spec = AsrModelSpec(key="wav2vec2:x", source=str(tiny_dir / "wav2vec2"), family="wav2vec2")
     with pytest.raises(ModelUnavailableError, match="GPU mode is not available"):
         create_backend(spec, device="cuda").load()
+
+
+@pytest.mark.slow
+def test_real_whisper_weights_converted_from_ctranslate2_transcribe_english(tmp_path):
+    """The bundled tiny.en's own weights, back in transformers format, through this backend."""
+    from core import bundled
+    from core.asr.ct2_whisper import convert, read_ct2_variables
+    from core.demo_data import synthesize
+    from core.metrics import score
+
+    source = bundled.locate("faster-whisper-tiny.en")
+    variables = read_ct2_variables(source / "model.bin")
+    assert variables["decoder/projection/weight"] is variables["decoder/embeddings/weight"]
+    folder = convert(source, tmp_path / "tiny.en")
+    sentences = ["The quick brown fox jumps over the lazy dog.",
+                 "Please close the door when you leave the room."]
+    clips = [synthesize(s, "en-us", words_per_minute=None, word_gap=4) for s in sentences]
+    backend = _backend(folder, "whisper")
+    assert not backend.runner.multilingual  # English-only, like the original
+    out = backend.transcribe(clips, DecodeOptions(batch_size=2))
+    backend.free()
+    assert score(sentences, [t.text for t in out], "en").wer < 0.25
