@@ -105,21 +105,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     from core.normalize import normalizer_info
-    from core.scoring import PredictionsError, read_many, render_table, score_predictions
+    from core.scoring import (
+        PredictionsError,
+        default_baseline,
+        read_many,
+        render_table,
+        score_predictions,
+    )
 
     import json
     from pathlib import Path
 
     try:
         predictions = read_many(args.paths, args.language)
-        baseline = args.baseline
-        if baseline is None and len(args.paths) == 1 and Path(args.paths[0]).is_dir():
-            from core.evaluation.run_dir import RunDir
-
-            try:  # a run folder compares against the baseline it was run with
-                baseline = RunDir(args.paths[0]).read_config().baseline
-            except FileNotFoundError:
-                baseline = None
+        baseline = args.baseline or default_baseline(args.paths)
         scores = score_predictions(predictions, baseline, args.strip_accents)
         if args.write:
             from core.evaluation.runner import RunError, rescore

@@ -7,7 +7,7 @@ another machine, copied into ``runs/``, compares like a local one.
 from __future__ import annotations
 
 from core.evaluation.run_dir import RunDir, run_dirs
-from core.evaluation.summary import speed_label
+from core.evaluation.summary import ModelSummary, speed_label
 from core.metrics import align, quality_band, relative_change
 from core.scoring import Prediction, score_predictions
 
@@ -33,7 +33,8 @@ LABELS = {
     "success_rate": "success %", "peak_rss_gb": "peak RAM GB", "mean_latency_s": "latency s",
     "mean_compute_s": "compute s / clip", "band": "WER band", "samples": "samples",
     "timed": "timed", "cached": "cached", "failures": "failed", "skipped": "skipped",
-    "decoding": "decoding", "batch_size": "batch size", "baseline_wer": "baseline WER %",
+    "decoding": "decoding", "batch_size": "batch size", "error": "error",
+    "baseline_wer": "baseline WER %",
     "candidate_wer": "candidate WER %", "change_pct": "change % (relative)",
     "delta": "WER change (points)",
     "verdict": "verdict", "baseline_band": "baseline band", "candidate_band": "candidate band",
@@ -79,20 +80,21 @@ def normalizer_warning(runs: list[RunInfo]) -> str | None:
 def model_rows(runs: list[RunInfo]) -> list[dict[str, Any]]:
     """One row per (run, model), in the consolidated file's names and units (fractions):
     the CSV export says what the JSON says. ``wer_low``/``wer_high`` are its ``wer_ci``."""
-    rows = []
-    for run in runs:
-        for model, m in RunDir(run.path).read_summaries().items():
-            low, high = m.wer_ci or (None, None)
-            rows.append({
-                "run": run.run_id, "dataset": run.dataset, "model": model, "status": m.status,
-                "wer": m.wer, "wer_low": low, "wer_high": high, "cer": m.cer, "bleu": m.bleu,
-                "chrf": m.chrf, "rtfx": m.rtfx, "rtfx_end_to_end": m.rtfx_end_to_end,
-                "success_rate": m.success_rate, "peak_rss_gb": m.peak_rss_gb,
-                "mean_latency_s": m.mean_latency_s, "mean_compute_s": m.mean_compute_s,
-                "band": m.band, "samples": m.samples, "timed": m.timed, "cached": m.cached,
-                "failures": m.failures, "skipped": m.skipped, "decoding": m.decoding,
-                "batch_size": m.batch_size})
-    return rows
+    return [{"run": run.run_id, "dataset": run.dataset, **summary_row(m)}
+            for run in runs for m in RunDir(run.path).read_summaries().values()]
+
+
+def summary_row(m: ModelSummary) -> dict[str, Any]:
+    """One model's figures as a row (fractions, the result files' names), for every table."""
+    low, high = m.wer_ci or (None, None)
+    return {"model": m.model, "status": m.status, "wer": m.wer, "wer_low": low,
+            "wer_high": high, "cer": m.cer, "bleu": m.bleu, "chrf": m.chrf, "rtfx": m.rtfx,
+            "rtfx_end_to_end": m.rtfx_end_to_end,
+            "success_rate": m.success_rate if m.samples else None,
+            "peak_rss_gb": m.peak_rss_gb, "mean_latency_s": m.mean_latency_s,
+            "mean_compute_s": m.mean_compute_s, "band": m.band, "samples": m.samples,
+            "timed": m.timed, "cached": m.cached, "failures": m.failures, "skipped": m.skipped,
+            "decoding": m.decoding, "batch_size": m.batch_size, "error": m.error}
 
 
 def speed_labels(runs: list[RunInfo]) -> dict[tuple[str, str], str]:

@@ -237,6 +237,19 @@ def read_predictions(path: str | Path, language: str | None = None) -> list[Pred
     return out
 
 
+def default_baseline(paths: Sequence[str | Path]) -> str | None:
+    """One run folder is compared against the baseline it was run with; anything else has
+    none unless asked."""
+    if len(paths) != 1 or not Path(paths[0]).is_dir():
+        return None
+    from core.evaluation.run_dir import RunDir
+
+    try:
+        return RunDir(paths[0]).read_config().baseline
+    except FileNotFoundError:
+        return None
+
+
 def read_many(paths: Sequence[str | Path], language: str | None = None) -> list[Prediction]:
     """Predictions of several files; a model named in two files is an error, not a merge."""
     out: list[Prediction] = []

@@ -3,7 +3,7 @@
 import core  # noqa: F401  (thread caps first)
 from core.asr.memory import need_gb
 from core.asr.registry import AsrRegistryError
-from core.compare import display_rows
+from core.compare import display_rows, summary_row
 from core.datasets import DatasetError, dataset_label, load_dataset_spec
 from core.demo_data import DemoDataError, default_manifest, make_demo_dataset
 from core.evaluation import runner
@@ -193,15 +193,8 @@ def live_progress() -> None:
     if not running:
         summaries = RunDir(run_dir).read_summaries()
         if summaries:
-            results = [{
-                "model": k, "status": v.status, "wer": v.wer,
-                "wer_low": (v.wer_ci or (None, None))[0],
-                "wer_high": (v.wer_ci or (None, None))[1], "cer": v.cer, "bleu": v.bleu,
-                "chrf": v.chrf, "rtfx": speed_label(v),  # "— (all cached)", "… on 10 of 24"
-                "success_rate": v.success_rate if v.samples else None, "timed": v.timed,
-                "cached": v.cached, "failures": v.failures, "skipped": v.skipped,
-                "batch_size": v.batch_size, "peak_rss_gb": v.peak_rss_gb, "error": v.error}
-                for k, v in summaries.items()]
+            # RTFx as words: "— (all cached)", "12.3 on 10 of 24 clips".
+            results = [{**summary_row(v), "rtfx": speed_label(v)} for v in summaries.values()]
             number = st.column_config.NumberColumn
             st.dataframe(pd.DataFrame(display_rows(results, [
                 "model", "status", "wer", "wer_ci", "cer", "bleu", "chrf", "rtfx",
