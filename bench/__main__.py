@@ -33,6 +33,7 @@ BENCHMARKS = {
 }
 BY_NAME_ONLY = {
     "llm_levers": "bench.llm_levers",
+    "qa": "bench.qa",
     "asr_gpu": "bench.asr_gpu",
 }
 

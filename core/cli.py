@@ -19,7 +19,10 @@ def _models_verify(args: argparse.Namespace) -> int:
     from core import bundled
 
     failures = 0
-    for name in bundled.BUNDLED:
+    for name, model in bundled.BUNDLED.items():
+        if model.optional and not bundled.available(name):
+            print(f"--    {name}: optional, not installed (make models-extra)")
+            continue
         try:
             print(f"ok    {name}: {bundled.locate(name)}")
         except bundled.BundledModelError as exc:
@@ -29,29 +32,45 @@ def _models_verify(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from core.chat import NO_CONTEXT_NOTE, build_messages, sources_from_hits
-    from core.llm.generate import GenerationOptions, GenerationStats, stream_chat
+    from core.chat import NO_CONTEXT_NOTE, DocumentOptions, answer_question
+    from core.llm.generate import GenerationOptions
     from core.llm.loader import load_llm
     from core.llm.registry import load_registry
 
-    llm = load_llm(load_registry().get(args.model), device=args.device)
-    hits = []
+    import json
+    from dataclasses import replace
+
+    collection = embedder = None
     if args.collection:
         from core.rag.embeddings import load_embeddings
         from core.rag.store import Collection
 
-        hits = Collection(args.collection).search(args.question, load_embeddings(), k=args.k)
-    if args.collection and not hits:
-        print(f"({NO_CONTEXT_NOTE})", file=sys.stderr)
-    stats = GenerationStats()
-    options = GenerationOptions(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
-    for piece in stream_chat(llm, build_messages(args.question, hits), options, stats=stats):
-        print(piece, end="", flush=True)
+        collection, embedder = Collection(args.collection), load_embeddings()
+    spec = load_registry().get(args.model)
+    llm = load_llm(spec, device=args.device)
+    options = DocumentOptions(k=args.k)
+    if args.max_new_tokens:
+        options = replace(options, max_new_tokens=args.max_new_tokens)
+    chat_options = GenerationOptions(max_new_tokens=args.max_new_tokens or 200,
+                                     temperature=args.temperature)
+    echo = None if args.json else (lambda piece: print(piece, end="", flush=True))
+    answer = answer_question(llm, args.question, collection, embedder, options=options,
+                             chat_options=chat_options, on_piece=echo)
+    if args.json:
+        print(json.dumps({"model": spec.key, **answer.as_dict()}, ensure_ascii=False, indent=2))
+        return 0
     print()
-    for source in sources_from_hits(hits):
+    if answer.answer != answer.streamed.strip():
+        print(f"answer: {answer.answer}" + (f"  ({answer.grounding})" if answer.grounding else ""))
+    if answer.mode == "model" and collection is not None:
+        print(f"({NO_CONTEXT_NOTE})", file=sys.stderr)
+    for item in answer.evidence:
+        print(f"  evidence: {item.file} · chunk {item.chunk} · {item.score:.2f}: {item.sentence}",
+              file=sys.stderr)
+    for source in answer.sources:
         print(f"  source: {source.label()}", file=sys.stderr)
-    print(f"({plural(stats.new_tokens, 'token')}, {stats.tokens_per_second:.1f} tok/s)",
-          file=sys.stderr)
+    print(f"({plural(answer.tokens['generated'], 'token')}, "
+          f"{answer.timing['tokens_per_second']:.1f} tok/s)", file=sys.stderr)
     return 0
 
 
@@ -167,15 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Example: ert models verify")
     verify.set_defaults(func=_models_verify)
 
-    chat = sub.add_parser("chat", help="ask the local LLM one question",
-                          description='Example: ert chat "What is the capital of France?"')
+    chat = sub.add_parser(
+        "chat", help="ask the local LLM one question (from your documents with --collection)",
+        description='Examples: ert chat "What is the capital of France?"; '
+                    'ert chat --collection notes --json "Who directs the lab?" (answer, evidence '
+                    'sentences, sources, timing and token counts as one JSON document)')
     chat.add_argument("question")
     chat.add_argument("--model", default=None, help="key in configs/llm.toml")
     chat.add_argument("--collection", default=None, help="answer from this RAG collection")
     chat.add_argument("--k", type=int, default=3, help="chunks retrieved")
     chat.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    chat.add_argument("--max-new-tokens", type=int, default=200)
-    chat.add_argument("--temperature", type=float, default=0.0)
+    chat.add_argument("--max-new-tokens", type=int, default=None,
+                      help="default: 96 for document answers, 200 otherwise")
+    chat.add_argument("--temperature", type=float, default=0.0,
+                      help="without documents (document answers are greedy)")
+    chat.add_argument("--json", action="store_true", help="print one JSON document")
     chat.set_defaults(func=_chat)
 
     ingest = sub.add_parser("ingest", help="add documents to a RAG collection",

@@ -3,8 +3,10 @@ from core import bundled
 import pytest
 
 
-def test_every_bundled_model_verifies():
-    for name in bundled.BUNDLED:
+def test_every_installed_bundled_model_verifies():
+    for name, model in bundled.BUNDLED.items():
+        if model.optional and not bundled.available(name):
+            continue
         folder = bundled.locate(name)
         for filename in bundled.BUNDLED[name].checksums:
             assert (folder / filename).is_file()
@@ -28,3 +30,11 @@ def test_tampered_file_is_refused(tmp_path):
 def test_unknown_bundled_model_names_the_known_ones():
     with pytest.raises(bundled.BundledModelError, match="all-minilm-l6-v2"):
         bundled.locate("nope")
+
+
+def test_an_optional_model_not_installed_says_how_to_get_it():
+    name = next(n for n, m in bundled.BUNDLED.items() if m.optional)
+    if bundled.available(name):
+        pytest.skip("the optional model is installed here")
+    with pytest.raises(bundled.BundledModelError, match="make models-extra"):
+        bundled.locate(name)

@@ -1,16 +1,23 @@
-"""Persistent FAISS collections of document chunks.
+"""Persistent collections of document chunks, searched dense + lexical.
 
 LangChain's ``FAISS.save_local`` pickles its docstore, and loading it means
 unpickling whatever is on disk. ERT instead stores the index in FAISS's own
-binary format and the chunks as JSON lines, so a reload parses data and never
-executes it.
+binary format, the chunks as JSON lines and the BM25 index as numpy arrays
+and JSON, so a reload parses data and never executes it.
+
+:meth:`Collection.search` fuses the MiniLM/FAISS ranking with BM25 by
+reciprocal rank fusion and keeps only chunks near the best hit of either
+ranking (:mod:`core.rag.fusion`); a hit's ``score`` stays the cosine
+similarity, the one figure users can compare between questions.
 """
 
 from __future__ import annotations
 
 from core import paths
-from core.rag.chunking import split_text
+from core.rag.chunking import chunk_document
 from core.rag.documents import Document
+from core.rag.fusion import above_relative_floor, ranking, reciprocal_rank_fusion
+from core.rag.lexical import LexicalIndex
 
 import json
 import os
@@ -27,7 +34,9 @@ import numpy as np
 INDEX_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 META_FILE = "meta.json"
-DEFAULT_MIN_SCORE = 0.2
+LEXICAL_DIR = "bm25"
+DEFAULT_MIN_SCORE = 0.2  # cosine under which a chunk is unrelated (MiniLM)
+CANDIDATES = 20  # per ranking, before fusion
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -50,8 +59,13 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
+    """A retrieved chunk: ``score`` is its cosine similarity to the query; ``lexical``
+    its BM25 score and ``fused`` its reciprocal-rank-fusion score (the order)."""
+
     chunk: Chunk
     score: float
+    lexical: float = 0.0
+    fused: float = 0.0
 
 
 def check_name(name: str) -> str:
@@ -91,6 +105,7 @@ class Collection:
         self.dim = dim
         self.chunks: dict[int, Chunk] = {}
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._lexical: LexicalIndex | None = LexicalIndex()
         if (self.folder / META_FILE).exists():
             self._load()
 
@@ -113,6 +128,22 @@ class Collection:
             raise CollectionError(
                 f"collection {self.name!r} is inconsistent: {self.index.ntotal} vectors for "
                 f"{len(self.chunks)} chunks; delete and rebuild it")
+        self._lexical = None  # rebuilt from the chunks unless a matching one is on disk
+        try:
+            lexical = LexicalIndex.load(self.folder / LEXICAL_DIR)
+            if sorted(lexical.ids) == sorted(self.chunks):
+                self._lexical = lexical
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # written by an older ERT, or damaged: rebuilt on first search
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index over the current chunks (rebuilt after a change)."""
+        with self._lock:
+            if self._lexical is None:
+                ids = list(self.chunks)
+                self._lexical = LexicalIndex.build(ids, [self.chunks[i].text for i in ids])
+            return self._lexical
 
     def save(self) -> None:
         import faiss
@@ -124,6 +155,7 @@ class Collection:
             os.replace(tmp_index, self.folder / INDEX_FILE)
             _atomic_write(self.folder / CHUNKS_FILE, "".join(
                 json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in self.chunks.values()))
+            self.lexical.save(self.folder / LEXICAL_DIR)
             _atomic_write(self.folder / META_FILE, json.dumps(
                 {"name": self.name, "dim": self.dim, "chunks": len(self.chunks)}))
 
@@ -132,6 +164,7 @@ class Collection:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.chunks.clear()
             self.index.reset()
+            self._lexical = None
 
     # -- content -----------------------------------------------------------
     def __len__(self) -> int:
@@ -151,6 +184,7 @@ class Collection:
                 self.index.remove_ids(np.asarray(ids, dtype=np.int64))
                 for cid in ids:
                     del self.chunks[cid]
+                self._lexical = None
             return len(ids)
 
     def add_texts(self, source: str, texts: list[str], vectors: np.ndarray) -> int:
@@ -164,10 +198,11 @@ class Collection:
             self.index.add_with_ids(vectors, ids)
             for offset, (cid, text) in enumerate(zip(ids.tolist(), texts, strict=True)):
                 self.chunks[cid] = Chunk(id=cid, source=source, index=offset, text=text)
+            self._lexical = None
             return len(texts)
 
     def add_document(self, doc: Document, embedder: Embedder, save: bool = True) -> int:
-        texts = split_text(doc.text)
+        texts = chunk_document(doc.text)
         vectors = _vectors(embedder.embed_documents(texts))
         added = self.add_texts(doc.name, texts, vectors)
         if save:
@@ -185,11 +220,32 @@ class Collection:
                     if i != -1 and s >= min_score]
 
     def search(self, query: str, embedder: Embedder, k: int = 4,
-               min_score: float = DEFAULT_MIN_SCORE) -> list[Hit]:
-        """The ``k`` chunks most similar to ``query`` (cosine), above ``min_score``."""
+               min_score: float = DEFAULT_MIN_SCORE, hybrid: bool = True) -> list[Hit]:
+        """The ``k`` best chunks for ``query``: dense and BM25 rankings fused.
+
+        A chunk is a candidate when its cosine reaches ``min_score`` or it shares
+        terms with the query, and is kept only if it scores at least
+        :data:`~core.rag.fusion.RELATIVE_FLOOR` of the best hit in either ranking.
+        ``hybrid=False`` is the dense ranking alone (for comparison).
+        """
         if not query.strip() or not self.chunks:
             return []
-        return self.search_vector(_vectors([embedder.embed_query(query)]), k, min_score)
+        vector = _vectors([embedder.embed_query(query)])
+        with self._lock:
+            dense = {h.chunk.id: h.score
+                     for h in self.search_vector(vector, max(k, CANDIDATES), min_score)}
+            lexical = self.lexical.scores(query) if hybrid else {}
+            lexical = {cid: lexical[cid] for cid in ranking(lexical)[:max(k, CANDIDATES)]}
+            fused = reciprocal_rank_fusion([ranking(dense), ranking(lexical)])
+            hits = []
+            for cid, fused_score in fused.items():
+                if not above_relative_floor(cid, [dense, lexical]):
+                    continue
+                cosine = dense.get(cid)
+                if cosine is None:  # found by BM25 alone: its cosine for display
+                    cosine = float(self.index.reconstruct(cid) @ vector[0])
+                hits.append(Hit(self.chunks[cid], cosine, lexical.get(cid, 0.0), fused_score))
+            return hits[:k]
 
 
 def describe(collection: Collection) -> dict[str, Any]:

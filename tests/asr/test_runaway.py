@@ -1,6 +1,7 @@
 """Telling a decoding loop from speech (the packed mode's guard)."""
 
-from core.asr.runaway import compression_ratio, is_runaway, longest_repeat
+from core.asr.runaway import is_runaway
+from core.repetition import compression_ratio, longest_repeat
 
 
 def test_a_phrase_looping_is_runaway():

@@ -1,29 +1,12 @@
 from core.chat import NO_CONTEXT_NOTE, build_messages, context_block, sources_from_hits
 from core.rag.chunking import split_text
 from core.rag.documents import DocumentError, read_document, safe_name
+from core.rag.lexical import IDS_FILE
 from core.rag.store import Chunk, Collection, CollectionError, Hit, check_name, list_collections
 
-import numpy as np
 import pytest
 
-
-class HashEmbedder:
-    """A deterministic bag-of-words embedder: fast, and similar texts score higher."""
-
-    dim = 384
-
-    def _vec(self, text: str) -> list[float]:
-        v = np.zeros(self.dim, dtype=np.float32)
-        for word in text.lower().split():
-            v[hash(word.strip(".,?!")) % self.dim] += 1.0
-        n = np.linalg.norm(v)
-        return (v / n if n else v).tolist()
-
-    def embed_documents(self, texts):
-        return [self._vec(t) for t in texts]
-
-    def embed_query(self, text):
-        return self._vec(text)
+from tests.rag.embedders import HashEmbedder
 
 
 def test_read_document_rejects_empty_binary_and_fake_pdf():
@@ -79,7 +62,9 @@ def test_collection_persists_and_reloads_without_pickle(tmp_path):
     col.add_document(doc, emb)
     col.add_document(read_document("cats.txt", b"Cats sleep most of the day."), emb)
     files = sorted(p.name for p in (tmp_path / "docs").iterdir())
-    assert files == ["chunks.jsonl", "index.faiss", "meta.json"]
+    assert files == ["bm25", "chunks.jsonl", "index.faiss", "meta.json"]
+    lexical = sorted(p.name for p in (tmp_path / "docs" / "bm25").iterdir())
+    assert IDS_FILE in lexical and all(n.endswith((".json", ".npy")) for n in lexical)
     reloaded = Collection("docs", root=tmp_path)
     assert reloaded.documents() == {"paris.txt": 1, "cats.txt": 1}
     hits = reloaded.search("capital of France", emb, k=1)
@@ -108,7 +93,8 @@ def test_corrupt_collection_gives_a_clear_error(tmp_path):
 def test_prompt_carries_context_or_says_there_is_none():
     hit = Hit(Chunk(0, "paris.txt", 2, "Paris is the capital."), 0.8)
     with_ctx = build_messages("Capital?", [hit])
-    assert "paris.txt, chunk 2" in with_ctx[-1]["content"]
+    assert "[paris.txt]\nParis is the capital." in with_ctx[-1]["content"]
+    assert with_ctx[-1]["content"].endswith("Question: Capital?")
     assert sources_from_hits([hit])[0].label() == "paris.txt · chunk 2 · score 0.80"
     assert build_messages("Capital?", [])[-1]["content"] == "Capital?"
     assert "No document context" in NO_CONTEXT_NOTE
