@@ -1,93 +1,141 @@
-"""Idle CPU of the running app: ``streamlit run ERT.py`` left alone for 30 s (goal < 1 % of a core).
+"""What the running app costs: the Monitor page open, hidden and closed, before and after.
 
-``python -m bench app`` — the repo's ``.streamlit/config.toml`` (headless, no
-file watcher), a free port on 127.0.0.1; waits for ``/_stcore/health``,
-fetches the page once, lets start-up settle, then samples the CPU time of
-the whole process tree with psutil every second for ``WINDOW_S`` seconds.
+``python -m bench app`` — in one run, for the Monitor as it was (Plotly figures rebuilt from
+the whole history by an ``st.fragment(run_every=…)``: ``bench/baselines/monitor_plotly.py``)
+and as it is (``pages/2_Monitor.py``: one custom component, new samples only, refresh asked
+by the browser while visible):
+
+* a real ``streamlit run`` (the repo's ``.streamlit/config.toml``) and Debian's Chromium
+  driven by Playwright, the Monitor page open at the default 1 s refresh, then hidden, then
+  at 5 s open and hidden, then the tab closed;
+* CPU of the server's process tree and of the browser's processes, from psutil CPU times over
+  ``WINDOW_S`` seconds per phase, in % of one core;
+* then, for the current app, each other page left open (goal < 1 % for the server).
+
+Headless Chromium always reports its pages visible, so "hidden" is the standard
+``visibilitychange`` event with ``document.visibilityState`` set to ``"hidden"`` (an init
+script): what a page sees when its tab goes to the background. A real hidden tab also stops
+painting, so browser figures for "hidden" are upper bounds.
 """
 
 from __future__ import annotations
 
 import core  # noqa: F401  (thread caps first)
-from core.paths import REPO_ROOT
 
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from typing import Any
 
 import psutil
 
 from bench.common import save, table, tree_cpu_seconds
+from tests.browser import CHROMIUM, CHROMIUM_FLAGS, HIDDEN_SWITCH, streamlit_process
 
-WINDOW_S = 30.0
-SETTLE_S = 5.0
-START_TIMEOUT_S = 90.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+WINDOW_S = 20.0
+SETTLE_S = 6.0
+BASELINE = "bench/baselines/monitor_plotly.py"
 
 
-def _get(url: str) -> int:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        response.read()
-        return int(response.status)
+def _browser_cpu() -> float:
+    """CPU seconds of this process's Chromium descendants (Playwright's browser)."""
+    total = 0.0
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" in proc.name().lower():
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def _measure(server: psutil.Process, settle: float = SETTLE_S) -> tuple[float, float]:
+    """% of one core used by the server tree and the browser over ``WINDOW_S``."""
+    time.sleep(settle)
+    s0, b0, t0 = tree_cpu_seconds(server), _browser_cpu(), time.perf_counter()
+    time.sleep(WINDOW_S)
+    elapsed = time.perf_counter() - t0
+    return (100 * (tree_cpu_seconds(server) - s0) / elapsed,
+            100 * (_browser_cpu() - b0) / elapsed)
+
+
+def _set_refresh(page: Any, seconds: float) -> None:
+    """Move the sidebar's "Refresh every (s)" select-slider (0.5, 1, 2, 5, 10) by keyboard."""
+    steps = {1.0: 0, 2.0: 1, 5.0: 2}[seconds]
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    for _ in range(steps):
+        slider.press("ArrowRight")
+
+
+def _monitor_phases(name: str, script: str, path: str, pw: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with streamlit_process(script) as (base, proc):
+        server = psutil.Process(proc.pid)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.add_init_script(HIDDEN_SWITCH)
+            page = context.new_page()
+            page.goto(base + path)
+            page.get_by_text("CPU %").first.wait_for(timeout=90_000)
+
+            def phase(label: str) -> None:
+                server_pct, browser_pct = _measure(server)
+                rows.append({"monitor": name, "phase": label, "server %": server_pct,
+                             "browser %": browser_pct})
+                print(f"  {name:7s} {label:14s} server {server_pct:5.1f} %  "
+                      f"browser {browser_pct:5.1f} %", file=sys.stderr, flush=True)
+
+            phase("open, 1 s")
+            page.evaluate("window.__ertSetHidden(true)")
+            phase("hidden, 1 s")
+            page.evaluate("window.__ertSetHidden(false)")
+            _set_refresh(page, 5.0)
+            phase("open, 5 s")
+            page.evaluate("window.__ertSetHidden(true)")
+            phase("hidden, 5 s")
+            page.close()
+            phase("closed")
+            if name == "after":  # the other pages, left open, on the same server
+                for other in ("/", "/Evaluation", "/Compare"):
+                    page = context.new_page()
+                    page.goto(base + other)
+                    page.wait_for_load_state("networkidle")
+                    phase(f"page {other}")
+                    page.close()
+        finally:
+            browser.close()
+    return rows
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    port = _free_port()
-    streamlit = [sys.executable, "-m", "streamlit", "run", "ERT.py", "--server.port", str(port),
-                 "--server.address", "127.0.0.1", "--server.headless", "true"]
-    proc = subprocess.Popen(streamlit, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        started = time.perf_counter()
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"streamlit exited ({proc.returncode}): {proc.stderr.read()}")
-            try:
-                if _get(f"{base}/_stcore/health") == 200:
-                    break
-            except OSError:
-                pass
-            if time.perf_counter() - started > START_TIMEOUT_S:
-                raise SystemExit("streamlit did not answer its health check in time")
-            time.sleep(0.25)
-        ready_s = time.perf_counter() - started
-        page_status = _get(base + "/")
-        time.sleep(SETTLE_S)
-        root = psutil.Process(proc.pid)
-        samples = []
-        cpu0, t0 = tree_cpu_seconds(root), time.perf_counter()
-        last_cpu, last_t = cpu0, t0
-        while (now := time.perf_counter()) - t0 < WINDOW_S:
-            time.sleep(1.0)
-            cpu, now = tree_cpu_seconds(root), time.perf_counter()
-            samples.append((cpu - last_cpu) / (now - last_t))
-            last_cpu, last_t = cpu, now
-        idle = (last_cpu - cpu0) / (last_t - t0)
-        processes = 1 + len(root.children(recursive=True))
-        threads = root.num_threads()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    row = {"window s": WINDOW_S, "idle CPU % of a core": 100 * idle,
-           "max 1-s sample %": 100 * max(samples), "processes": processes,
-           "threads": threads, "ready after s": ready_s, "GET / status": page_status}
-    print(table([row], "streamlit run ERT.py, idle after one page fetch (goal < 1 %)"))
-    result = {**row, "samples_percent": [100 * s for s in samples], "goal_met": idle < 0.01}
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        rows = _monitor_phases("before", BASELINE, "/", pw)
+        rows += _monitor_phases("after", "ERT.py", "/Monitor", pw)
+    before = {r["phase"]: r for r in rows if r["monitor"] == "before"}
+    for row in rows:
+        base = before.get(row["phase"]) if row["monitor"] == "after" else None
+        row["server × before"] = row["server %"] / base["server %"] \
+            if base and base["server %"] > 0 else None
+    print(table(rows, f"Monitor page CPU, % of one core over {WINDOW_S:.0f} s per phase "
+                      "(goals after: server ≤ 5 % open at 1 s, ≤ 1 % hidden/closed and on "
+                      "other pages; browser ≤ 10 %)"))
+    after = {r["phase"]: r for r in rows if r["monitor"] == "after"}
+    goals = {
+        "server open 1 s ≤ 5 %": after["open, 1 s"]["server %"] <= 5,
+        "browser open 1 s ≤ 10 %": after["open, 1 s"]["browser %"] <= 10,
+        "server hidden ≤ 1 %": max(after["hidden, 1 s"]["server %"],
+                                   after["hidden, 5 s"]["server %"]) <= 1,
+        "server closed ≤ 1 %": after["closed"]["server %"] <= 1,
+        "other pages ≤ 1 %": all(r["server %"] <= 1 for p, r in after.items()
+                                 if p.startswith("page ")),
+    }
+    for goal, met in goals.items():
+        print(f"  {'met ' if met else 'MISS'} {goal}")
+    result = {"window_s": WINDOW_S, "rows": rows, "goals": goals}
     print(f"saved {save('app', result)}")
     return result
 

@@ -2,7 +2,7 @@
 "not in the documents" when they do not say?
 
 ``python -m bench qa [--levers] [--model KEY]`` — ERT's own QA set (``bench/qa/``: six short
-documents of invented facts, 32 questions: numbers, names, days, durations, units, follow-ups,
+documents of invented facts, 34 questions: numbers, names, days, durations, units, follow-ups,
 and 8 the documents do not answer), indexed into a real collection (MiniLM + FAISS + BM25),
 answered by a real chat model through :func:`core.chat.answer_question`, the page's pipeline.
 

@@ -1,10 +1,11 @@
 """A bounded history of the machine's state, sampled on a background thread.
 
-The monitor page redraws from this history every second or so; keeping the
-sampler in one long-lived object (not in the page) means the history
-survives page switches and costs one sampling thread whatever the number of
-open tabs. Evaluation workers and the workbench's own process are measured
-apart from the system.
+Keeping the sampler in one long-lived object (not in the page) means the
+history survives page switches and costs one sampling thread whatever the
+number of open tabs. Evaluation workers and the workbench's own process are
+measured apart from the system. Every sample gets a sequence number, so a
+browser that already holds samples up to ``n`` is sent only the newer ones
+(:meth:`Sampler.since`), as compact columns (:func:`columns`).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class Sampler:
         self._app = _ProcCpu()
         self._workers = _ProcCpu()
         self._thread: threading.Thread | None = None
+        self._count = 0  # samples taken so far: the newest one's sequence number
         psutil.cpu_percent(None, percpu=True)
 
     def start(self) -> Sampler:
@@ -117,14 +119,80 @@ class Sampler:
     def _loop(self) -> None:
         self._stop.wait(min(self.interval, 0.3))  # a short first window, so a page has data
         while not self._stop.is_set():
-            sample = self.sample()
-            with self._lock:
-                self.history.append(sample)
+            self.add(self.sample())
             self._stop.wait(self.interval)
+
+    def add(self, sample: MonitorSample) -> None:
+        with self._lock:
+            self.history.append(sample)
+            self._count += 1
 
     def snapshot(self) -> list[MonitorSample]:
         with self._lock:
             return list(self.history)
+
+    def since(self, seq: int) -> tuple[int, list[MonitorSample]]:
+        """The newest sequence number and the samples after ``seq`` still held (all of
+        them when ``seq`` is older than the history, or unknown: ``-1``)."""
+        with self._lock:
+            newer = self._count - max(seq, 0) if seq >= 0 else len(self.history)
+            newer = min(max(newer, 0), len(self.history))
+            return self._count, list(self.history)[len(self.history) - newer:]
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+def columns(samples: list[MonitorSample]) -> dict[str, Any]:
+    """Samples as columns of one-decimal numbers: what the browser appends to its charts.
+
+    Times are Unix seconds; GPU columns are keyed by the GPU's index (``None`` where a
+    sample lacks that GPU).
+    """
+    cores = max((len(s.per_core_pct) for s in samples), default=0)
+    gpu_ids = sorted({g["index"] for s in samples for g in s.gpus})
+
+    def gpu(sample: MonitorSample, index: int, key: str) -> float | None:
+        found = next((g for g in sample.gpus if g["index"] == index), None)
+        if found is None or found.get(key) is None:
+            return None
+        if key == "memory_used_gb":
+            return _r(100 * found[key] / max(found["memory_total_gb"], 1e-9))
+        return _r(found[key])
+
+    return {
+        "time": [round(s.time, 2) for s in samples],
+        "cpu": [_r(s.cpu_pct) for s in samples],
+        "cores": [[_r(s.per_core_pct[i]) if i < len(s.per_core_pct) else None for s in samples]
+                  for i in range(cores)],
+        "ram": [_r(s.ram_pct) for s in samples], "swap": [_r(s.swap_pct) for s in samples],
+        "app_cpu": [_r(s.app_cpu_pct) for s in samples],
+        "workers_cpu": [_r(s.workers_cpu_pct) for s in samples],
+        "app_rss": [round(s.app_rss_gb, 3) for s in samples],
+        "workers_rss": [round(s.workers_rss_gb, 3) for s in samples],
+        "gpus": {str(i): {"util": [gpu(s, i, "utilization_pct") for s in samples],
+                          "mem": [gpu(s, i, "memory_used_gb") for s in samples]}
+                 for i in gpu_ids},
+    }
+
+
+def latest(sample: MonitorSample, threshold: float) -> dict[str, Any]:
+    """The newest sample as the figures the tiles show, with its threshold warnings."""
+    return {
+        "cpu": f"{sample.cpu_pct:.0f}%", "ram": f"{sample.ram_pct:.0f}%",
+        "ram_detail": f"{sample.ram_used_gb:.1f} GB used",
+        "swap": f"{sample.swap_pct:.0f}%", "swap_detail": f"{sample.swap_used_gb:.1f} GB used",
+        "app": f"{sample.app_cpu_pct:.0f}% CPU", "app_detail": f"{sample.app_rss_gb:.2f} GB",
+        "workers": str(sample.workers),
+        "workers_detail": f"{sample.workers_cpu_pct:.0f}% CPU · {sample.workers_rss_gb:.2f} GB",
+        "gpus": [{"index": g["index"], "label": (
+            f"GPU{g['index']} {g['name']} · {g['memory_used_gb']:.1f}/{g['memory_total_gb']:.1f} GB"
+            f" · {g.get('utilization_pct') if g.get('utilization_pct') is not None else '—'} %"
+            f" · {g.get('temperature_c') or '—'} °C · {g.get('power_w') or '—'} W")}
+            for g in sample.gpus],
+        "warnings": over_threshold(sample, threshold),
+    }
 
 
 def over_threshold(sample: MonitorSample, threshold: float) -> list[str]:

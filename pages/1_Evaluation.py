@@ -97,10 +97,10 @@ else:
         st.error(str(exc))
 if plan is not None:
     cols = st.columns(4)
-    cols[0].metric("Samples", f"{count}", f"{audio_seconds / 60:.1f} min of audio",
-                   delta_color="off")
-    cols[1].metric("Free memory", f"{plan.available_gb:.1f} GB", f"budget {plan.budget_gb:.1f}"
-                   " GB", delta_color="off")
+    cols[0].metric("Samples", f"{count}")  # plain captions: a delta arrow would mean a change
+    cols[0].caption(f"{audio_seconds / 60:.1f} min of audio")
+    cols[1].metric("Free memory", f"{plan.available_gb:.1f} GB")
+    cols[1].caption(f"budget {plan.budget_gb:.1f} GB")
     cols[2].metric("Strategy", plan.strategy.value)
     cols[3].metric("Estimated time", format_duration(plan.estimated_seconds))
     st.dataframe(pd.DataFrame([{

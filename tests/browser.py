@@ -17,6 +17,19 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync"]
 REPO = Path(__file__).resolve().parent.parent
+# Headless Chromium reports every page visible; this init script lets a test or benchmark
+# switch the standard document.visibilityState / visibilitychange a background tab produces.
+HIDDEN_SWITCH = """(() => {
+  let hidden = false;
+  Object.defineProperty(Document.prototype, "visibilityState",
+                        {get() { return hidden ? "hidden" : "visible"; }, configurable: true});
+  Object.defineProperty(Document.prototype, "hidden",
+                        {get() { return hidden; }, configurable: true});
+  window.__ertSetHidden = (value) => {
+    hidden = value;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+})();"""
 
 
 def free_port() -> int:
@@ -40,19 +53,22 @@ def wait_healthy(url: str, timeout: float = 120.0, proc: subprocess.Popen | None
 
 
 @contextmanager
-def streamlit_server(port: int | None = None, env: dict[str, str] | None = None,
-                     log: Path | None = None) -> Iterator[str]:
-    """Start ``streamlit run ERT.py`` on loopback; yield its base URL; stop it."""
+def streamlit_process(script: str = "ERT.py", port: int | None = None,
+                      env: dict[str, str] | None = None,
+                      log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start ``streamlit run SCRIPT`` (repo-relative) on loopback with the repo's config and
+    the repo on ``PYTHONPATH``; yield its base URL and process; stop it."""
     port = port or free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "ERT.py"),
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / script),
            "--server.port", str(port), "--server.address", "127.0.0.1",
            "--server.headless", "true"]
     out = log.open("wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})},
-                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
         wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc=proc)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc
     finally:
         proc.terminate()
         try:
@@ -61,6 +77,14 @@ def streamlit_server(port: int | None = None, env: dict[str, str] | None = None,
             proc.kill()
         if log:
             out.close()
+
+
+@contextmanager
+def streamlit_server(port: int | None = None, env: dict[str, str] | None = None,
+                     log: Path | None = None) -> Iterator[str]:
+    """``streamlit run ERT.py`` on loopback: yield its base URL."""
+    with streamlit_process("ERT.py", port, env, log) as (url, _):
+        yield url
 
 
 @contextmanager

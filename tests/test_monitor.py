@@ -186,3 +186,55 @@ def test_the_threshold_moves_the_warnings():
 
 def test_a_gpu_reporting_no_memory_does_not_crash_the_warnings():
     assert over_threshold(_quiet(gpus=[_gpu(0, 0.0, 0.0)]), 85) == []
+
+
+def _fake(t: float, cpu: float, gpus: list | None = None):
+    from core.monitor import MonitorSample
+
+    return MonitorSample(time=t, cpu_pct=cpu, per_core_pct=[cpu, cpu / 2], ram_pct=40.0,
+                         ram_used_gb=3.2, swap_pct=0.0, swap_used_gb=0.0, app_cpu_pct=1.0,
+                         app_rss_gb=0.3, workers_cpu_pct=0.0, workers_rss_gb=0.0, workers=0,
+                         gpus=gpus or [])
+
+
+def test_since_returns_only_the_samples_a_browser_lacks():
+    sampler = Sampler(interval=1.0, maxlen=3)
+    for i in range(2):
+        sampler.add(_fake(100.0 + i, 10.0 * i))
+    assert [s.time for s in sampler.since(-1)[1]] == [100.0, 101.0]
+    seq, newer = sampler.since(2)
+    assert (seq, newer) == (2, [])
+    sampler.add(_fake(102.0, 5.0))
+    sampler.add(_fake(103.0, 6.0))
+    assert [s.time for s in sampler.since(2)[1]] == [102.0, 103.0]
+    assert sampler.since(0)[1][0].time == 101.0  # older than the history: all it holds
+
+
+def test_columns_round_and_key_gpus_by_index():
+    from core.monitor import columns
+
+    gpu = {"index": 1, "name": "H100", "memory_used_gb": 20.0, "memory_total_gb": 80.0,
+           "utilization_pct": 93.456, "temperature_c": 61.0, "power_w": 350.0}
+    cols = columns([_fake(1.0, 12.345), _fake(2.0, 50.0, [gpu])])
+    assert cols["cpu"] == [12.3, 50.0] and cols["cores"][1] == [6.2, 25.0]
+    assert cols["gpus"] == {"1": {"util": [None, 93.5], "mem": [None, 25.0]}}
+
+
+def test_the_chart_payload_sends_new_samples_and_resets_a_browser_that_fell_behind():
+    from ui.monitor_chart import payload
+
+    sampler = Sampler(interval=1.0, maxlen=4)
+    for i in range(3):
+        sampler.add(_fake(100.0 + i, 10.0))
+    first = payload(sampler, -1, 1.0, 60.0, 85, 0)
+    assert first["reset"] and first["seq"] == 3 and len(first["columns"]["time"]) == 3
+    assert first["latest"]["cpu"] == "10%" and first["latest"]["warnings"] == []
+    idle = payload(sampler, 3, 1.0, 60.0, 85, 1)
+    assert idle["columns"] is None and not idle["reset"] and idle["latest"]["cpu"] == "10%"
+    sampler.add(_fake(103.0, 90.0))
+    new = payload(sampler, 3, 1.0, 60.0, 85, 2)
+    assert new["columns"]["time"] == [103.0] and new["latest"]["warnings"] == ["CPU at 90%"]
+    for i in range(5):
+        sampler.add(_fake(104.0 + i, 10.0))
+    behind = payload(sampler, 3, 1.0, 60.0, 85, 3)  # its next sample was dropped meanwhile
+    assert behind["reset"] and len(behind["columns"]["time"]) == 4

@@ -10,7 +10,9 @@ answer counts as grounded only when one retrieved chunk both
   adding no such fact, most of its other new words; and
 * is about the question: it holds the question's names and more than half of
   its other content words, or half and a cosine similarity of at least
-  :data:`TOPIC_COSINE` (headings count: a chunk keeps its heading path).
+  :data:`TOPIC_COSINE`, or (when the question names something) a cosine of at
+  least :data:`NAMED_TOPIC_COSINE` — "directs" for "director" (headings count:
+  a chunk keeps its heading path).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ _CALENDAR = frozenset((
 _NOT_NAMES = frozenset({"am", "pm", "i"})  # capitalised, but no fact
 TOPIC_SHARE = 0.5  # of the question's content words in the chunk: more, or this and ...
 TOPIC_COSINE = 0.55  # ... a chunk this similar to the question (a paraphrase: "work"/"employs")
+NAMED_TOPIC_COSINE = 0.6  # a chunk holding all the question's names and this similar to it
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,35 @@ def facts(text: str) -> set[str]:
     return _numbers(text) | _names(text) | calendar
 
 
+_ASKS = (  # what kind of fact a question asks for, by its opening words (English, French)
+    ("name", re.compile(r"^\s*(?:who|whom|whose|qui)\b", re.IGNORECASE)),
+    ("time", re.compile(r"^\s*(?:when|what time|which days?|on which days?|what days?|quand|"
+                        r"quel jour|quels jours|à quelle heure)\b", re.IGNORECASE)),
+    ("number", re.compile(r"^\s*(?:how (?:many|much|long|tall|high|far|old|big|heavy)|"
+                          r"combien|quelle (?:altitude|longueur|durée))\b", re.IGNORECASE)),
+)
+
+
+def asked_fact(question: str) -> str | None:
+    """"name", "time" or "number" when the question's form says which, else ``None``."""
+    for kind, pattern in _ASKS:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def holds_asked_fact(kind: str, text: str, question: str) -> bool:
+    """Whether ``text`` holds a fact of ``kind`` that the question does not already name."""
+    known = set(tokenize(question, frozenset()))
+    if kind == "name":
+        return bool(_names(text) - known - _CALENDAR)
+    numbers = _numbers(text) | _spelled_numbers(text)
+    if kind == "number":
+        return bool(numbers - known)
+    calendar = {t for t in tokenize(text, frozenset()) if t in _CALENDAR}
+    return bool((calendar | numbers) - known)
+
+
 def _chunk_facts(text: str) -> set[str]:
     return _numbers(text) | _spelled_numbers(text) | set(tokenize(text, frozenset()))
 
@@ -88,7 +120,8 @@ def about_question(question: str, hit: Hit) -> bool:
     if not content:
         return True
     share = len(content & terms) / len(content)
-    return share > TOPIC_SHARE or (share == TOPIC_SHARE and hit.score >= TOPIC_COSINE)
+    return (share > TOPIC_SHARE or (share == TOPIC_SHARE and hit.score >= TOPIC_COSINE)
+            or (bool(names) and hit.score >= NAMED_TOPIC_COSINE))
 
 
 def support(answer: str, question: str, hits: list[Hit]) -> Support:

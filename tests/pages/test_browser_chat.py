@@ -22,7 +22,7 @@ def test_browser_chat_answers_paris_and_upload_is_cited(artifacts_dir, tmp_path)
 
         page.locator("input[type=file]").set_input_files(str(doc))
         page.get_by_text("lab-notes.md · 1 chunk").wait_for(timeout=120_000)  # heading + text
-        page.get_by_test_id("stChatInputTextArea").fill("Who directs the ERT test lab?")
+        page.get_by_test_id("stChatInputTextArea").fill("Who is the director of the ERT test lab?")
         page.keyboard.press("Enter")
         second = page.get_by_test_id("stChatMessage").nth(3)
         second.get_by_text("tok/s").wait_for(timeout=240_000)

@@ -126,17 +126,12 @@ def test_evaluation_page_reports_a_bad_manifest_clearly(runs_dir):
     assert at.error and "missing.jsonl" in at.error[0].value
 
 
-def test_monitor_page_draws_live_charts_and_says_there_is_no_gpu(runs_dir):
-    import time
-
+def test_monitor_page_mounts_its_live_chart_and_lists_recorded_stats(runs_dir):
     at = _page("2_Monitor.py")
-    time.sleep(1.5)
-    at.run()  # the sampler has samples by now
     assert not at.exception, at.exception
-    labels = [m.label for m in at.metric]
-    assert {"CPU", "RAM", "Swap", "ERT app"} <= set(labels)
-    assert any("No GPU visible" in i.value for i in at.info)
+    assert at.session_state["monitor_interval"] == 1.0
     assert at.selectbox  # recorded memory_stats files of the fixture run
+    assert not at.metric  # the tiles are drawn by the chart component, without delta arrows
 
 
 def test_compare_page_tables_deltas_and_per_sample_view(runs_dir):

@@ -1,0 +1,64 @@
+"""The Monitor page in a real browser: it keeps updating while seen, and stops when hidden."""
+
+import pytest
+
+from tests.browser import CHROMIUM, CHROMIUM_FLAGS, HIDDEN_SWITCH, streamlit_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+def _seq(page) -> int:
+    return int(page.locator(".ert-monitor").get_attribute("data-seq"))
+
+
+def test_monitor_keeps_updating_while_seen_and_asks_nothing_when_hidden(artifacts_dir):
+    from playwright.sync_api import sync_playwright
+
+    with streamlit_server(log=artifacts_dir / "server-monitor.log") as url, \
+            sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.add_init_script(HIDDEN_SWITCH)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{url}/Monitor")
+            page.locator(".ert-chart canvas").first.wait_for(timeout=90_000)
+            assert page.locator(".ert-chart").count() == 4  # CPU, memory, processes ×2
+            page.get_by_text("No GPU visible").wait_for(timeout=30_000)
+            first = _seq(page)
+            page.wait_for_function(f"Number(document.querySelector('.ert-monitor')"
+                                   f".dataset.seq) >= {first + 3}", timeout=60_000)
+            points = int(page.locator(".ert-monitor").get_attribute("data-points"))
+            assert points >= first + 3  # samples were appended, not replaced
+
+            page.evaluate("window.__ertSetHidden(true)")
+            page.wait_for_timeout(1500)  # a tick already asked for may still land
+            hidden_at = _seq(page)
+            page.wait_for_timeout(4000)  # four refresh intervals
+            assert _seq(page) == hidden_at, "a hidden page kept asking for samples"
+
+            page.evaluate("window.__ertSetHidden(false)")
+            page.wait_for_function(f"Number(document.querySelector('.ert-monitor')"
+                                   f".dataset.seq) > {hidden_at}", timeout=60_000)
+            page.screenshot(path=str(artifacts_dir / "page-monitor-live.png"), full_page=True)
+            assert not errors, errors
+            assert page.get_by_test_id("stException").count() == 0
+        finally:
+            browser.close()
+
+
+def test_gpu_panel_draws_samples_recorded_on_a_gpu_machine(artifacts_dir):
+    """Two H200s sampled through NVML by scripts/record_gpu_monitor.py, drawn by the chart."""
+    from tests.browser import chromium_page, streamlit_process
+
+    with streamlit_process("scripts/replay_monitor.py",
+                           log=artifacts_dir / "server-monitor-gpu.log") as (url, _), \
+            chromium_page() as page:
+        page.goto(url)
+        page.locator('[data-chart="gpu1"] canvas').first.wait_for(timeout=90_000)
+        labels = page.locator(".ert-gpu").all_inner_texts()
+        assert len(labels) == 2 and all("NVIDIA H200" in label for label in labels)
+        assert "W" in labels[0] and "°C" in labels[0]
+        assert page.locator(".ert-chart").count() == 6  # CPU, memory, processes ×2, GPU ×2
+        page.screenshot(path=str(artifacts_dir / "page-monitor-gpu.png"), full_page=True)
