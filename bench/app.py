@@ -1,9 +1,13 @@
 """What the running app costs: the Monitor page open, hidden and closed, before and after.
 
-``python -m bench app`` — in one run, for the Monitor as it was (Plotly figures rebuilt from
-the whole history by an ``st.fragment(run_every=…)``: ``bench/baselines/monitor_plotly.py``)
-and as it is (``pages/2_Monitor.py``: one custom component, new samples only, refresh asked
-by the browser while visible):
+``python -m bench app`` — in one run, three steps:
+
+* ``before``: the Monitor as it was (Plotly figures rebuilt from the whole history by an
+  ``st.fragment(run_every=…)``: ``bench/baselines/monitor_plotly.py``) with Streamlit's
+  ``runner.postScriptGC`` on, as it was (a full ``gc.collect`` after every run);
+* ``no GC``: the same page with ``postScriptGC`` off (the repo's config now);
+* ``after``: ``pages/2_Monitor.py`` (one custom component, new samples only, refresh asked by
+  the browser while visible), ``postScriptGC`` off;
 
 * a real ``streamlit run`` (the repo's ``.streamlit/config.toml``) and Debian's Chromium
   driven by Playwright, the Monitor page open at the default 1 s refresh, then hidden, then
@@ -68,9 +72,10 @@ def _set_refresh(page: Any, seconds: float) -> None:
         slider.press("ArrowRight")
 
 
-def _monitor_phases(name: str, script: str, path: str, pw: Any) -> list[dict[str, Any]]:
+def _monitor_phases(name: str, script: str, path: str, pw: Any,
+                    options: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    with streamlit_process(script) as (base, proc):
+    with streamlit_process(script, options=options) as (base, proc):
         server = psutil.Process(proc.pid)
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
@@ -113,7 +118,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        rows = _monitor_phases("before", BASELINE, "/", pw)
+        rows = _monitor_phases("before", BASELINE, "/", pw, ("--runner.postScriptGC", "true"))
+        rows += _monitor_phases("no GC", BASELINE, "/", pw)
         rows += _monitor_phases("after", "ERT.py", "/Monitor", pw)
     before = {r["phase"]: r for r in rows if r["monitor"] == "before"}
     for row in rows:

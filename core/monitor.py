@@ -22,6 +22,7 @@ from typing import Any
 import psutil
 
 WORKER_MARK = "core.evaluation"
+WORKER_SCAN_EVERY = 5  # samples between two scans of the process table for new workers
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Sampler:
         self._workers = _ProcCpu()
         self._thread: threading.Thread | None = None
         self._count = 0  # samples taken so far: the newest one's sequence number
+        self._worker_pids: list[int] = []
         psutil.cpu_percent(None, percpu=True)
 
     def start(self) -> Sampler:
@@ -106,7 +108,9 @@ class Sampler:
         gpus = read_gpus()
         memory = take_sample(gpus=gpus)
         app_cpu, app_rss = self._app.measure([os.getpid()])  # the app alone, not its workers
-        pids = worker_pids()
+        if self._count % WORKER_SCAN_EVERY == 0:  # reading every command line is most of
+            self._worker_pids = worker_pids()     # a sample's cost; workers come and go slowly
+        pids = [p for p in self._worker_pids if psutil.pid_exists(p)]
         workers_cpu, workers_rss = self._workers.measure(pids)
         return MonitorSample(
             time=memory.time, cpu_pct=sum(per_core) / max(len(per_core), 1),

@@ -54,14 +54,15 @@ def wait_healthy(url: str, timeout: float = 120.0, proc: subprocess.Popen | None
 
 @contextmanager
 def streamlit_process(script: str = "ERT.py", port: int | None = None,
-                      env: dict[str, str] | None = None,
-                      log: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+                      env: dict[str, str] | None = None, log: Path | None = None,
+                      options: tuple[str, ...] = ()) -> Iterator[tuple[str, subprocess.Popen]]:
     """Start ``streamlit run SCRIPT`` (repo-relative) on loopback with the repo's config and
-    the repo on ``PYTHONPATH``; yield its base URL and process; stop it."""
+    the repo on ``PYTHONPATH`` (``options``: more ``--section.option value`` flags); yield
+    its base URL and process; stop it."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / script),
            "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--server.headless", "true"]
+           "--server.headless", "true", *options]
     out = log.open("wb") if log else subprocess.DEVNULL
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,

@@ -1,0 +1,88 @@
+"""Data-parallel shards: which samples a worker takes, and which device it runs on.
+
+With several devices, each model of a batch is evaluated by one worker per
+device at once, worker ``i`` of ``n`` taking every ``n``-th pending sample
+from ``i``. The shard is a pure function of the sample order, so a resumed
+run re-deals only what is still missing, a killed worker's samples go to
+whichever worker takes them next time, and the one ``samples.jsonl`` (each
+record one ``O_APPEND`` write, first record per (model, sample) wins) keeps
+every sample exactly once whatever ran it.
+
+A worker sees only its device: ``CUDA_VISIBLE_DEVICES`` is set to that one
+GPU, so backends keep asking for plain ``"cuda"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class DeviceError(ValueError):
+    """A ``--devices`` list that cannot be used here; the message says why."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Worker ``index`` of ``count``, on ``device`` ("cpu", or "cuda:N")."""
+
+    index: int = 0
+    count: int = 1
+    device: str = "cpu"
+
+    @property
+    def label(self) -> str:
+        return f"{self.index + 1}/{self.count}" if self.count > 1 else ""
+
+    def take(self, items: Sequence[T]) -> list[T]:
+        """This shard's share of ``items``: every ``count``-th from ``index``."""
+        return list(items[self.index::self.count])
+
+    def environment(self) -> dict[str, str]:
+        """Environment for the worker process: only its GPU visible."""
+        if self.device.startswith("cuda:"):
+            return {"CUDA_VISIBLE_DEVICES": self.device.split(":", 1)[1]}
+        return {}
+
+    def as_args(self) -> list[str]:
+        return ["--shard", f"{self.index}/{self.count}", "--on", self.device]
+
+    @classmethod
+    def parse(cls, shard: str, device: str) -> Shard:
+        index, count = (int(part) for part in shard.split("/", 1))
+        if not 0 <= index < count:
+            raise DeviceError(f"shard {shard}: the index must be in 0..{count - 1}")
+        return cls(index, count, device)
+
+
+def parse_devices(text: str | None, device: str, visible_gpus: int) -> list[str]:
+    """The devices a run uses: ``--devices cuda:0,cuda:2``, else every visible GPU for
+    ``--device cuda`` (one device when there is one or none), else ``["cpu"]``.
+
+    ``cpu`` may be listed several times (several CPU workers, each with its thread cap).
+    """
+    if not text:
+        if device == "cuda" and visible_gpus > 1:
+            return [f"cuda:{i}" for i in range(visible_gpus)]
+        return ["cuda:0" if device == "cuda" else "cpu"]
+    devices = [d.strip() for d in text.split(",") if d.strip()]
+    for name in devices:
+        if name == "cpu":
+            continue
+        if not name.startswith("cuda:") or not name[5:].isdigit():
+            raise DeviceError(f"unknown device {name!r}: use cpu or cuda:N (e.g. cuda:0,cuda:2)")
+        if int(name[5:]) >= visible_gpus:
+            raise DeviceError(f"{name}: only {visible_gpus} GPU(s) visible here")
+    gpus = [d for d in devices if d != "cpu"]
+    if len(set(gpus)) != len(gpus):
+        raise DeviceError(f"a GPU is listed twice in {text!r}")
+    if gpus and len(gpus) != len(devices):
+        raise DeviceError("mix of cpu and cuda devices: list one kind")
+    return devices
+
+
+def shards(devices: Sequence[str]) -> list[Shard]:
+    return [Shard(i, len(devices), d) for i, d in enumerate(devices)]
