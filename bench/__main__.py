@@ -29,11 +29,10 @@ BENCHMARKS = {
     "dtype_wer": "bench.dtype_wer",
     "evaluation": "bench.evaluation",
     "api": "bench.api",
-    "pages": "bench.pages",
+    "qa": "bench.qa",
 }
 BY_NAME_ONLY = {
     "llm_levers": "bench.llm_levers",
-    "qa": "bench.qa",
     "asr_gpu": "bench.asr_gpu",
 }
 
