@@ -30,9 +30,11 @@ BENCHMARKS = {
     "evaluation": "bench.evaluation",
     "api": "bench.api",
     "qa": "bench.qa",
+    "workers": "bench.workers",
 }
 BY_NAME_ONLY = {
     "llm_levers": "bench.llm_levers",
+    "asr_multigpu": "bench.asr_multigpu",
     "asr_gpu": "bench.asr_gpu",
 }
 

@@ -45,19 +45,38 @@ def _ensure_dataset(spec: str | None) -> str:
     return str(manifest)
 
 
+def _devices(args: argparse.Namespace) -> list[str]:
+    """``--devices`` checked against what is visible; ``--device cuda`` with several GPUs
+    uses them all (one data-parallel worker each)."""
+    from core.evaluation.shards import DeviceError, parse_devices
+
+    gpus = 0
+    if args.device == "cuda" or (args.devices and "cuda" in args.devices):
+        import torch
+
+        gpus = torch.cuda.device_count()
+    try:
+        devices = parse_devices(args.devices, args.device, gpus)
+    except DeviceError as exc:
+        raise SystemExit(f"ert evaluate: {exc}") from exc
+    return devices if args.devices or len(devices) > 1 else []
+
+
 def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> RunConfig:
     from core.asr.base import DecodeOptions
 
+    devices = _devices(args)
+    device = "cuda" if any(d.startswith("cuda") for d in devices) else args.device
     return RunConfig(
         dataset=_ensure_dataset(args.dataset), models=models, batches=batches,
-        samples=args.samples, seed=args.seed, device=args.device, dtype=args.dtype,
+        samples=args.samples, seed=args.seed, device=device, dtype=args.dtype,
         budget_gb=args.budget_gb, out_dir=str(_out(args)), registry_path=args.registry,
         decode=DecodeOptions(language=args.language, beam_size=args.beam_size,
                              pack_short=args.pack_short),
         tune_batch_size=not args.no_tune, max_batch_size=args.max_batch_size,
         guard=GuardConfig(threshold_pct=args.threshold, limit_gb=args.guard_limit_gb),
         use_cache=not args.no_cache, all_languages=args.all_languages,
-        baseline=args.baseline)
+        baseline=args.baseline, devices=devices)
 
 
 def _out(args: argparse.Namespace) -> Path:
@@ -268,7 +287,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", nargs="+", metavar="ID", help="registry keys, e.g. whisper:tiny")
     p.add_argument("--batches", nargs="+", metavar="NAME", help="named batches of the registry")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="cuda: every visible GPU, one data-parallel worker each")
+    p.add_argument("--devices", default=None, metavar="LIST",
+                   help="data-parallel workers, one per device: cuda:0,cuda:2 picks GPUs; "
+                        "cpu,cpu runs two CPU workers (each model's samples are dealt "
+                        "between them; one run folder, every sample once)")
     p.add_argument("--dtype", choices=DTYPES, default="auto",
                    help="weights' dtype for transformers models (default auto: bfloat16 on a "
                         "CPU with native bf16 and on GPU, else float32; wins over the "

@@ -40,6 +40,7 @@ class SampleRecord:
     decode_seconds: float | None = None  # reading and resampling its audio
     latency: float | None = None  # from the start of its batch's step to its result
     cached_time: float | None = None  # served from the cache: the compute time it took then
+    device: str | None = None  # where it ran, with several workers ("cuda:1", "cpu")
 
 
 @dataclass
@@ -62,10 +63,18 @@ class ModelRecord:
     retained_gb: float | None = None  # RSS still above that once the model was freed
     started: float | None = None
     ended: float | None = None
+    shard: str | None = None  # "2/4": this record covers one worker's share of the samples
+    device: str | None = None
+    node: str | None = None  # the host that ran it
 
 
 class JsonlLog:
-    """Append JSON lines durably (write, flush, fsync) from any thread."""
+    """Append JSON lines durably from any thread and any process.
+
+    Each line is one ``write`` on an ``O_APPEND`` descriptor, then ``fsync``: the kernel
+    puts every line whole at the end of the file, so data-parallel workers can share
+    one log without interleaving.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -73,11 +82,16 @@ class JsonlLog:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, row: dict[str, Any]) -> None:
-        line = json.dumps(row, ensure_ascii=False) + "\n"
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                written = os.write(fd, data)
+                if written != len(data):  # only on a full disk or a signal: finish the line
+                    os.write(fd, data[written:])
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

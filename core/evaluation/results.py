@@ -98,9 +98,21 @@ def summarize(records: RunRecords, models: list[str] | None = None,
     return summaries, detailed
 
 
+def _busy_seconds(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by the (start, end) spans: overlapping ones (data-parallel workers)
+    count once, successive ones (a resumed run) add up."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
 def aggregate_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One model's worker turns (a run resumed twice has three) as one: load time summed,
-    peaks maxed, tuning curves joined in order; status and error are the last turn's."""
+    """One model's worker turns (a run resumed twice has three; data-parallel workers one
+    each) as one: load time summed, peaks maxed, wall time covered, tuning curves joined in
+    order; status and error are the last turn's; devices and nodes listed."""
     last = parts[-1] if parts else {}
 
     def peak(name: str) -> float | None:
@@ -108,12 +120,15 @@ def aggregate_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
         return max(known) if known else None
 
     loads = [p["load_seconds"] for p in parts if p.get("load_seconds") is not None]
-    walls = [p["ended"] - p["started"] for p in parts if p.get("ended") and p.get("started")]
+    spans = [(p["started"], p["ended"]) for p in parts if p.get("ended") and p.get("started")]
     return {"status": last.get("status"), "error": last.get("error"), "batch": last.get("batch"),
             "load_seconds": sum(loads) if loads else None,
             "peak_rss_gb": peak("peak_rss_gb"), "peak_gpu_gb": peak("peak_gpu_gb"),
             "peak_growth_gb": peak("peak_growth_gb"), "retained_gb": peak("retained_gb"),
-            "dtype": last.get("dtype"), "wall_seconds": round(sum(walls), 3) if walls else None,
+            "dtype": last.get("dtype"),
+            "wall_seconds": round(_busy_seconds(spans), 3) if spans else None,
+            "devices": sorted({p["device"] for p in parts if p.get("device")}),
+            "nodes": sorted({p["node"] for p in parts if p.get("node")}),
             "batch_curve": [{**point, "part": i} for i, p in enumerate(parts, start=1)
                             for point in p.get("batch_curve") or []],
             "packing_retries": sum(int(p.get("packing_retries") or 0) for p in parts)}

@@ -89,16 +89,19 @@ class RunDir:
     def has_records(self) -> bool:
         return (self.path / SAMPLES_FILE).exists()
 
-    def worker_log(self, batch: str) -> Path:
-        return self.path / f"worker_{batch}.log"
+    def worker_log(self, batch: str, shard: int | None = None) -> Path:
+        """A worker's log; data-parallel workers (``shard`` = their index) each have one."""
+        return self.path / (f"worker_{batch}.log" if shard is None
+                            else f"worker_{batch}_shard{shard + 1}.log")
 
     @property
     def runner_log(self) -> Path:
         return self.path / RUNNER_LOG
 
-    def memory_stats(self, batch: str) -> Path:
+    def memory_stats(self, batch: str, shard: int | None = None) -> Path:
         """One worker's memory statistics (the consolidated file takes a time stamp)."""
-        return self.path / f"{MEMORY}_{batch}.json"
+        return self.path / (f"{MEMORY}_{batch}.json" if shard is None
+                            else f"{MEMORY}_{batch}_shard{shard + 1}.json")
 
     def batch_memory_stats(self) -> dict[str, Any]:
         """Every worker's memory statistics by batch name."""
@@ -110,14 +113,29 @@ class RunDir:
         return found
 
     # -- live status and cancel --------------------------------------------
-    def status_writer(self, **fields: Any) -> StatusWriter:
-        return StatusWriter(self.path / STATUS_FILE, **fields)
+    def status_writer(self, worker: int | None = None, **fields: Any) -> StatusWriter:
+        """The live status; data-parallel worker ``worker`` writes its own
+        (``status_shardN.json``)."""
+        name = STATUS_FILE if worker is None else f"status_shard{worker + 1}.json"
+        return StatusWriter(self.path / name, **fields)
 
     def read_status(self) -> dict[str, Any]:
+        """The live status; with data-parallel workers, the first one's, and all of them
+        under ``"shards"`` (device, model, samples done) for per-device progress."""
+        shards = []
+        for path in sorted(self.path.glob("status_shard*.json"),
+                           key=lambda p: int(p.stem.removeprefix("status_shard") or 0)):
+            try:
+                shards.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
         try:
-            return json.loads((self.path / STATUS_FILE).read_text())
+            status = json.loads((self.path / STATUS_FILE).read_text())
         except (OSError, ValueError):
-            return {}
+            status = dict(shards[0]) if shards else {}
+        if shards:
+            status["shards"] = shards
+        return status
 
     def cancel_requested(self) -> bool:
         return (self.path / CANCEL_FILE).exists()

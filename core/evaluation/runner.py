@@ -19,9 +19,11 @@ from core.evaluation.planner import Plan, make_plan
 from core.evaluation.results import write_results
 from core.evaluation.run_dir import RunDir, run_dirs
 from core.evaluation.run_dir import find_run as find_run_dir
+from core.evaluation.shards import Shard, shards
 from core.languages import language_key
 from core.system import read_machine
 
+import os
 import platform
 import subprocess
 import sys
@@ -45,6 +47,7 @@ class RunOutcome:
     files: dict[str, Path] = field(default_factory=dict)
     cancelled: bool = False
     worker_failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what went wrong and was recovered
 
 
 def selected_specs(config: RunConfig, registry: AsrRegistry
@@ -222,18 +225,15 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
         raise RunError(f"run {run.name} is already going (pid {holder})")
     try:
         plan, manifest = run.read_plan(), run.read_manifest()
+        devices = run.read_config().devices
         outcome = RunOutcome(run_dir=run.path, plan=plan)
         for batch in plan.batches:
             if run.cancel_requested():
                 outcome.cancelled = True
                 break
-            code = _run_worker(run, batch.name, progress)
-            if code != 0:
-                log = run.worker_log(batch.name)
-                tail = log.read_text(errors="replace").strip().splitlines()[-1:] \
-                    if log.exists() else []
-                outcome.worker_failures.append(
-                    f"{batch.name}: worker exited with {code}: {' '.join(tail)}")
+            failures, notes = _run_batch(run, batch.name, devices, progress)
+            outcome.worker_failures += failures
+            outcome.notes += notes
         outcome.cancelled = outcome.cancelled or run.cancel_requested()
         outcome.files = write_results(run, plan, manifest, manifest["samples"])
         return outcome
@@ -241,25 +241,69 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
         run.release()
 
 
-def _run_worker(run: RunDir, batch: str, progress: Progress | None) -> int:
-    cmd = [sys.executable, "-m", "core.evaluation.worker", str(run.path), batch]
-    log = run.worker_log(batch).open("ab")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                            cwd=Path(__file__).resolve().parents[2])
+def _run_batch(run: RunDir, batch: str, devices: list[str],
+               progress: Progress | None) -> tuple[list[str], list[str]]:
+    """One worker, or one per device at once (data-parallel shards of every model).
+
+    Returns the failures left and notes on what was recovered. A data-parallel worker
+    that dies (killed, out of memory) leaves its share unfinished: one more worker then
+    takes every sample of the batch still missing, on a device whose worker ended well,
+    so nothing is lost and, records being first-wins, nothing doubles.
+    """
+    if len(devices) <= 1:
+        shard = Shard(0, 1, devices[0]) if devices else None
+        code = _run_workers(run, batch, [shard], progress)[0]
+        return ([] if code == 0 else [_failure(run, batch, None, code)]), []
+    parts = shards(devices)
+    codes = _run_workers(run, batch, parts, progress)
+    failed = [(part, code) for part, code in zip(parts, codes, strict=True) if code != 0]
+    if not failed or run.cancel_requested():
+        return [_failure(run, batch, part.index, code) for part, code in failed], []
+    healthy = [part.device for part, code in zip(parts, codes, strict=True) if code == 0]
+    retry = Shard(0, 1, (healthy or devices)[0])
+    retry_code = _run_workers(run, batch, [retry], progress)[0]
+    notes = [f"{batch}: worker {part.label} on {part.device} exited with {code}; its samples "
+             f"were taken by a retry on {retry.device}" for part, code in failed]
+    return ([] if retry_code == 0 else [_failure(run, batch, None, retry_code)]), notes
+
+
+def _failure(run: RunDir, batch: str, shard: int | None, code: int) -> str:
+    log = run.worker_log(batch, shard)
+    tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+    return f"{batch}: worker exited with {code}: {' '.join(tail)}"
+
+
+def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
+                 progress: Progress | None) -> list[int]:
+    """Start a worker per part (``None``: the batch's one plain worker); wait for all."""
+    procs, logs = [], []
+    for part in parts:
+        parallel = part is not None and part.count > 1
+        cmd = [sys.executable, "-m", "core.evaluation.worker", str(run.path), batch]
+        if part is not None and (parallel or part.device != "cpu"):
+            cmd += part.as_args()
+        env = {**os.environ, **(part.environment() if part is not None else {})}
+        log = run.worker_log(batch, part.index if parallel else None).open("ab")
+        logs.append(log)
+        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                      cwd=Path(__file__).resolve().parents[2]))
     try:
-        while proc.poll() is None:
+        while any(proc.poll() is None for proc in procs):
             if progress:
                 progress(run.read_status())
             time.sleep(0.5)
     except KeyboardInterrupt:
-        proc.terminate()  # the worker turns SIGTERM into a clean cancel
-        proc.wait(timeout=60)
+        for proc in procs:
+            proc.terminate()  # the worker turns SIGTERM into a clean cancel
+        for proc in procs:
+            proc.wait(timeout=60)
         raise
     finally:
-        log.close()
+        for log in logs:
+            log.close()
     if progress:
         progress(run.read_status())
-    return proc.returncode
+    return [proc.returncode for proc in procs]
 
 
 def progress_of(run_dir: Path) -> dict[str, Any]:

@@ -42,9 +42,14 @@ class Shard:
         return list(items[self.index::self.count])
 
     def environment(self) -> dict[str, str]:
-        """Environment for the worker process: only its GPU visible."""
+        """Environment for the worker process: only its GPU visible; CPU workers share the
+        thread cap (``ERT_THREADS``) between them instead of each taking all of it."""
         if self.device.startswith("cuda:"):
             return {"CUDA_VISIBLE_DEVICES": self.device.split(":", 1)[1]}
+        if self.count > 1:
+            from core.threads import requested_threads
+
+            return {"ERT_THREADS": str(max(1, requested_threads() // self.count))}
         return {}
 
     def as_args(self) -> list[str]:

@@ -22,6 +22,7 @@ from core.evaluation.measurements import Measurement, MeasurementStore
 from core.evaluation.planner import planned_dtype
 from core.evaluation.records import ModelRecord, RunRecords, SampleRecord
 from core.evaluation.run_dir import RunDir, StatusWriter
+from core.evaluation.shards import Shard
 from core.evaluation.tuning import BatchSizeTuner
 from core.metrics import rtfx
 from core.system import process_tree_rss_gb
@@ -29,6 +30,7 @@ from core.system import process_tree_rss_gb
 import dataclasses
 import gc
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -64,11 +66,13 @@ class ModelEvaluation:
         self.timed_clips: list[float] = []  # audio seconds of what the model transcribed
         self.compute = 0.0  # and the compute seconds it took
         self.done = 0
+        self.device: str | None = None  # set by a data-parallel worker: where it runs
 
     def _record(self, sample: Sample, **fields: Any) -> None:
         """Append one sample's outcome; ``fields`` are :class:`SampleRecord`'s (time,
         error, latency, …); the sample's own facts are filled in here."""
         fields.setdefault("duration", sample.duration)
+        fields.setdefault("device", self.device)
         self.records.add_sample(SampleRecord(
             id=sample.id, model=self.spec.key, batch=self.batch,
             audio_filepath=str(sample.audio_filepath) if sample.audio_filepath else None,
@@ -232,16 +236,24 @@ class ModelEvaluation:
             load_seconds=record.load_seconds, measured=time.time()))
 
 
-def run_batch(run_dir: Path, batch_name: str) -> int:
-    """Evaluate every model of ``batch_name`` that still has work; 0 when done."""
+def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None) -> int:
+    """Evaluate every model of ``batch_name`` that still has work; 0 when done.
+
+    ``shard``: this worker is one of several data-parallel ones and takes only its share
+    of each model's samples (:mod:`core.evaluation.shards`).
+    """
+    shard = shard or Shard()
+    parallel = shard.count > 1
     run = RunDir(run_dir)
     config = run.read_config()
     plan = run.read_plan()
     batch = plan.batch(batch_name)
     registry = load_asr_registry(Path(config.registry_path) if config.registry_path else None)
-    samples = load_dataset_spec(config.dataset, config.samples, config.seed)
+    samples = shard.take(load_dataset_spec(config.dataset, config.samples, config.seed))
     records = run.records()
-    status = run.status_writer(batch=batch_name)
+    status = run.status_writer(shard.index if parallel else None, batch=batch_name,
+                               **({"shard": shard.label, "device": shard.device} if parallel
+                                  else {}))
     guard = MemoryGuard(config.guard)
     guard.start()
     cache = TranscriptCache() if config.use_cache else None
@@ -259,11 +271,16 @@ def run_batch(run_dir: Path, batch_name: str) -> int:
             evaluation = ModelEvaluation(registry.get(key), batch_name, config, records, guard,
                                          status, cache, plan.budget_gb, measured,
                                          planned_dtype(plan, key, config.dtype))
-            records.add_model(evaluation.run(
-                pending, run, {"model_index": position, "models_total": len(batch.models)}))
+            evaluation.device = shard.device if parallel else None
+            record = evaluation.run(
+                pending, run, {"model_index": position, "models_total": len(batch.models)})
+            if parallel:
+                record.shard, record.device = shard.label, shard.device
+                record.node = socket.gethostname()
+            records.add_model(record)
     finally:
         guard.stop()
-        guard.write_stats(run.memory_stats(batch_name))
+        guard.write_stats(run.memory_stats(batch_name, shard.index if parallel else None))
         if cache is not None:
             cache.close()
         measured.close()
@@ -272,13 +289,19 @@ def run_batch(run_dir: Path, batch_name: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
+    """``python -m core.evaluation.worker RUN_DIR BATCH [--shard I/N --on DEVICE]``."""
+    args = list(argv if argv is not None else sys.argv[1:])
+    shard = None
+    if len(args) == 6 and args[2] == "--shard" and args[4] == "--on":
+        shard = Shard.parse(args[3], args[5])
+        args = args[:2]
     if len(args) != 2:
-        print("usage: python -m core.evaluation.worker RUN_DIR BATCH", file=sys.stderr)
+        print("usage: python -m core.evaluation.worker RUN_DIR BATCH [--shard I/N --on DEVICE]",
+              file=sys.stderr)
         return 2
     # SIGTERM (Cancel in the UI) ends the current step cleanly, like a cancel file.
     signal.signal(signal.SIGTERM, lambda *_: RunDir(args[0]).request_cancel())
-    return run_batch(Path(args[0]), args[1])
+    return run_batch(Path(args[0]), args[1], shard)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def test_browser_chat_answers_paris_and_upload_is_cited(artifacts_dir, tmp_path):
     doc = tmp_path / "lab-notes.md"
     doc.write_text("# Lab notes\n\nThe ERT test lab is in Grenoble. Its director is Amandine Roux.")
-    with streamlit_server(log=artifacts_dir / "server-chat.log") as url, chromium_page() as page:
+    home = tmp_path / "home"  # its own collections: the uploaded file must not leak into others
+    with streamlit_server(env={"ERT_HOME": str(home)}, log=artifacts_dir / "server-chat.log") \
+            as url, chromium_page() as page:
         page.goto(url)
         page.get_by_text("Chat with your documents").wait_for(timeout=60_000)
         page.get_by_test_id("stChatInputTextArea").fill("What is the capital of France?")

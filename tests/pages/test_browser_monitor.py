@@ -10,6 +10,16 @@ def _seq(page) -> int:
     return int(page.locator(".ert-monitor").get_attribute("data-seq"))
 
 
+def _wait_seq_above(page, value: int, timeout_ms: int = 60_000) -> int:
+    """Poll through the locator (the component lives in a shadow root, out of reach of
+    document.querySelector) until the browser holds a sample newer than ``value``."""
+    for _ in range(timeout_ms // 250):
+        if (seq := _seq(page)) > value:
+            return seq
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the monitor stayed at sample {value}")
+
+
 def test_monitor_keeps_updating_while_seen_and_asks_nothing_when_hidden(artifacts_dir):
     from playwright.sync_api import sync_playwright
 
@@ -27,8 +37,7 @@ def test_monitor_keeps_updating_while_seen_and_asks_nothing_when_hidden(artifact
             assert page.locator(".ert-chart").count() == 4  # CPU, memory, processes ×2
             page.get_by_text("No GPU visible").wait_for(timeout=30_000)
             first = _seq(page)
-            page.wait_for_function(f"Number(document.querySelector('.ert-monitor')"
-                                   f".dataset.seq) >= {first + 3}", timeout=60_000)
+            _wait_seq_above(page, first + 2)
             points = int(page.locator(".ert-monitor").get_attribute("data-points"))
             assert points >= first + 3  # samples were appended, not replaced
 
@@ -39,8 +48,7 @@ def test_monitor_keeps_updating_while_seen_and_asks_nothing_when_hidden(artifact
             assert _seq(page) == hidden_at, "a hidden page kept asking for samples"
 
             page.evaluate("window.__ertSetHidden(false)")
-            page.wait_for_function(f"Number(document.querySelector('.ert-monitor')"
-                                   f".dataset.seq) > {hidden_at}", timeout=60_000)
+            _wait_seq_above(page, hidden_at)
             page.screenshot(path=str(artifacts_dir / "page-monitor-live.png"), full_page=True)
             assert not errors, errors
             assert page.get_by_test_id("stException").count() == 0

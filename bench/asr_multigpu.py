@@ -1,0 +1,140 @@
+"""Data-parallel evaluation on several GPUs of one host with the local executor (issue 15).
+
+``python3 -m bench.asr_multigpu [--out DIR] [--gpus 1 2 4]`` on a GPU machine, after
+``python -m bench.asr_gpu prepare`` and ``ert demo-data --out .bench-gpu/demo-fr --lang fr``
+here (the GPU machine has no espeak-ng and downloads nothing; see BENCHMARKS.md for the wheels
+it needs). Whisper large-v3 shapes with random weights (``bench.asr_gpu.build_large_v3``),
+greedy, at most ``MAX_NEW_TOKENS`` tokens a clip (random weights rarely stop by themselves,
+so every run decodes the same tokens), the French demo clips ``--copies`` times over (128:
+5,120 clips, distinct ids), batches of ``BATCH`` (fixed, so the runs differ only in the number of
+workers), no transcript cache. The same ``RunConfig`` is run through
+``core.evaluation.runner.start`` with ``devices`` = the first 1, 2 (, 4) GPUs: wall time of
+the whole run (workers' start, model loads, tuning, decoding, results), speed-up against one
+GPU, and whether every run produced the same transcripts.
+"""
+
+from __future__ import annotations
+
+from core import threads  # noqa: F401  (caps the CPU pools before torch loads)
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ASSETS = Path(".bench-gpu")
+MAX_NEW_TOKENS = 48
+BATCH = 64
+MODEL_KEY = "whisper:large-v3-random"
+
+
+def _registry(folder: Path, model: Path) -> Path:
+    path = folder / "asr_models.toml"
+    path.write_text(f'default = "{MODEL_KEY}"\n[models."{MODEL_KEY}"]\nsource = "{model}"\n'
+                    'languages = ["fr", "en"]\nmemory_gb_gpu = 8.0\n')
+    return path
+
+
+def _dataset(out: Path, copies: int) -> Path:
+    rows = [json.loads(line) for line in
+            (ASSETS / "demo-fr" / "manifest.jsonl").read_text().splitlines()]
+    audio = (ASSETS / "demo-fr").resolve()
+    path = out / f"manifest-x{copies}.jsonl"
+    path.write_text("".join(json.dumps({**r, "id": f"{r['id']}-{k}", "audio_filepath": str(
+        audio / r["audio_filepath"])}, ensure_ascii=False) + "\n"
+        for k in range(copies) for r in rows))
+    return path
+
+
+def _decode_seconds(rows: list[dict[str, Any]]) -> float:
+    """The decoding phase: the busiest device's summed per-sample compute."""
+    per_device: dict[str, float] = {}
+    for row in rows:
+        key = row.get("device") or "cuda:0"
+        per_device[key] = per_device.get(key, 0.0) + float(row.get("time") or 0.0)
+    return max(per_device.values(), default=0.0)
+
+
+def run(gpus: list[int], out: Path, copies: int) -> dict[str, Any]:
+    from core.asr.base import DecodeOptions
+    from core.evaluation import runner
+    from core.evaluation.config import RunConfig
+    from core.evaluation.records import read_jsonl
+    from core.evaluation.results import aggregate_parts
+    from core.evaluation.run_dir import MODELS_FILE, SAMPLES_FILE
+
+    import torch
+
+    from bench.asr_gpu import build_large_v3
+
+    available = torch.cuda.device_count()
+    model = build_large_v3(Path("/tmp/whisper-large-v3-random"))
+    registry = _registry(out, model)
+    dataset = _dataset(out, copies)
+    results: dict[str, Any] = {"gpu": torch.cuda.get_device_name(0), "visible": available,
+                               "runs": []}
+    transcripts: dict[int, dict[tuple[str, str], str]] = {}
+    for count in [g for g in gpus if g <= available]:
+        devices = [f"cuda:{i}" for i in range(count)]
+        config = RunConfig(dataset=str(dataset), models=[MODEL_KEY], device="cuda",
+                           devices=devices if count > 1 else [], out_dir=str(out / "runs"),
+                           run_id=f"gpus-{count}", registry_path=str(registry),
+                           decode=DecodeOptions(language="fr", max_new_tokens=MAX_NEW_TOKENS,
+                                                batch_size=BATCH),
+                           tune_batch_size=False, use_cache=False)
+        started = time.perf_counter()
+        outcome = runner.start(config)
+        wall = time.perf_counter() - started
+        rows = read_jsonl(config.run_dir / SAMPLES_FILE)
+        transcripts[count] = {(r["model"], r["id"]): r["hypothesis"] for r in rows}
+        audio = sum(r["duration"] or 0.0 for r in rows)
+        parts = read_jsonl(config.run_dir / MODELS_FILE)
+        model_s = aggregate_parts(parts)["wall_seconds"]  # workers' model turns, overlapped
+        entry = {"gpus": count, "wall_s": round(wall, 2), "model_s": model_s,
+                 "decode_s": round(_decode_seconds(rows), 2),
+                 "load_s": max((p.get("load_seconds") or 0.0 for p in parts), default=None),
+                 "samples": len(rows), "unique": len(set(transcripts[count])),
+                 "failures": outcome.worker_failures, "audio_s": round(audio, 1),
+                 "rtfx_wall": round(audio / wall, 1),
+                 "devices": sorted({p.get("device") or "cuda:0" for p in parts})}
+        results["runs"].append(entry)
+        print(json.dumps(entry), flush=True)
+        (out / "asr_multigpu.json").write_text(json.dumps(results, indent=2))
+    one = results["runs"][0] if results["runs"] else None
+    first = transcripts.get(min(transcripts)) if transcripts else {}
+    for entry in results["runs"]:
+        entry["speedup"] = round(one["wall_s"] / entry["wall_s"], 2) if one else None
+        entry["model_speedup"] = round(one["model_s"] / entry["model_s"], 2) \
+            if one and one["model_s"] and entry["model_s"] else None
+        entry["decode_speedup"] = round(one["decode_s"] / entry["decode_s"], 2) \
+            if one and entry["decode_s"] else None
+        mine = transcripts[entry["gpus"]]
+        entry["differing_transcripts"] = sum(mine.get(k) != v for k, v in first.items())
+    results["same_transcripts"] = all(t == first for t in transcripts.values())
+    (out / "asr_multigpu.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python3 -m bench.asr_multigpu")
+    parser.add_argument("--out", default="runs/bench/multigpu")
+    parser.add_argument("--gpus", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--copies", type=int, default=128, help="times the 40 clips are used")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = run(args.gpus, out, args.copies)
+    for entry in results["runs"]:
+        print(f"{entry['gpus']} GPU(s): {entry['wall_s']} s wall ×{entry['speedup']}, "
+              f"models {entry['model_s']} s ×{entry['model_speedup']}, decoding "
+              f"{entry['decode_s']} s ×{entry['decode_speedup']}, {entry['samples']} "
+              f"records ({entry['unique']} unique), {entry['differing_transcripts']} "
+              f"transcripts differ from 1 GPU")
+    print(f"same transcripts on every GPU count: {results['same_transcripts']}")
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

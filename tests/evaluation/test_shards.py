@@ -1,0 +1,96 @@
+"""Data-parallel workers: each model's samples dealt between devices, every sample once."""
+
+from __future__ import annotations
+
+from core.evaluation import runner
+from core.evaluation.records import read_jsonl
+from core.evaluation.run_dir import MODELS_FILE, SAMPLES_FILE
+from core.evaluation.shards import DeviceError, Shard, parse_devices, shards
+
+import threading
+import time
+
+import psutil
+import pytest
+
+
+def test_shards_partition_the_samples_whatever_their_count():
+    items = list(range(11))
+    for count in (1, 2, 3, 4):
+        parts = [Shard(i, count).take(items) for i in range(count)]
+        assert sorted(sum(parts, [])) == items  # every item once
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_devices_default_to_every_gpu_and_reject_what_is_not_there():
+    assert parse_devices(None, "cuda", 4) == ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]
+    assert parse_devices(None, "cuda", 1) == ["cuda:0"]
+    assert parse_devices(None, "cpu", 4) == ["cpu"]
+    assert parse_devices("cuda:0,cuda:2", "cuda", 4) == ["cuda:0", "cuda:2"]
+    assert parse_devices("cpu,cpu", "cpu", 0) == ["cpu", "cpu"]
+    for bad, why in (("cuda:3", "only 2"), ("gpu0", "unknown device"),
+                     ("cuda:1,cuda:1", "twice"), ("cpu,cuda:0", "mix")):
+        with pytest.raises(DeviceError, match=why):
+            parse_devices(bad, "cuda", 2)
+    assert shards(["cuda:0", "cuda:2"])[1].environment() == {"CUDA_VISIBLE_DEVICES": "2"}
+
+
+def _config(bench, run_config, **kw):
+    config = run_config(dataset=str(bench["eight"]), tune_batch_size=False,
+                        models=["faster-whisper:tiny.en", "wav2vec2:tiny-random"], **kw)
+    config.decode.batch_size = 1
+    return config
+
+
+@pytest.mark.slow
+def test_two_workers_give_every_sample_once_and_the_transcripts_of_one(bench, run_config):
+    parallel = _config(bench, run_config, devices=["cpu", "cpu"])
+    outcome = runner.start(parallel)
+    assert not outcome.worker_failures and not outcome.notes
+    rows = read_jsonl(parallel.run_dir / SAMPLES_FILE)
+    keys = [(r["model"], r["id"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 16
+    assert {r["device"] for r in rows} == {"cpu"}
+    parts = read_jsonl(parallel.run_dir / MODELS_FILE)
+    assert sorted((p["model"], p["shard"]) for p in parts) == sorted(
+        (m, s) for m in parallel.models for s in ("1/2", "2/2"))
+    assert all(p["node"] and p["device"] == "cpu" for p in parts)
+    assert (parallel.run_dir / "worker_first_shard2.log").exists() or any(
+        parallel.run_dir.glob("worker_*_shard2.log"))
+
+    single = _config(bench, run_config, run_id="single")
+    assert not runner.start(single).worker_failures
+    alone = {(r["model"], r["id"]): r["hypothesis"]
+             for r in read_jsonl(single.run_dir / SAMPLES_FILE)}
+    assert {(r["model"], r["id"]): r["hypothesis"] for r in rows} == alone
+
+
+@pytest.mark.slow
+def test_a_killed_worker_share_is_retried_and_no_sample_is_lost_or_doubled(bench, run_config):
+    config = _config(bench, run_config, devices=["cpu", "cpu"])
+    samples = config.run_dir / SAMPLES_FILE
+    killed: list[int] = []
+
+    def kill_second_worker() -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not killed:
+            if len(read_jsonl(samples)) >= 2:
+                for proc in psutil.Process().children(recursive=True):
+                    try:
+                        cmdline = proc.cmdline()
+                        if "--shard" in cmdline and cmdline[cmdline.index("--shard") + 1] == "1/2":
+                            proc.kill()  # SIGKILL: no clean-up, mid-model
+                            killed.append(proc.pid)
+                    except psutil.Error:
+                        continue
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=kill_second_worker)
+    thread.start()
+    outcome = runner.start(config)
+    thread.join()
+    assert killed, "the second worker was never seen"
+    assert not outcome.worker_failures
+    assert any("2/2" in note and "retry" in note for note in outcome.notes)
+    keys = [(r["model"], r["id"]) for r in read_jsonl(samples)]
+    assert len(keys) == len(set(keys)) == 16
