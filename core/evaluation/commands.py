@@ -116,19 +116,25 @@ def _progress_printer() -> Any:
     bars: dict[str, Any] = {}
 
     def show(status: dict[str, Any]) -> None:
-        model = status.get("model")
-        if not model or status.get("total") is None:
-            return
-        bar = bars.get(model)
-        if bar is None:
-            for other in bars.values():
-                other.close()
-            bar = bars[model] = tqdm(total=status["total"], desc=model, unit="sample",
-                                     dynamic_ncols=True)
-        bar.n = status.get("done", 0)
-        bar.set_postfix(batch=status.get("batch_size"), failed=status.get("failures", 0),
-                        refresh=False)
-        bar.refresh()
+        """A bar per model; with data-parallel workers, a bar per model and device."""
+        parallel = "shards" in status
+        for part in status.get("shards") or [status]:
+            model = part.get("model")
+            if not model or part.get("total") is None:
+                continue
+            key = f"{model} · {part['device']}" if parallel and part.get("device") else model
+            bar = bars.get(key)
+            if bar is None:
+                if not parallel:
+                    for other in bars.values():
+                        other.close()
+                bar = bars[key] = tqdm(total=part["total"], desc=key, unit="sample",
+                                       dynamic_ncols=True, position=len(bars) if parallel
+                                       else None)
+            bar.n = part.get("done", 0)
+            bar.set_postfix(batch=part.get("batch_size"), failed=part.get("failures", 0),
+                            refresh=False)
+            bar.refresh()
 
     return show
 

@@ -94,3 +94,15 @@ def test_a_killed_worker_share_is_retried_and_no_sample_is_lost_or_doubled(bench
     assert any("2/2" in note and "retry" in note for note in outcome.notes)
     keys = [(r["model"], r["id"]) for r in read_jsonl(samples)]
     assert len(keys) == len(set(keys)) == 16
+
+
+def test_status_of_parallel_workers_is_read_per_device(tmp_path):
+    from core.evaluation.run_dir import RunDir
+
+    run = RunDir(tmp_path)
+    for index, device in enumerate(["cuda:0", "cuda:1"]):
+        run.status_writer(index, batch="b", shard=f"{index + 1}/2", device=device).update(
+            model="whisper:tiny", done=index + 1, total=4)
+    status = run.read_status()
+    assert [(s["device"], s["done"]) for s in status["shards"]] == [("cuda:0", 1), ("cuda:1", 2)]
+    assert status["model"] == "whisper:tiny"  # the first worker's, for one-line displays
