@@ -10,6 +10,7 @@ from core.evaluation import runner
 from core.evaluation.config import RunConfig
 from core.evaluation.planner import format_duration
 from core.evaluation.run_dir import RunDir, run_dirs
+from core.evaluation.shards import visible_gpus
 from core.evaluation.summary import plan_against_run, plural, speed_label
 from core.hub import ModelUnavailableError
 
@@ -66,6 +67,15 @@ with right:
         format_func=lambda k: f"{k} · {need_gb(registry.get(k), device):.1f} GB")
     budget = st.number_input("Memory budget (GB, 0 = 80 % of what is free)", 0.0, 2048.0, 0.0,
                              step=0.5)
+    run_on = st.radio("Run on", ["This machine", "Ray cluster"], horizontal=True,
+                      key="eval_run_on",
+                      help="This machine: one worker, or one per GPU when several are visible. "
+                           "Ray cluster: the workers as Ray tasks (the results folder and the "
+                           "dataset must be on a path every node sees).")
+    cluster_address = st.text_input(
+        "Ray cluster at", value="auto", key="eval_cluster",
+        help="auto: the cluster this machine joined (`ray start --address …`); local: Ray "
+             "started here; or HOST:PORT") if run_on == "Ray cluster" else None
 
 
 @st.cache_data(show_spinner="Reading the dataset…", ttl=60)
@@ -79,7 +89,9 @@ def dataset_facts(spec: str, samples: int
 def make_config() -> RunConfig:
     return RunConfig(dataset=spec, models=list(models), batches=list(batches),
                      samples=int(samples) or None, device=device,
-                     budget_gb=float(budget) or None, out_dir=str(out_dir))
+                     budget_gb=float(budget) or None, out_dir=str(out_dir),
+                     devices=visible_gpus() if device == "cuda" and cluster_address is None
+                     else [], cluster=cluster_address or None)
 
 
 # ---------------------------------------------------------------- plan

@@ -50,6 +50,8 @@ def _devices(args: argparse.Namespace) -> list[str]:
     uses them all (one data-parallel worker each)."""
     from core.evaluation.shards import DeviceError, parse_devices
 
+    if args.cluster:  # the cluster's devices, not this machine's: --devices only counts them
+        return [d.strip() for d in (args.devices or "").split(",") if d.strip()]
     gpus = 0
     if args.device == "cuda" or (args.devices and "cuda" in args.devices):
         import torch
@@ -76,7 +78,7 @@ def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> 
         tune_batch_size=not args.no_tune, max_batch_size=args.max_batch_size,
         guard=GuardConfig(threshold_pct=args.threshold, limit_gb=args.guard_limit_gb),
         use_cache=not args.no_cache, all_languages=args.all_languages,
-        baseline=args.baseline, devices=devices)
+        baseline=args.baseline, devices=devices, cluster=args.cluster)
 
 
 def _out(args: argparse.Namespace) -> Path:
@@ -299,6 +301,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="data-parallel workers, one per device: cuda:0,cuda:2 picks GPUs; "
                         "cpu,cpu runs two CPU workers (each model's samples are dealt "
                         "between them; one run folder, every sample once)")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="run the workers as Ray tasks: local (Ray started on this machine), "
+                        "auto (the cluster this machine joined), or HOST:PORT; the run folder "
+                        "(--out) and the dataset must be on a path every node sees")
     p.add_argument("--dtype", choices=DTYPES, default="auto",
                    help="weights' dtype for transformers models (default auto: bfloat16 on a "
                         "CPU with native bf16 and on GPU, else float32; wins over the "

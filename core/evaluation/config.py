@@ -49,6 +49,9 @@ class RunConfig:
     # model's samples are dealt between them (core.evaluation.shards). Empty: one worker
     # on ``device``.
     devices: list[str] = field(default_factory=list)
+    # Run the workers as Ray tasks: "local" (Ray started here), "auto" (the cluster this
+    # machine belongs to) or "host:port"; the run folder and dataset on a shared path.
+    cluster: str | None = None
 
     @property
     def run_dir(self) -> Path:

@@ -13,6 +13,7 @@ from core import paths
 from core.asr.registry import AsrRegistry, load_asr_registry
 from core.asr.spec import AsrModelSpec
 from core.datasets import Sample, load_dataset_spec
+from core.evaluation import cluster
 from core.evaluation.config import RunConfig
 from core.evaluation.measurements import MeasurementStore
 from core.evaluation.planner import Plan, make_plan
@@ -225,13 +226,22 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
         raise RunError(f"run {run.name} is already going (pid {holder})")
     try:
         plan, manifest = run.read_plan(), run.read_manifest()
-        devices = run.read_config().devices
+        config = run.read_config()
         outcome = RunOutcome(run_dir=run.path, plan=plan)
+        resources = cluster.connect(config.cluster) if config.cluster else None
         for batch in plan.batches:
             if run.cancel_requested():
                 outcome.cancelled = True
                 break
-            failures, notes = _run_batch(run, batch.name, devices, progress)
+            if resources is not None:
+                count = cluster.shard_count(resources, config.device, len(config.devices))
+                placement = cluster.Placement(
+                    num_gpus=1.0 if config.device == "cuda" else 0.0,
+                    memory_bytes=int(batch.need_gb * 2**30))
+                failures, notes = cluster.run_batch_on_cluster(
+                    run.path, batch.name, count, config.device, placement)
+            else:
+                failures, notes = _run_batch(run, batch.name, config.devices, progress)
             outcome.worker_failures += failures
             outcome.notes += notes
         outcome.cancelled = outcome.cancelled or run.cancel_requested()

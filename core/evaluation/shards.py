@@ -91,3 +91,12 @@ def parse_devices(text: str | None, device: str, visible_gpus: int) -> list[str]
 
 def shards(devices: Sequence[str]) -> list[Shard]:
     return [Shard(i, len(devices), d) for i, d in enumerate(devices)]
+
+
+def visible_gpus() -> list[str]:
+    """Every visible GPU when there are several (one data-parallel worker each), else ``[]``
+    (one worker on the default device)."""
+    import torch
+
+    devices = parse_devices(None, "cuda", torch.cuda.device_count())
+    return devices if len(devices) > 1 else []

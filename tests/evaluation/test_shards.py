@@ -106,3 +106,61 @@ def test_status_of_parallel_workers_is_read_per_device(tmp_path):
     status = run.read_status()
     assert [(s["device"], s["done"]) for s in status["shards"]] == [("cuda:0", 1), ("cuda:1", 2)]
     assert status["model"] == "whisper:tiny"  # the first worker's, for one-line displays
+
+
+@pytest.mark.slow
+def test_cluster_local_runs_the_shards_as_ray_tasks_every_sample_once(bench, run_config):
+    ray = pytest.importorskip("ray")
+    config = _config(bench, run_config, devices=["cpu", "cpu"], cluster="local")
+    try:
+        outcome = runner.start(config)
+    finally:
+        ray.shutdown()
+    assert not outcome.worker_failures, outcome.worker_failures
+    assert len([n for n in outcome.notes if "ran on" in n]) == 2  # two shards, as tasks
+    keys = [(r["model"], r["id"]) for r in read_jsonl(config.run_dir / SAMPLES_FILE)]
+    assert len(keys) == len(set(keys)) == 16
+    parts = read_jsonl(config.run_dir / MODELS_FILE)
+    assert {p["shard"] for p in parts} == {"1/2", "2/2"} and all(p["node"] for p in parts)
+
+
+@pytest.mark.slow
+def test_a_simulated_cluster_places_by_memory_and_survives_a_lost_node(bench, run_config):
+    """Three Ray nodes in this machine (ray.cluster_utils): a head too small for the
+    batch's planned memory, two workers that fit; one worker node is removed mid-run."""
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    from tests.conftest import REPO
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "memory": 2**20})
+    workers = [cluster.add_node(num_cpus=1, memory=8 * 2**30) for _ in range(2)]
+    try:
+        ray.init(address=cluster.address, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+        config = _config(bench, run_config, devices=["cpu", "cpu"], cluster=cluster.address)
+        samples = config.run_dir / SAMPLES_FILE
+        removed: list[str] = []
+
+        def remove_a_node() -> None:
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and len(read_jsonl(samples)) < 2:
+                time.sleep(0.05)
+            cluster.remove_node(workers[0])  # its task dies mid-model
+            removed.append(workers[0].node_id)
+
+        thread = threading.Thread(target=remove_a_node)
+        thread.start()
+        outcome = runner.start(config)
+        thread.join()
+        assert removed
+        assert not outcome.worker_failures, outcome.worker_failures
+        ran_on = [n for n in outcome.notes if "ran on" in n]
+        head = cluster.head_node.node_id
+        assert ran_on and not any(head in note for note in ran_on)  # never on the small head
+        assert all(workers[1].node_id in note for note in ran_on)  # the lost node's share moved
+        keys = [(r["model"], r["id"]) for r in read_jsonl(samples)]
+        assert len(keys) == len(set(keys)) == 16
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

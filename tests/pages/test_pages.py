@@ -318,3 +318,11 @@ def test_compare_page_shows_languages_and_never_draws_a_missing_figure_as_zero(
     assert any("No RTFx bar for cached · aaaa — (all cached)" in c.value for c in at.caption)
     assert "run" not in table.columns  # one run: the picker names it
     _no_none_shown(at)
+
+
+def test_evaluation_page_offers_a_ray_cluster_as_where_to_run(runs_dir):
+    at = _page("1_Evaluation.py")
+    assert "eval_cluster" not in at.session_state  # this machine: no address asked
+    at.radio(key="eval_run_on").set_value("Ray cluster").run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="eval_cluster").value == "auto"

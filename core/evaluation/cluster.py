@@ -1,0 +1,107 @@
+"""Running a batch's data-parallel workers as Ray tasks, on a cluster or on this machine.
+
+The same worker code (:func:`core.evaluation.worker.run_batch`) runs inside each
+task, on a shard of every model's samples, writing into the one run folder — so
+the folder must be on a path every node sees (a shared filesystem), as must the
+dataset. Ray places each task where its resources are free: one GPU per task
+for a CUDA run, and the planned memory of the batch's heaviest model (Ray's
+``memory`` resource), so a replica only goes where it fits. A task whose worker
+process dies or whose node is lost is retried by Ray elsewhere; the records being
+first-wins and each task skipping what is already recorded, nothing is lost or
+done twice.
+"""
+
+from __future__ import annotations
+
+from core.evaluation.shards import Shard
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TASK_RETRIES = 3
+
+
+class ClusterError(RuntimeError):
+    """A Ray cluster that cannot be reached or used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What one task asks Ray for."""
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    memory_bytes: int = 0
+
+
+def connect(address: str) -> dict[str, Any]:
+    """Join ``address`` ("local": a Ray started here with this machine's CPUs and GPUs;
+    "auto": the cluster this machine belongs to; else ``host:port``). Returns its resources."""
+    import ray
+
+    if not ray.is_initialized():
+        try:
+            if address == "local":
+                ray.init(include_dashboard=False, log_to_driver=False,
+                         runtime_env={"env_vars": {"PYTHONPATH": str(_repo_root())}})
+            else:
+                ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ClusterError(f"cannot join the Ray cluster at {address!r}: {exc}") from exc
+    return dict(ray.cluster_resources())
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def shard_count(resources: dict[str, Any], device: str, requested: int) -> int:
+    """How many workers: the ``--devices`` count if given, else one per GPU of the cluster
+    for a CUDA run, else one per node."""
+    if requested:
+        return requested
+    if device == "cuda":
+        return max(1, int(resources.get("GPU", 0)))
+    return max(1, sum(1 for key in resources if key.startswith("node:") and
+                      not key.startswith("node:__internal")))
+
+
+def _task(run_dir: str, batch: str, index: int, count: int, device: str) -> dict[str, Any]:
+    """One shard in a Ray worker process (imported there by name)."""
+    from core.evaluation.worker import run_batch
+
+    import ray
+
+    if device == "cuda":
+        gpu = ray.get_gpu_ids()
+        device = f"cuda:{int(gpu[0])}" if gpu else "cuda"
+    code = run_batch(Path(run_dir), batch, Shard(index, count, device))
+    return {"code": code, "node": ray.util.get_node_ip_address(), "device": device,
+            "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
+
+
+def run_batch_on_cluster(run_dir: Path, batch: str, count: int, device: str,
+                         placement: Placement) -> tuple[list[str], list[str]]:
+    """Every shard of ``batch`` as a task; returns (failures, notes on where each ran)."""
+    import ray
+
+    remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(_task)
+    options: dict[str, Any] = {"num_cpus": placement.num_cpus, "num_gpus": placement.num_gpus}
+    if placement.memory_bytes:
+        options["memory"] = placement.memory_bytes
+    refs = [remote.options(**options).remote(str(run_dir), batch, i, count, device)
+            for i in range(count)]
+    failures, notes = [], []
+    for i, ref in enumerate(refs):
+        try:
+            done = ray.get(ref)
+        except (ray.exceptions.RayError, OSError) as exc:
+            failures.append(f"{batch}: shard {i + 1}/{count} failed on the cluster: {exc}")
+            continue
+        notes.append(f"{batch}: shard {i + 1}/{count} ran on {done['node']} ({done['device']}, "
+                     f"node {done['node_id']})")
+        if done["code"] != 0:
+            failures.append(f"{batch}: shard {i + 1}/{count} exited with {done['code']}")
+    return failures, notes
