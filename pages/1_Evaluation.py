@@ -194,6 +194,13 @@ def live_progress() -> None:
                                                                  max_value=1),
                      "batch size": st.column_config.NumberColumn(format="%d"),
                      "samples/s": st.column_config.NumberColumn(format="%.1f")})
+    if running and status.get("shards"):  # data-parallel workers: where each one is
+        st.caption("Workers (one per device; each takes its share of every model's samples)")
+        st.dataframe(pd.DataFrame([{
+            "worker": s.get("shard"), "device": s.get("device"), "host": s.get("node"),
+            "model": s.get("model"), "samples": f"{s.get('done', 0)} of {s.get('total', '—')}",
+            "batch size": s.get("batch_size"), "samples/s": s.get("samples_per_s")}
+            for s in status["shards"]]), hide_index=True, width="stretch", placeholder="—")
     cols = st.columns(3)
     if running:
         if cols[0].button("⏹ Cancel", disabled=info["cancel_requested"]):

@@ -5,6 +5,8 @@ the new samples and asks for more only while visible.
 """
 
 import core  # noqa: F401  (thread caps first)
+from core.evaluation import runner
+from core.evaluation.run_dir import RunDir
 
 import json
 from pathlib import Path
@@ -34,6 +36,15 @@ def live() -> None:
 
 
 live()
+
+active = runner.active_run(Path(results_dir()))
+cluster = RunDir(active).read_cluster() if active else {}
+if cluster.get("nodes"):  # a Ray run is going: the cluster's nodes, as its runner last saw them
+    st.subheader("Cluster")
+    st.caption(f"Ray nodes of run {active.name}, as of "
+               f"{pd.Timestamp(cluster['time'], unit='s'):%H:%M:%S} UTC (reload to refresh)")
+    st.dataframe(pd.DataFrame(cluster["nodes"]).rename(columns={
+        "cpus": "CPUs", "memory_gb": "memory GB", "gpus": "GPUs"}), hide_index=True)
 
 st.subheader("Recorded memory statistics")
 files = sorted(Path(results_dir()).glob("*/memory_stats_*.json"), reverse=True)

@@ -13,6 +13,7 @@ done twice.
 
 from __future__ import annotations
 
+from core.evaluation.run_dir import RunDir
 from core.evaluation.shards import Shard
 
 import os
@@ -82,6 +83,21 @@ def _task(run_dir: str, batch: str, index: int, count: int, device: str) -> dict
             "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
 
+def node_table() -> list[dict[str, Any]]:
+    """The cluster's nodes and what each has (CPUs, memory, GPUs), for the Monitor page."""
+    import ray
+
+    rows = []
+    for node in ray.nodes():
+        res = node.get("Resources") or {}
+        rows.append({"node": str(node.get("NodeID", ""))[:12],
+                     "address": node.get("NodeManagerAddress"), "alive": bool(node.get("Alive")),
+                     "cpus": res.get("CPU", 0.0), "memory_gb": round(res.get("memory", 0.0)
+                                                                      / 2**30, 1),
+                     "gpus": res.get("GPU", 0.0)})
+    return rows
+
+
 def run_batch_on_cluster(run_dir: Path, batch: str, count: int, device: str,
                          placement: Placement) -> tuple[list[str], list[str]]:
     """Every shard of ``batch`` as a task; returns (failures, notes on where each ran)."""
@@ -93,6 +109,11 @@ def run_batch_on_cluster(run_dir: Path, batch: str, count: int, device: str,
         options["memory"] = placement.memory_bytes
     refs = [remote.options(**options).remote(str(run_dir), batch, i, count, device)
             for i in range(count)]
+    pending = list(refs)
+    while pending:  # the nodes, for the Monitor page, while the tasks run
+        RunDir(run_dir).write_cluster(node_table())
+        _, pending = ray.wait(pending, num_returns=len(pending), timeout=2.0)
+    RunDir(run_dir).write_cluster(node_table())
     failures, notes = [], []
     for i, ref in enumerate(refs):
         try:

@@ -32,6 +32,7 @@ STATUS_FILE = "status.json"
 CANCEL_FILE = "CANCEL"
 LOCK_FILE = "runner.lock"
 RUNNER_LOG = "runner.log"
+CLUSTER_FILE = "cluster.json"  # a Ray run's nodes, refreshed while its tasks run
 # Consolidated outputs, rewritten with a new time stamp whenever a run is (re)scored.
 CONSOLIDATED, DETAILED, MEMORY, CHART = ("consolidated_results", "consolidated_detailed",
                                          "memory_stats", "comparison")
@@ -136,6 +137,16 @@ class RunDir:
         if shards:
             status["shards"] = shards
         return status
+
+    def write_cluster(self, nodes: list[dict[str, Any]]) -> None:
+        self._write_json(CLUSTER_FILE, {"time": time.time(), "nodes": nodes})
+
+    def read_cluster(self) -> dict[str, Any]:
+        """``{"time", "nodes"}`` of a Ray run, or ``{}``."""
+        try:
+            return self._read_json(CLUSTER_FILE)
+        except (OSError, ValueError):
+            return {}
 
     def cancel_requested(self) -> bool:
         return (self.path / CANCEL_FILE).exists()

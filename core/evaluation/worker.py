@@ -252,8 +252,8 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None) -> int
     samples = shard.take(load_dataset_spec(config.dataset, config.samples, config.seed))
     records = run.records()
     status = run.status_writer(shard.index if parallel else None, batch=batch_name,
-                               **({"shard": shard.label, "device": shard.device} if parallel
-                                  else {}))
+                               **({"shard": shard.label, "device": shard.device,
+                                   "node": socket.gethostname()} if parallel else {}))
     guard = MemoryGuard(config.guard)
     guard.start()
     cache = TranscriptCache() if config.use_cache else None

@@ -161,6 +161,41 @@ def test_a_simulated_cluster_places_by_memory_and_survives_a_lost_node(bench, ru
         assert all(workers[1].node_id in note for note in ran_on)  # the lost node's share moved
         keys = [(r["model"], r["id"]) for r in read_jsonl(samples)]
         assert len(keys) == len(set(keys)) == 16
+        from core.evaluation.run_dir import RunDir
+
+        nodes = RunDir(config.run_dir).read_cluster()["nodes"]  # what the Monitor page lists
+        assert len(nodes) == 3 and sum(not n["alive"] for n in nodes) == 1
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_a_ray_worker_killed_mid_task_is_retried_and_every_sample_lands_once(bench, run_config):
+    ray = pytest.importorskip("ray")
+    config = _config(bench, run_config, devices=["cpu", "cpu"], cluster="local")
+    samples = config.run_dir / SAMPLES_FILE
+    killed: list[int] = []
+
+    def kill_a_task_worker() -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not killed:
+            if len(read_jsonl(samples)) >= 2:
+                for proc in psutil.process_iter(["cmdline"]):
+                    if any("ray::_task" in part for part in proc.info["cmdline"] or []):
+                        proc.kill()  # SIGKILL, mid-model
+                        killed.append(proc.pid)
+                        break
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=kill_a_task_worker)
+    thread.start()
+    try:
+        outcome = runner.start(config)
+    finally:
+        thread.join()
+        ray.shutdown()
+    assert killed, "no Ray task worker was seen"
+    assert not outcome.worker_failures, outcome.worker_failures
+    keys = [(r["model"], r["id"]) for r in read_jsonl(samples)]
+    assert len(keys) == len(set(keys)) == 16

@@ -326,3 +326,23 @@ def test_evaluation_page_offers_a_ray_cluster_as_where_to_run(runs_dir):
     at.radio(key="eval_run_on").set_value("Ray cluster").run()
     assert not at.exception, at.exception
     assert at.text_input(key="eval_cluster").value == "auto"
+
+
+def test_monitor_page_lists_the_cluster_nodes_of_a_running_ray_run(runs_dir):
+    from core.evaluation.run_dir import RunDir, run_dirs
+
+    run = next(iter(run_dirs(runs_dir)))
+    assert run.acquire() is None  # "running": its lock holds a live pid (this one)
+    try:
+        RunDir(run.path).write_cluster([
+            {"node": "a1b2c3", "address": "10.0.0.1", "alive": True, "cpus": 32.0,
+             "memory_gb": 200.0, "gpus": 4.0},
+            {"node": "d4e5f6", "address": "10.0.0.2", "alive": False, "cpus": 32.0,
+             "memory_gb": 200.0, "gpus": 4.0}])
+        at = _page("2_Monitor.py")
+        assert not at.exception, at.exception
+        assert any(h.value == "Cluster" for h in at.subheader)
+        table = at.dataframe[0].value
+        assert list(table["address"]) == ["10.0.0.1", "10.0.0.2"] and list(table["GPUs"]) == [4, 4]
+    finally:
+        run.release()
