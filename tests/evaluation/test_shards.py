@@ -199,3 +199,14 @@ def test_a_ray_worker_killed_mid_task_is_retried_and_every_sample_lands_once(ben
     assert not outcome.worker_failures, outcome.worker_failures
     keys = [(r["model"], r["id"]) for r in read_jsonl(samples)]
     assert len(keys) == len(set(keys)) == 16
+
+
+def test_cluster_shards_follow_its_gpus_nodes_or_the_devices_asked():
+    from core.evaluation.cluster import shard_count
+
+    resources = {"CPU": 96.0, "GPU": 6.0, "memory": 1e12, "node:10.0.0.1": 1.0,
+                 "node:10.0.0.2": 1.0, "node:__internal_head__": 1.0}
+    assert shard_count(resources, "cuda", 0) == 6  # one per GPU of the cluster
+    assert shard_count(resources, "cpu", 0) == 2  # one per node
+    assert shard_count(resources, "cuda", 3) == 3  # --devices with three entries
+    assert shard_count({"CPU": 2.0}, "cuda", 0) == 1
