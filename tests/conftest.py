@@ -15,6 +15,7 @@ os.environ.setdefault("ERT_CACHE_DIR", str(REPO / ".ert" / "cache"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 sys.path.insert(0, str(REPO))
 
 import core  # noqa: E402,F401  (thread caps before torch)

@@ -40,6 +40,7 @@ class Placement:
 def connect(address: str) -> dict[str, Any]:
     """Join ``address`` ("local": a Ray started here with this machine's CPUs and GPUs;
     "auto": the cluster this machine belongs to; else ``host:port``). Returns its resources."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reporting home from ERT's runs
     import ray
 
     if not ray.is_initialized():
