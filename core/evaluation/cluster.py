@@ -45,8 +45,8 @@ def connect(address: str) -> dict[str, Any]:
 
     if not ray.is_initialized():
         try:
-            if address == "local":
-                ray.init(include_dashboard=False, log_to_driver=False,
+            if address == "local":  # always a fresh Ray here, never a stale cluster file's
+                ray.init(address="local", include_dashboard=False, log_to_driver=False,
                          runtime_env={"env_vars": {"PYTHONPATH": str(_repo_root())}})
             else:
                 ray.init(address=address, log_to_driver=False)
