@@ -122,6 +122,11 @@ def test_cluster_local_runs_the_shards_as_ray_tasks_every_sample_once(bench, run
     assert len(keys) == len(set(keys)) == 16
     parts = read_jsonl(config.run_dir / MODELS_FILE)
     assert {p["shard"] for p in parts} == {"1/2", "2/2"} and all(p["node"] for p in parts)
+    single = _config(bench, run_config, run_id="single-local")
+    assert not runner.start(single).worker_failures
+    assert {(r["model"], r["id"]): r["hypothesis"]
+            for r in read_jsonl(config.run_dir / SAMPLES_FILE)} == {
+        (r["model"], r["id"]): r["hypothesis"] for r in read_jsonl(single.run_dir / SAMPLES_FILE)}
 
 
 @pytest.mark.slow
