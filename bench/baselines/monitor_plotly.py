@@ -1,17 +1,16 @@
-"""Live machine monitor: CPU, RAM, swap and GPUs, the workbench and evaluation workers apart."""
+"""The Monitor page as it was before issue 14, kept only as `bench app`'s baseline (its live
+part; the recorded-statistics section it also had is not on the measured path).
+
+Live machine monitor: CPU, RAM, swap and GPUs, the workbench and evaluation workers apart."""
 
 import core  # noqa: F401  (thread caps first)
 from core.monitor import over_threshold
 
-import json
-from pathlib import Path
-
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.common import gpu_toggle, results_dir, shared_sampler, thread_info
+from ui.common import gpu_toggle, shared_sampler, thread_info
 
 st.set_page_config(page_title="ERT — monitor", page_icon="🖥️", layout="wide")
 gpu_toggle()
@@ -102,23 +101,3 @@ def live() -> None:
 
 
 live()
-
-st.subheader("Recorded memory statistics")
-files = sorted(Path(results_dir()).glob("*/memory_stats_*.json"), reverse=True)
-if not files:
-    st.caption("No memory_stats_*.json yet: they are written by evaluations and `ert monitor`.")
-else:
-    picked = st.selectbox("File", files, format_func=lambda p: f"{p.parent.name}/{p.name}")
-    data = json.loads(Path(picked).read_text())
-    batches = data.get("batches") or {"": data}
-    rows = [{"time": pd.to_datetime(s["time"], unit="s"), "batch": name or "monitor",
-             "RAM %": s["ram_pct"], "process GB": s["process_rss_gb"]}
-            for name, stats in batches.items() for s in stats.get("samples", [])]
-    if rows:
-        frame = pd.DataFrame(rows)
-        st.plotly_chart(px.line(frame, x="time", y="RAM %", color="batch", height=260),
-                        key="stats_ram")
-        st.plotly_chart(px.line(frame, x="time", y="process GB", color="batch", height=260),
-                        key="stats_rss")
-    else:
-        st.caption("This file has no samples (the run was shorter than the log interval).")

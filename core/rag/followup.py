@@ -10,6 +10,8 @@ and a rule's result is predictable and testable.
 
 from __future__ import annotations
 
+from core.rag.lexical import tokenize
+
 import re
 
 _LEADS = re.compile(r"^\s*(?:and|so|also|then|et|alors|aussi|what about|and what about)\b[\s,]*",
@@ -23,16 +25,13 @@ _AUX = re.compile(r"\b(?:does|do|did|is|are|was|were|can|could|will|would|has|ha
 _THE_PHRASE = re.compile(r"\b(?:the|a|an)\s+[^?]+$", re.IGNORECASE)
 _NAME = re.compile(r"(?:[A-ZÀ-Ö][\w'’-]*)(?:\s+(?:(?:de|du|des|la|le|of|on)\s+)?[A-ZÀ-Ö][\w'’-]*)*")
 _SHORT = 3  # a question with fewer content words than this needs its context
-_STOP = {"what", "when", "where", "who", "which", "how", "why", "does", "do", "did", "is", "are",
-         "was", "were", "the", "a", "an", "and", "it", "they", "about", "that", "this", "there"}
 
 
 def is_followup(question: str) -> bool:
     """Whether ``question`` leans on the previous one (a lead word, a pronoun, or too short)."""
     if _LEADS.match(question) or _PRONOUN.search(question) or _FRENCH_PRONOUN.search(question):
         return True
-    words = [w for w in re.findall(r"\w+", question.lower()) if w not in _STOP]
-    return len(words) < _SHORT
+    return len(tokenize(question)) < _SHORT  # content words: the retrieval's own terms
 
 
 def topic(question: str) -> str:

@@ -35,6 +35,34 @@ def test_devices_default_to_every_gpu_and_reject_what_is_not_there():
     assert shards(["cuda:0", "cuda:2"])[1].environment() == {"CUDA_VISIBLE_DEVICES": "2"}
 
 
+def _midway(samples, act, timeout: float = 240.0) -> threading.Thread:
+    """Start a thread that calls ``act()`` until it returns True, once the run has recorded
+    two samples (so it lands mid-run, mid-model)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(read_jsonl(samples)) >= 2 and act():
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    return thread
+
+
+def _kill_first(matches) -> list[int]:
+    """SIGKILL (no clean-up) the first process whose command line ``matches``; its pid."""
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if matches(proc.info["cmdline"] or []):
+                proc.kill()
+                return [proc.pid]
+        except psutil.Error:
+            continue
+    return []
+
+
 def _config(bench, run_config, **kw):
     config = run_config(dataset=str(bench["eight"]), tune_batch_size=False,
                         models=["faster-whisper:tiny.en", "wav2vec2:tiny-random"], **kw)
@@ -71,22 +99,11 @@ def test_a_killed_worker_share_is_retried_and_no_sample_is_lost_or_doubled(bench
     samples = config.run_dir / SAMPLES_FILE
     killed: list[int] = []
 
-    def kill_second_worker() -> None:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and not killed:
-            if len(read_jsonl(samples)) >= 2:
-                for proc in psutil.Process().children(recursive=True):
-                    try:
-                        cmdline = proc.cmdline()
-                        if "--shard" in cmdline and cmdline[cmdline.index("--shard") + 1] == "1/2":
-                            proc.kill()  # SIGKILL: no clean-up, mid-model
-                            killed.append(proc.pid)
-                    except psutil.Error:
-                        continue
-            time.sleep(0.02)
+    def second_worker(cmdline: list[str]) -> bool:
+        return "--shard" in cmdline and cmdline[cmdline.index("--shard") + 1] == "1/2"
 
-    thread = threading.Thread(target=kill_second_worker)
-    thread.start()
+    thread = _midway(samples, lambda: bool(killed.extend(_kill_first(second_worker)) or killed),
+                     timeout=180)
     outcome = runner.start(config)
     thread.join()
     assert killed, "the second worker was never seen"
@@ -147,15 +164,12 @@ def test_a_simulated_cluster_places_by_memory_and_survives_a_lost_node(bench, ru
         samples = config.run_dir / SAMPLES_FILE
         removed: list[str] = []
 
-        def remove_a_node() -> None:
-            deadline = time.monotonic() + 240
-            while time.monotonic() < deadline and len(read_jsonl(samples)) < 2:
-                time.sleep(0.05)
+        def remove_a_node() -> bool:
             cluster.remove_node(workers[0])  # its task dies mid-model
             removed.append(workers[0].node_id)
+            return True
 
-        thread = threading.Thread(target=remove_a_node)
-        thread.start()
+        thread = _midway(samples, remove_a_node)
         outcome = runner.start(config)
         thread.join()
         assert removed
@@ -182,19 +196,10 @@ def test_a_ray_worker_killed_mid_task_is_retried_and_every_sample_lands_once(ben
     samples = config.run_dir / SAMPLES_FILE
     killed: list[int] = []
 
-    def kill_a_task_worker() -> None:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and not killed:
-            if len(read_jsonl(samples)) >= 2:
-                for proc in psutil.process_iter(["cmdline"]):
-                    if any("ray::_task" in part for part in proc.info["cmdline"] or []):
-                        proc.kill()  # SIGKILL, mid-model
-                        killed.append(proc.pid)
-                        break
-            time.sleep(0.02)
+    def ray_task(cmdline: list[str]) -> bool:
+        return any("ray::_task" in part for part in cmdline)
 
-    thread = threading.Thread(target=kill_a_task_worker)
-    thread.start()
+    thread = _midway(samples, lambda: bool(killed.extend(_kill_first(ray_task)) or killed))
     try:
         outcome = runner.start(config)
     finally:
