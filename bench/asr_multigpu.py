@@ -5,8 +5,9 @@
 here (the GPU machine has no espeak-ng and downloads nothing; see BENCHMARKS.md for the wheels
 it needs). Whisper large-v3 shapes with random weights (``bench.asr_gpu.build_large_v3``),
 greedy, at most ``MAX_NEW_TOKENS`` tokens a clip (random weights rarely stop by themselves,
-so every run decodes the same tokens), the French demo clips ``--copies`` times over (128:
-5,120 clips, distinct ids), batches of ``BATCH`` (fixed, so the runs differ only in the number of
+so every run decodes the same tokens), the French demo clips ``--copies`` times over (384:
+15,360 clips, 15.6 h of audio, about the size of Common Voice's French test set; distinct
+ids), batches of ``BATCH`` (fixed, so the runs differ only in the number of
 workers), no transcript cache. The same ``RunConfig`` is run through
 ``core.evaluation.runner.start`` with ``devices`` = the first 1, 2 (, 4) GPUs: wall time of
 the whole run (workers' start, model loads, tuning, decoding, results), speed-up against one
@@ -57,6 +58,16 @@ def _decode_seconds(rows: list[dict[str, Any]]) -> float:
     return max(per_device.values(), default=0.0)
 
 
+def _read_seconds(rows: list[dict[str, Any]]) -> float:
+    """Audio reading: the busiest device's summed per-sample reading time (overlapped with
+    the model on a GPU by :mod:`core.evaluation.prefetch`)."""
+    per_device: dict[str, float] = {}
+    for row in rows:
+        key = row.get("device") or "cuda:0"
+        per_device[key] = per_device.get(key, 0.0) + float(row.get("decode_seconds") or 0.0)
+    return max(per_device.values(), default=0.0)
+
+
 def run(gpus: list[int], out: Path, copies: int) -> dict[str, Any]:
     from core.asr.base import DecodeOptions
     from core.evaluation import runner
@@ -73,7 +84,11 @@ def run(gpus: list[int], out: Path, copies: int) -> dict[str, Any]:
     model = build_large_v3(Path("/tmp/whisper-large-v3-random"))
     registry = _registry(out, model)
     dataset = _dataset(out, copies)
+    import transformers
+
     results: dict[str, Any] = {"gpu": torch.cuda.get_device_name(0), "visible": available,
+                               "torch": torch.__version__,
+                               "transformers": transformers.__version__, "copies": copies,
                                "runs": []}
     transcripts: dict[int, dict[tuple[str, str], str]] = {}
     for count in [g for g in gpus if g <= available]:
@@ -94,6 +109,7 @@ def run(gpus: list[int], out: Path, copies: int) -> dict[str, Any]:
         model_s = aggregate_parts(parts)["wall_seconds"]  # workers' model turns, overlapped
         entry = {"gpus": count, "wall_s": round(wall, 2), "model_s": model_s,
                  "decode_s": round(_decode_seconds(rows), 2),
+                 "read_s": round(_read_seconds(rows), 2),
                  "load_s": max((p.get("load_seconds") or 0.0 for p in parts), default=None),
                  "samples": len(rows), "unique": len(set(transcripts[count])),
                  "failures": outcome.worker_failures, "audio_s": round(audio, 1),
@@ -121,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python3 -m bench.asr_multigpu")
     parser.add_argument("--out", default="runs/bench/multigpu")
     parser.add_argument("--gpus", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--copies", type=int, default=128, help="times the 40 clips are used")
+    parser.add_argument("--copies", type=int, default=384, help="times the 40 clips are used")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

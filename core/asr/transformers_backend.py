@@ -49,8 +49,14 @@ class _Runner:
         raise NotImplementedError
 
     def from_pretrained(self, model_class: Any, where: str) -> Any:
-        """Load with SDPA attention; an architecture without it gets its default."""
+        """Load with SDPA attention; an architecture without it gets its default.
+
+        On a GPU the weights go straight to it (``device_map``): no full copy in host
+        memory first, and no second pass to move it.
+        """
         kwargs = {**self.common, "dtype": self.dtype}
+        if self.device != "cpu":
+            kwargs["device_map"] = self.device
         try:
             return model_class.from_pretrained(where, attn_implementation="sdpa", **kwargs)
         except ValueError as exc:

@@ -13,13 +13,14 @@ from core.asr.dtype import load_dtype
 from core.asr.factory import create_backend
 from core.asr.registry import load_asr_registry
 from core.asr.spec import AsrModelSpec
-from core.audio import SAMPLE_RATE, AudioError
+from core.audio import SAMPLE_RATE
 from core.datasets import Sample, load_dataset_spec
 from core.evaluation.cache import TranscriptCache, audio_hash, cache_key, tuning_key
 from core.evaluation.config import RunConfig
 from core.evaluation.guard import MemoryGuard, take_sample
 from core.evaluation.measurements import Measurement, MeasurementStore
 from core.evaluation.planner import planned_dtype
+from core.evaluation.prefetch import AudioPrefetcher, Clip
 from core.evaluation.records import ModelRecord, RunRecords, SampleRecord
 from core.evaluation.run_dir import RunDir, StatusWriter
 from core.evaluation.shards import Shard
@@ -104,24 +105,21 @@ class ModelEvaluation:
                     f"{', '.join(self.spec.languages)})"))
         return keep
 
-    def _step(self, backend: Backend, chunk: list[Sample]) -> None:
-        """Decode audio, serve cache hits, transcribe the rest as one batch.
+    def _step(self, backend: Backend, chunk: list[Clip]) -> None:
+        """Serve cache hits, transcribe the rest of ``chunk`` (read ahead) as one batch.
 
         Times recorded per sample (README "Speed"): ``decode_seconds`` (reading its
-        audio), ``time`` (its share of the batch's compute), ``latency`` (from the start
-        of this step to its result, as a caller of a batching server would wait).
+        audio, on the prefetch thread), ``time`` (its share of the batch's compute),
+        ``latency`` (from the start of this step to its result, as a caller of a
+        batching server would wait).
         """
         step_started = time.perf_counter()
         to_run: list[tuple[Sample, Any, str | None, float]] = []
-        for sample in chunk:
-            began = time.perf_counter()
-            try:
-                audio = sample.load_audio()
-            except AudioError as exc:
-                self._record(sample, error=f"audio: {exc}",
-                             decode_seconds=time.perf_counter() - began)
+        for clip in chunk:
+            sample, audio, decoding = clip.sample, clip.audio, clip.seconds
+            if audio is None:
+                self._record(sample, error=clip.error, decode_seconds=decoding)
                 continue
-            decoding = time.perf_counter() - began
             key = None
             language = self._language(sample)
             if self.cache is not None:
@@ -166,6 +164,10 @@ class ModelEvaluation:
         if not pending:  # nothing in this model's languages: no need to load it
             record.samples_done, record.ended = self.done, time.time()
             return record
+        # The first batch's audio is read while the model loads, each next one while the
+        # model transcribes the current one.
+        reader = AudioPrefetcher(pending, lambda: self.tuner.size,
+                                 background=self.config.device.startswith("cuda"))
         backend = create_backend(self.spec, self.config.device, self.dtype)
         try:
             backend.load()
@@ -173,6 +175,7 @@ class ModelEvaluation:
             record.dtype = backend.dtype
             self.guard.check(take_sample(self.guard.pid))  # a load alone may cross the limit
         except Exception as exc:  # any load failure fails this model, not the batch
+            reader.close()
             backend.free()
             record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
             record.ended = time.time()
@@ -187,7 +190,7 @@ class ModelEvaluation:
                     record.status, record.error = "stopped: memory", self.guard.reason
                     break
                 size = self.tuner.size
-                self._step(backend, pending[index:index + size])
+                self._step(backend, reader.take(size))
                 index += size
                 elapsed = time.perf_counter() - began
                 rate = (self.done - skipped) / elapsed if elapsed > 0 else 0.0
@@ -202,6 +205,7 @@ class ModelEvaluation:
                 raise
             record.status, record.error = "stopped: memory", f"{type(exc).__name__}: {exc}"
         finally:
+            reader.close()
             record.packing_retries = backend.packing_retries
             backend.free()
             del backend
