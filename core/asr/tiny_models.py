@@ -5,7 +5,7 @@ import them from here. They go through the real loading path
 (``from_pretrained`` of a folder) in seconds. Their text is random, so tests
 check shapes, counts, determinism and batching, not words. Whisper reuses the
 bundled faster-whisper base tokenizer (a real multilingual Whisper tokenizer);
-Wav2Vec2 and Seamless get small character vocabularies.
+Wav2Vec2, Seamless and Gemma 3n get small character vocabularies.
 """
 
 from __future__ import annotations
@@ -128,6 +128,102 @@ def build_seamless_v2(folder: Path) -> Path:
         max_length=64, text_decoder_lang_to_code_id={"eng": 4, "fra": 5})
     model.save_pretrained(folder)
     SeamlessM4TProcessor(SeamlessM4TFeatureExtractor(), tokenizer).save_pretrained(folder)
+    return folder
+
+
+# Gemma 3n's chat template, reduced to what ERT sends: user turns of audio and text parts.
+# An audio part becomes the processor's audio token, which it expands to the clip's soft tokens.
+GEMMA3N_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}<start_of_turn>"
+    "{{ 'model' if message['role'] == 'assistant' else message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'audio' %}<audio_soft_token>"
+    "{% elif item['type'] == 'image' %}<image_soft_token>{% elif item['type'] == 'text' %}"
+    "{{ item['text'] }}{% endif %}{% endfor %}{% endif %}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}")
+
+
+def _gemma3n_tokenizer(text_vocab: int, multimodal: list[str]):
+    """A character-level tokenizer with Gemma's special tokens: ``text_vocab`` ids of text
+    (characters, then two-letter pieces), the ``multimodal`` tokens above them."""
+    from itertools import product
+
+    from tokenizers import AddedToken, Tokenizer, decoders, models
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>",
+                "<start_of_image>", "<start_of_audio>"]
+    vocab = {token: i for i, token in enumerate(specials)}
+    letters = "aeiolnrstu"
+    for token in [*FRENCH_CHARS, *" .,?!\nTEFO", *("".join(p) for p in product(letters, letters))]:
+        if len(vocab) < text_vocab:
+            vocab.setdefault(token, len(vocab))
+    for token in multimodal:
+        vocab[token] = len(vocab)
+    model = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    model.decoder = decoders.Fuse()
+    model.add_special_tokens([AddedToken(t, special=True, normalized=False)
+                              for t in specials + multimodal])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=model, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
+        unk_token="<unk>", padding_side="left", extra_special_tokens={
+            "image_token": "<image_soft_token>", "boi_token": "<start_of_image>",
+            "eoi_token": "<end_of_image>", "audio_token": "<audio_soft_token>",
+            "boa_token": "<start_of_audio>", "eoa_token": "<end_of_audio>"})
+
+
+def build_gemma3n(folder: Path) -> Path:
+    """A 2-layer Gemma 3n (text decoder with AltUp, LAuReL and per-layer inputs, one
+    conformer block in the audio tower, timm's ``test_efficientnet`` as vision tower),
+    with the real audio feature extractor and a character tokenizer.
+
+    The real vocabulary is 262,400 ids with the image and audio ranges above the text's;
+    here the same layout in 272 ids (256 text, 8 vision, 8 audio), so the multimodal
+    embedders and the audio placeholder ids are exercised as in the real model.
+    """
+    import torch
+    from transformers import (
+        Gemma3nAudioFeatureExtractor,
+        Gemma3nConfig,
+        Gemma3nForConditionalGeneration,
+        Gemma3nProcessor,
+        SiglipImageProcessor,
+    )
+
+    text, vision, audio = 256, 8, 8
+    multimodal = (["<end_of_image>", "<image_soft_token>"]
+                  + [f"<vision_{i}>" for i in range(vision - 2)]
+                  + ["<end_of_audio>", "<audio_soft_token>"]
+                  + [f"<audio_{i}>" for i in range(audio - 2)])
+    tokenizer = _gemma3n_tokenizer(text, multimodal)
+    ids = tokenizer.convert_tokens_to_ids
+    config = Gemma3nConfig(
+        text_config={
+            "vocab_size": text + vision + audio, "vocab_size_per_layer_input": text,
+            "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16,
+            "hidden_size_per_layer_input": 8, "altup_num_inputs": 2, "laurel_rank": 4,
+            "num_kv_shared_layers": 0, "sliding_window": 512, "max_position_embeddings": 1024,
+            "activation_sparsity_pattern": [0.95, 0.0],
+            "layer_types": ["sliding_attention", "full_attention"],
+            # An output head of its own: tied to the embeddings, a random model's next token
+            # is the one most like the last, whatever the audio.
+            "tie_word_embeddings": False,
+            "pad_token_id": 0, "bos_token_id": 2, "eos_token_id": [1, ids("<end_of_turn>")]},
+        audio_config={"vocab_size": audio, "vocab_offset": text + vision, "hidden_size": 32,
+                      "input_feat_size": 128, "conf_num_attention_heads": 2,
+                      "conf_num_hidden_layers": 1, "sscp_conv_channel_size": [8, 4]},
+        vision_config={"vocab_size": vision, "vocab_offset": text, "hidden_size": 32,
+                       "architecture": "test_efficientnet"},
+        boi_token_id=ids("<start_of_image>"), eoi_token_id=ids("<end_of_image>"),
+        image_token_id=ids("<image_soft_token>"), boa_token_id=ids("<start_of_audio>"),
+        eoa_token_id=ids("<end_of_audio>"), audio_token_id=ids("<audio_soft_token>"),
+        tie_word_embeddings=False)
+    torch.manual_seed(2)  # a seed whose texts differ with the audio and the prompt
+    Gemma3nForConditionalGeneration(config).save_pretrained(folder)
+    Gemma3nProcessor(feature_extractor=Gemma3nAudioFeatureExtractor(),
+                     image_processor=SiglipImageProcessor(), tokenizer=tokenizer,
+                     chat_template=GEMMA3N_CHAT_TEMPLATE).save_pretrained(folder)
     return folder
 
 

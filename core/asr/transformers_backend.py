@@ -355,18 +355,24 @@ class _Gemma3nRunner(_Runner):
 
     Its audio encoder takes at most 30 s, so longer clips are windowed. The
     prompts are left-padded into one batch and only the new tokens decoded.
+    Batching must not change a transcript: each clip's audio frames are masked as if
+    it were alone (:func:`gemma3n_frame_mask`) and encoded alone
+    (:func:`encode_audio_per_clip`); the prompts and the decoding are batched.
     """
 
     def load(self, where: str) -> tuple[Any, Any]:
-        if importlib.util.find_spec("timm") is None:
+        missing = [name for name in ("timm", "torchvision")
+                   if importlib.util.find_spec(name) is None]
+        if missing:
             raise ModelUnavailableError(
-                f"{self.spec.source}: Gemma 3n needs the `timm` package for its vision tower "
-                "(pip install timm)")
+                f"{self.spec.source}: Gemma 3n needs {' and '.join(missing)} for its vision "
+                "tower: run the set-up again (it installs timm and torchvision==0.28.0)")
         from transformers import AutoProcessor, Gemma3nForConditionalGeneration
 
         processor = AutoProcessor.from_pretrained(where, **self.common)
         processor.tokenizer.padding_side = "left"
         model = self.from_pretrained(Gemma3nForConditionalGeneration, where)
+        encode_audio_per_clip(model.model)
         return processor, model
 
     @staticmethod
@@ -386,9 +392,14 @@ class _Gemma3nRunner(_Runner):
             conversations = [[{"role": "user", "content": [
                 {"type": "audio", "audio": clips[i][span.start:span.end]},
                 {"type": "text", "text": prompt}]}] for i, span in batch]
-            inputs = self.to_model(self.processor.apply_chat_template(
+            features = self.processor.apply_chat_template(
                 conversations, add_generation_prompt=True, tokenize=True, return_dict=True,
-                return_tensors="pt", padding=True, sampling_rate=SAMPLE_RATE))
+                return_tensors="pt",
+                processor_kwargs={"padding": True, "sampling_rate": SAMPLE_RATE})
+            features["input_features_mask"] = gemma3n_frame_mask(
+                self.processor.feature_extractor, [span.end - span.start for _, span in batch],
+                features["input_features_mask"])
+            inputs = self.to_model(features)
             ids = self.model.generate(**inputs, do_sample=False,
                                       max_new_tokens=options.max_new_tokens or 256,
                                       num_beams=max(1, options.beam_size), **options.extra)
@@ -397,6 +408,63 @@ class _Gemma3nRunner(_Runner):
                     new, skip_special_tokens=True), strict=True):
                 parts[i].append(text.strip())
         return [" ".join(p for p in texts if p) for texts in parts]
+
+
+GEMMA3N_PAD_MULTIPLE = 128  # Gemma3nAudioFeatureExtractor pads each batch to this many samples
+
+
+def gemma3n_frame_mask(extractor: Any, lengths: list[int], mask: Any) -> Any:
+    """Gemma 3n's feature mask with only each clip's own frames valid.
+
+    The extractor (transformers 5.23) marks a frame valid when its first sample is
+    audio, so in a padded batch the last frames of a shorter clip — mostly padding —
+    count as audio: a 0.4 s clip batched with a 7 s one got 40 frames instead of its
+    37, and the encoder's output for it changed by up to 0.49 (values up to 2.9) on
+    the tiny test model. A clip's transcript must not depend on its batch mates, so a
+    frame is kept only if it lies within what the clip alone would give: its samples
+    padded to the extractor's multiple, framed in ``frame_length + 1`` samples (the
+    pre-emphasis takes one more) every ``hop_length``.
+    """
+    mask = mask.clone()
+    span = extractor.frame_length + 1
+    for row, samples in enumerate(lengths):
+        padded = -(-samples // GEMMA3N_PAD_MULTIPLE) * GEMMA3N_PAD_MULTIPLE
+        frames = max(0, (padded - span) // extractor.hop_length + 1)
+        mask[row, frames:] = False
+    return mask
+
+
+def encode_audio_per_clip(model: Any) -> None:
+    """Make a Gemma 3n model run its audio encoder clip by clip, each cropped to its own
+    frames, then pad the encodings as the model pads a batch's.
+
+    Even with each clip's frames masked right (:func:`gemma3n_frame_mask`), the encoder
+    (transformers 5.23) gave a clip other values when the other rows' masks changed: rows
+    are not independent. The encoder is a small part of the model; the decoder, where
+    the time goes, stays batched.
+    """
+    import torch
+
+    encode = model.get_audio_features
+
+    def per_clip(input_features: Any, input_features_mask: Any, **kwargs: Any) -> Any:
+        padding = input_features_mask  # what the model passes: True where a frame is padding
+        if input_features.shape[0] == 1:
+            return encode(input_features, padding, **kwargs)
+        lengths = (~padding).sum(dim=1).tolist()
+        outs = [encode(input_features[i:i + 1, :n], padding[i:i + 1, :n], **kwargs)
+                for i, n in enumerate(lengths)]
+        width = max(o.pooler_output.shape[1] for o in outs)
+        merged = outs[0]
+        merged.pooler_output = torch.cat([torch.nn.functional.pad(
+            o.pooler_output, (0, 0, 0, width - o.pooler_output.shape[1])) for o in outs])
+        merged.audio_mel_mask = torch.cat([torch.nn.functional.pad(
+            o.audio_mel_mask, (0, width - o.audio_mel_mask.shape[1]), value=True)
+            for o in outs])
+        merged.last_hidden_state = None
+        return merged
+
+    model.get_audio_features = per_clip
 
 
 RUNNERS: dict[str, type[_Runner]] = {

@@ -1,12 +1,19 @@
 """The transformers backend on tiny random-weight checkpoints saved to disk.
 
-The text is random; what is checked is the real loading path, batching
+The text is random; what is checked is the real loading path (Gemma 3n's too: timm,
+torchvision, its processor and chat template), batching
 (padding + masks give the same greedy result as one clip at a time), order,
 long audio, per-clip errors and that ``free()`` lets the model go.
 """
 
 from core.asr import AsrModelSpec, DecodeOptions, Transcript, create_backend
-from core.asr.tiny_models import build_seamless_v2, build_wav2vec2, build_whisper, noise_clips
+from core.asr.tiny_models import (
+    build_gemma3n,
+    build_seamless_v2,
+    build_wav2vec2,
+    build_whisper,
+    noise_clips,
+)
 from core.hub import ModelUnavailableError
 
 import gc
@@ -56,7 +63,14 @@ def seamless(tiny_dir):
     backend.free()
 
 
-@pytest.fixture(params=["whisper", "wav2vec2", "seamless"])
+@pytest.fixture(scope="module")
+def gemma3n(tiny_dir):
+    backend = _backend(build_gemma3n(tiny_dir / "gemma3n"), "gemma3n")
+    yield backend
+    backend.free()
+
+
+@pytest.fixture(params=["whisper", "wav2vec2", "seamless", "gemma3n"])
 def backend(request):
     return request.getfixturevalue(request.param)
 
@@ -227,3 +241,39 @@ def test_real_whisper_weights_converted_from_ctranslate2_transcribe_english(tmp_
     out = backend.transcribe(clips, DecodeOptions(batch_size=2))
     backend.free()
     assert score(sentences, [t.text for t in out], "en").wer < 0.25
+
+
+def test_gemma3n_prompt_names_the_clip_language_and_the_model_hears_it(gemma3n):
+    prompts: list[str] = []
+    generate = gemma3n.runner.model.generate
+
+    def spy(**kwargs):
+        prompts.extend(gemma3n.runner.processor.batch_decode(kwargs["input_ids"]))
+        return generate(**kwargs)
+
+    clips = noise_clips([2.0, 3.0], seed=4)
+    gemma3n.runner.model.generate = spy
+    try:
+        french = gemma3n.transcribe(clips, DecodeOptions(language="fr", max_new_tokens=10))
+        unknown = gemma3n.transcribe(clips, DecodeOptions(max_new_tokens=10))
+    finally:
+        del gemma3n.runner.model.generate
+    assert all("Transcribe this French audio verbatim." in p for p in prompts[:2])
+    assert not any("French" in p or "English" in p for p in prompts[2:])
+    assert all(p.count("<audio_soft_token>") == 188 for p in prompts)  # the clip's soft tokens
+    assert all(t.ok for t in french + unknown)
+    assert [t.text for t in french] != [t.text for t in unknown]  # the prompt reaches it
+
+
+def test_gemma3n_frames_of_a_batched_clip_are_those_it_has_alone(gemma3n):
+    from core.asr.transformers_backend import gemma3n_frame_mask
+
+    extractor = gemma3n.runner.processor.feature_extractor
+    clips = noise_clips([1.0, 3.5, 7.0, 0.4, 0.0321], seed=2)
+    batch = extractor(clips, sampling_rate=16_000, return_tensors="pt")
+    alone = [extractor([c], sampling_rate=16_000, return_tensors="np")["input_features"].shape[1]
+             for c in clips]
+    fixed = gemma3n_frame_mask(extractor, [c.size for c in clips],
+                               batch["input_features_mask"])
+    assert fixed.sum(axis=1).tolist() == alone
+    assert batch["input_features_mask"].sum(axis=1).tolist() != alone  # what it corrects
