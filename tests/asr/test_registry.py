@@ -6,6 +6,7 @@ from core.asr.memory import estimate, need_gb, published_params
 from core.asr.transformers_backend import TransformersBackend
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -146,7 +147,7 @@ def test_published_counts_match_sizes_in_keys_and_sources():
 
     assert published_params(spec("whisper:x", "openai/whisper-medium", "whisper")) == 769e6
     assert published_params(spec("faster-whisper:tiny.en", "bundled:x", "whisper")) == 39e6
-    assert published_params(spec("gemma3n:e2b", "google/gemma-3n-E2B-it", "gemma3n")) == 5e9
+    assert published_params(spec("gemma3n:e2b", "google/gemma-3n-E2B-it", "gemma3n")) == 5418e6
     assert published_params(spec("wav2vec2:fr", "someone/fr-model", "wav2vec2")) == 315e6
     assert estimate(AsrModelSpec("w:x", "a/b", params_millions=10)).params == 10_000_000
 
@@ -266,3 +267,32 @@ def test_estimates_follow_the_datasets_clip_length():
     assert length_factor("wav2vec2", 3.0) == pytest.approx(0.1)
     assert 0.35 < length_factor("whisper", 3.0) < 0.5
     assert length_factor("whisper", None) == 1.0
+
+
+@pytest.mark.parametrize("key, config", [("gemma3n:e2b", "e2b"), ("gemma3n:e4b", "e4b")])
+def test_gemma3n_registry_needs_follow_the_real_shapes_in_the_dtype_it_loads(
+        tmp_path, key, config):
+    """The registry's count (no weights here) against the real config built on ``meta``,
+    and the weights in the dtype ERT loads: bf16 on a GPU, fp32 or bf16 on a CPU."""
+    from core.asr.dtype import load_dtype
+    from core.asr.memory import BYTES_PER_DTYPE, GB, params_from_config
+    from core.asr.registry import load_asr_registry
+
+    import shutil
+
+    registered = load_asr_registry().get(key)  # the shipped entry, source on the hub
+    folder = tmp_path / config
+    folder.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "gemma3n" / f"{config}.json",
+                folder / "config.json")
+    counted = params_from_config(folder, "gemma3n")
+    assert counted is not None  # timm built the MobileNetV5 tower on meta
+    published = estimate(registered, "cpu").params
+    assert estimate(registered, "cpu").params_from == "published"
+    assert abs(published - counted) / counted < 0.001
+    gpu = estimate(registered, "cuda")
+    assert gpu.dtype == "bfloat16" and gpu.weights_gb == pytest.approx(counted * 2 / GB, rel=1e-3)
+    cpu = estimate(registered, "cpu")
+    assert cpu.dtype == load_dtype(registered, "cpu") in ("float32", "bfloat16")
+    assert cpu.weights_gb == pytest.approx(counted * BYTES_PER_DTYPE[cpu.dtype] / GB, rel=1e-3)
+    assert gpu.total_gb > gpu.weights_gb  # activations and the CUDA context on top
