@@ -115,7 +115,8 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, device=args.device, max_upload_mb=args.max_upload_mb,
         budget_gb=args.budget_gb, batching=not args.no_batching,
         batch_window_ms=args.batch_window_ms, max_batch=args.max_batch,
-        queue_size=args.queue_size, registry_path=args.registry, default_model=args.model)
+        queue_size=args.queue_size, registry_path=args.registry, default_model=args.model,
+        model_ttl=args.model_ttl)
     if args.api_key:
         settings.api_key = args.api_key
     serve(settings)
@@ -242,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="waiting requests per model before 503")
     serve.add_argument("--registry", default=None, help="ASR registry file")
     serve.add_argument("--model", default=None, help="model used when a request names none")
+    serve.add_argument("--model-ttl", type=float, default=300.0, metavar="SECONDS",
+                       help="unload a model idle this long (-1 never, 0 after each request)")
     serve.set_defaults(func=_serve)
 
     score = sub.add_parser(

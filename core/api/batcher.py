@@ -63,8 +63,7 @@ class ModelBatcher:
         return batch
 
     def _run(self, jobs: list[Job]) -> list[Transcript]:
-        entry = self.pool.get(self.key)
-        with entry.lock:
+        with self.pool.use(self.key) as entry:
             options = dataclasses.replace(jobs[0].options, batch_size=len(jobs))
             return entry.backend.transcribe([j.audio for j in jobs], options)
 

@@ -1,15 +1,19 @@
 """OpenAI-compatible response bodies for ``/v1/audio/transcriptions``.
 
-The batch backends return one text per clip, without timestamps, so the
-timed formats (verbose_json, srt, vtt) carry a single segment spanning the
-whole clip.
+The timed formats (verbose_json, srt, vtt) are built from the model's own
+segments (:mod:`core.asr.timing`); a model that cannot time its text is refused
+those formats by the route, never given one segment spanning the clip.
 """
 
 from __future__ import annotations
 
+from core.asr.timing import Segment
+
+import json
 from typing import Any
 
 FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
+TIMED = ("verbose_json", "srt", "vtt")
 
 
 def _stamp(seconds: float, sep: str) -> str:
@@ -20,19 +24,38 @@ def _stamp(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def render(fmt: str, text: str, duration: float, language: str | None) -> tuple[Any, str]:
-    """The body and its media type."""
+def joined(segments: list[Segment]) -> str:
+    return " ".join(s.text.strip() for s in segments if s.text.strip())
+
+
+def render(fmt: str, text: str, duration: float, language: str | None,
+           segments: list[Segment] | None = None, words: bool = False) -> tuple[Any, str]:
+    """The body and its media type; ``segments`` are required by the timed formats."""
     if fmt == "json":
         return {"text": text}, "application/json"
     if fmt == "text":
         return text, "text/plain"
+    if fmt not in TIMED:
+        raise ValueError(f"response_format must be one of {', '.join(FORMATS)}")
+    if segments is None:
+        raise ValueError(f"{fmt} needs the model's timed segments")
     if fmt == "verbose_json":
-        return {"task": "transcribe", "language": language, "duration": round(duration, 3),
-                "text": text, "segments": [{"id": 0, "seek": 0, "start": 0.0,
-                                            "end": round(duration, 3), "text": text}]}, \
-            "application/json"
+        body: dict[str, Any] = {
+            "task": "transcribe", "language": language, "duration": round(duration, 3),
+            "text": text, "segments": [
+                {"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text,
+                 "tokens": [], "temperature": 0.0} for i, s in enumerate(segments)]}
+        if words:
+            body["words"] = [{"word": w.word, "start": w.start, "end": w.end}
+                             for s in segments for w in s.words]
+        return body, "application/json"
     if fmt == "srt":
-        return f"1\n{_stamp(0, ',')} --> {_stamp(duration, ',')}\n{text}\n", "text/plain"
-    if fmt == "vtt":
-        return f"WEBVTT\n\n{_stamp(0, '.')} --> {_stamp(duration, '.')}\n{text}\n", "text/vtt"
-    raise ValueError(f"response_format must be one of {', '.join(FORMATS)}")
+        return "".join(f"{i}\n{_stamp(s.start, ',')} --> {_stamp(s.end, ',')}\n{s.text}\n\n"
+                       for i, s in enumerate(segments, 1)), "text/plain"
+    return "WEBVTT\n\n" + "".join(f"{_stamp(s.start, '.')} --> {_stamp(s.end, '.')}\n{s.text}\n\n"
+                                  for s in segments), "text/vtt"
+
+
+def sse(event: dict[str, Any]) -> str:
+    """One server-sent event (the ``data:`` line OpenAI's streaming clients read)."""
+    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n"

@@ -21,3 +21,5 @@ class ServeSettings:
     queue_size: int = 64  # waiting requests per model before 503
     registry_path: str | None = None
     default_model: str | None = None
+    # Unload a model nobody used for this long (seconds; -1 never, 0 after each request).
+    model_ttl: float = 300.0

@@ -8,6 +8,7 @@ before the next model loads.
 
 from __future__ import annotations
 
+from core.asr.timing import NONE, WORD, Segment, TimestampsUnavailable, clamp
 from core.audio import SAMPLE_RATE  # re-exported: backends read it from here
 
 import dataclasses
@@ -15,7 +16,7 @@ import gc
 import sys
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -95,6 +96,8 @@ class Backend(ABC):
     # The dtypes a run or a registry entry may ask it to load in (core.asr.dtype decides);
     # empty: it always loads in ``weight_dtypes``.
     dtype_choices: ClassVar[tuple[str, ...]] = ()
+    # What it can place in time (core.asr.timing): NONE, SEGMENT or WORD (segments and words).
+    timestamps: ClassVar[str] = NONE
 
     def __init__(self, spec: AsrModelSpec, device: str = "cpu", dtype: str = "auto") -> None:
         self.spec = spec
@@ -223,6 +226,45 @@ class Backend(ABC):
         return [Transcript(text=text.strip(), seconds=elapsed * clip.size / total,
                            audio_seconds=clip.size / SAMPLE_RATE)
                 for text, clip in zip(texts, clips, strict=True)]
+
+    # -- timestamps ----------------------------------------------------------
+    def timestamp_level(self) -> str:
+        """What this model can place in time (a backend whose families differ overrides)."""
+        return self.timestamps
+
+    def segments(self, audio: np.ndarray, options: DecodeOptions | None = None,
+                 words: bool = False) -> Iterator[Segment]:
+        """One clip's transcript as timed segments (with words if ``words``), yielded as
+        each is recognised, so a caller can stream them. Raises
+        :class:`TimestampsUnavailable` at once for a model that cannot time its text."""
+        level = self.timestamp_level()
+        if level == NONE or (words and level != WORD):
+            can = {NONE: "no timestamps", "segment": "segment timestamps only"}[level]
+            raise TimestampsUnavailable(
+                f"{self.spec.key} cannot give {'word' if words else 'segment'} timestamps "
+                f"(it gives {can}); use a Whisper or CTC model")
+        options = options or DecodeOptions()
+        self.load()
+        clip = _as_clip(audio)
+        return self._timed(clip, options, words)
+
+    def _timed(self, clip: np.ndarray, options: DecodeOptions, words: bool
+               ) -> Iterator[Segment]:
+        duration = clip.size / SAMPLE_RATE
+        if not clip.size:
+            return
+        last = 0.0
+        for segment in self._segments(clip, options, words):
+            if not segment.text.strip():
+                continue
+            segment = clamp(segment, duration, floor=last)
+            last = segment.start
+            yield segment
+
+    def _segments(self, clip: np.ndarray, options: DecodeOptions, words: bool
+                  ) -> Iterator[Segment]:
+        """Timed segments of a non-empty clip; backends with timestamps override."""
+        raise NotImplementedError
 
     @abstractmethod
     def _load(self) -> None: ...

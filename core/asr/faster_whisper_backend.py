@@ -20,10 +20,13 @@ from core.asr.base import Backend, DecodeOptions
 from core.asr.chunking import Span, split
 from core.asr.dtype import load_dtype
 from core.asr.runaway import is_runaway
+from core.asr.timing import WORD, Segment, Word
+from core.asr.vad import speech_windows
 from core.audio import SAMPLE_RATE
 from core.hub import ModelUnavailableError, friendly_hub_errors
 
 import bisect
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,7 @@ class FasterWhisperBackend(Backend):
     activation_floor_gb = 0.30  # measured, see core.asr.memory
     rtfx_prior = {"cpu": 12.0, "cuda": 150.0}
     counts_from_config = False  # a CTranslate2 folder carries no transformers config
+    timestamps = WORD  # its own segment and word timestamps
     model: Any = None  # faster_whisper.WhisperModel once loaded
     pipeline: Any = None  # its BatchedInferencePipeline
 
@@ -83,7 +87,7 @@ class FasterWhisperBackend(Backend):
         if clip.size <= window:
             spans = [Span(0, clip.size)]
         elif options.vad_filter:
-            spans = _speech_windows(clip, window)
+            spans = speech_windows(clip, window)
         else:
             spans = split(clip.size, window)
         return [s for s in spans if s.size >= MIN_WINDOW]
@@ -127,6 +131,20 @@ class FasterWhisperBackend(Backend):
         if open_window is not None:
             windows.append(open_window)
         return pieces, owners, [w for w in windows if w.size >= MIN_WINDOW]
+
+    def _segments(self, clip: np.ndarray, options: DecodeOptions, words: bool
+                  ) -> Iterator[Segment]:
+        """faster-whisper's own sequential transcription: its segments as it decodes them
+        (long audio cut at pauses by its VAD), with word timestamps when asked."""
+        found, _info = self.model.transcribe(
+            clip, language=options.language, task=options.task,
+            beam_size=max(1, options.beam_size), temperature=0.0,
+            max_new_tokens=options.max_new_tokens, word_timestamps=words,
+            vad_filter=options.vad_filter and clip.size > WHISPER_WINDOW_SECONDS * SAMPLE_RATE,
+            condition_on_previous_text=False, **options.extra)
+        for segment in found:
+            yield Segment(segment.start, segment.end, segment.text.strip(), [
+                Word(w.word.strip(), w.start, w.end) for w in segment.words or []])
 
     def _detect_languages(self, clips: list[np.ndarray]) -> list[str | None]:
         """Each clip's language from its first 30 s, the encoder run as one batch."""
@@ -198,19 +216,3 @@ class FasterWhisperBackend(Backend):
 def _ran_away(texts: list[str]) -> bool:
     """A packed window whose text loops, or that left one of its clips empty."""
     return is_runaway(" ".join(texts)) or any(not t.strip() for t in texts)
-
-
-def _speech_windows(clip: np.ndarray, window: int) -> list[Span]:
-    """Silero-VAD speech regions merged into windows of at most ``window`` samples."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    regions = get_speech_timestamps(clip, VadOptions(
-        max_speech_duration_s=window / SAMPLE_RATE, min_silence_duration_ms=160))
-    spans: list[Span] = []
-    for region in regions:
-        start, end = int(region["start"]), int(region["end"])
-        if spans and end - spans[-1].start <= window:
-            spans[-1] = Span(spans[-1].start, end)
-        else:
-            spans.append(Span(start, end))
-    return spans

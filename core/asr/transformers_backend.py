@@ -13,11 +13,14 @@ from core import threads
 from core.asr.base import Backend, DecodeOptions
 from core.asr.chunking import Span, split
 from core.asr.dtype import load_dtype
+from core.asr.timing import NONE, SEGMENT, WORD, Segment, Word, clamp, group_words
+from core.asr.vad import speech_windows
 from core.audio import SAMPLE_RATE
 from core.hub import ModelUnavailableError, friendly_hub_errors
 from core.languages import english_name, iso639_3
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,6 +146,30 @@ class _WhisperRunner(_Runner):
         ids = self.model.generate(inputs["input_features"], attention_mask=inputs["attention_mask"],
                                   **kwargs)
         return self.processor.batch_decode(ids, skip_special_tokens=True)
+
+    def segments(self, clip: np.ndarray, options: DecodeOptions) -> Iterator[Segment]:
+        """Segments from Whisper's timestamp tokens, window by window (a long clip cut at
+        pauses by the VAD, or every 30 s without it), each yielded once decoded."""
+        if clip.size <= WHISPER_WINDOW:
+            windows = [Span(0, clip.size)]
+        elif options.vad_filter:
+            windows = speech_windows(clip, WHISPER_WINDOW)
+        else:
+            windows = split(clip.size, WHISPER_WINDOW)
+        extractor = self.processor.feature_extractor
+        for window in windows:
+            inputs = self.to_model(extractor(
+                [clip[window.start:window.end]], sampling_rate=SAMPLE_RATE,
+                return_tensors="pt", return_attention_mask=True))
+            out = self.model.generate(inputs["input_features"],
+                                      attention_mask=inputs["attention_mask"],
+                                      return_timestamps=True, return_segments=True,
+                                      **self.generate_kwargs(options))
+            offset, end = window.start / SAMPLE_RATE, window.end / SAMPLE_RATE
+            for found in out["segments"][0]:
+                text = self.processor.decode(found["tokens"], skip_special_tokens=True)
+                yield clamp(Segment(offset + float(found["start"]), offset + float(found["end"]),
+                                    text.strip()), end, floor=offset)
 
     def detect_languages(self, clips: list[np.ndarray]) -> list[str | None]:
         """Each clip's language from its first 30 s (one batched encoder pass)."""
@@ -284,6 +311,15 @@ class _CtcRunner(_Runner):
             for row, ((i, span), frames) in enumerate(zip(batch, lengths, strict=True)):
                 kept[i].append(_trim(logits[row, :frames], span, ratio))
         return [torch.cat(parts) for parts in kept]
+
+    def segments(self, clip: np.ndarray, options: DecodeOptions) -> Iterator[Segment]:
+        """Words timed by the frames that emitted them (one logit frame every
+        ``inputs_to_logits_ratio`` samples), grouped into segments at pauses."""
+        ids = self.logits([clip], options)[0].argmax(-1).cpu().tolist()
+        decoded = self.processor.tokenizer.decode(ids, output_word_offsets=True)
+        step = self.model.config.inputs_to_logits_ratio / SAMPLE_RATE
+        yield from group_words([Word(o["word"], o["start_offset"] * step,
+                                     o["end_offset"] * step) for o in decoded.word_offsets])
 
     def transcribe(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
         import torch
@@ -467,6 +503,10 @@ def encode_audio_per_clip(model: Any) -> None:
     model.get_audio_features = per_clip
 
 
+# What each family can place in time: Whisper's timestamp tokens give segments, a CTC
+# model's frames give words; Seamless and Gemma 3n give no timestamps.
+TIMESTAMPS: dict[str, str] = {"whisper": SEGMENT, "wav2vec2": WORD}
+
 RUNNERS: dict[str, type[_Runner]] = {
     "whisper": _WhisperRunner,
     "wav2vec2": _CtcRunner,
@@ -510,6 +550,17 @@ class TransformersBackend(Backend):
             self.runner = RUNNERS[self.spec.family](where, self.spec, getattr(torch, name),
                                                     self.device)
         self.dtype = name
+
+    def timestamp_level(self) -> str:
+        return TIMESTAMPS.get(self.spec.family, NONE)
+
+    def _segments(self, clip: np.ndarray, options: DecodeOptions, words: bool
+                  ) -> Iterator[Segment]:
+        import torch
+
+        assert self.runner is not None
+        with torch.inference_mode():
+            yield from self.runner.segments(clip, options)  # type: ignore[attr-defined]
 
     def _transcribe_batch(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
         import torch

@@ -1,0 +1,37 @@
+"""Cutting long audio at pauses with the Silero VAD that faster-whisper ships (its ONNX
+model is inside the package: nothing to download)."""
+
+from __future__ import annotations
+
+from core.asr.chunking import Span
+from core.audio import SAMPLE_RATE
+
+import numpy as np
+
+MIN_SILENCE_MS = 160
+
+
+def speech_windows(clip: np.ndarray, window: int) -> list[Span]:
+    """Speech regions merged into windows of at most ``window`` samples (silence between
+    windows dropped; a region longer than a window is cut by the VAD at its longest pause)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    regions = get_speech_timestamps(clip, VadOptions(
+        max_speech_duration_s=window / SAMPLE_RATE, min_silence_duration_ms=MIN_SILENCE_MS))
+    spans: list[Span] = []
+    for region in regions:
+        start, end = int(region["start"]), int(region["end"])
+        if spans and end - spans[-1].start <= window:
+            spans[-1] = Span(spans[-1].start, end)
+        else:
+            spans.append(Span(start, end))
+    return spans
+
+
+def pieces(clip: np.ndarray, seconds: float = 30.0) -> list[np.ndarray]:
+    """A clip as pieces of at most ``seconds`` cut at pauses (itself when it fits; none
+    when it is longer and holds no speech)."""
+    window = int(seconds * SAMPLE_RATE)
+    if clip.size <= window:
+        return [clip]
+    return [clip[span.start:span.end] for span in speech_windows(clip, window)]
