@@ -3,7 +3,9 @@
 ``python -m bench api`` — a real ``ert serve`` process on a loopback port,
 faster-whisper tiny.en, one 4 s espeak-ng clip, with server-side batching on
 and then off (``--no-batching``), each level bounded in requests and time.
-Traffic goes to 127.0.0.1 only.
+Then a 3-minute file (espeak-ng sentences with pauses): the time to the first streamed
+text (``stream=true``, server-sent events) against the time to the whole answer of the
+same request unstreamed, both measured in this run. Traffic goes to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -71,6 +73,61 @@ def _level(url: str, wav: bytes, clients: int) -> dict[str, Any]:
             "p95 s": float(np.percentile(latencies, 95))}
 
 
+LONG_SECONDS = 180.0
+
+
+def _long_wav() -> tuple[bytes, float]:
+    """About three minutes of speech: demo sentences, each followed by a pause."""
+    from core.audio import SAMPLE_RATE
+    from core.demo_data import synthesize
+
+    sentences = ["The quick brown fox jumps over the lazy dog.",
+                 "Please close the door when you leave the room.",
+                 "The meeting starts at nine in the morning on Monday.",
+                 "She sells sea shells by the sea shore."]
+    voiced = [synthesize(s, "en-us") for s in sentences]
+    gap = np.zeros(int(0.8 * SAMPLE_RATE), np.float32)
+    parts, total, i = [], 0, 0
+    while total < LONG_SECONDS * SAMPLE_RATE:
+        parts += [voiced[i % len(voiced)], gap]
+        total += voiced[i % len(voiced)].size + gap.size
+        i += 1
+    audio = np.concatenate(parts)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio, SAMPLE_RATE, format="WAV")
+    return buffer.getvalue(), audio.size / SAMPLE_RATE
+
+
+def _first_text(url: str, wav: bytes) -> dict[str, Any]:
+    """Streamed: seconds to the first ``transcript.text.delta`` and to ``done``; unstreamed:
+    seconds to the whole answer."""
+    import json
+
+    started = time.perf_counter()
+    first = done = None
+    deltas = 0
+    with httpx.stream("POST", f"{url}/v1/audio/transcriptions", timeout=600,
+                      files={"file": ("long.wav", wav)},
+                      data={"model": "faster-whisper:tiny.en", "stream": "true"}) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data: {"):
+                continue
+            event = json.loads(line[6:])
+            if event["type"] == "transcript.text.delta":
+                deltas += 1
+                first = first or time.perf_counter() - started
+            elif event["type"] == "transcript.text.done":
+                done = time.perf_counter() - started
+    started = time.perf_counter()
+    whole = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": ("long.wav", wav)},
+                       data={"model": "faster-whisper:tiny.en"}, timeout=600)
+    unstreamed = time.perf_counter() - started
+    assert whole.status_code == 200, whole.text
+    return {"first text s (stream)": first, "done s (stream)": done, "deltas": deltas,
+            "whole answer s (no stream)": unstreamed,
+            "first text vs whole": first / unstreamed if first else None}
+
+
 def _server(batching: bool) -> tuple[subprocess.Popen, str]:
     port = free_port()
     flags = [] if batching else ["--no-batching"]
@@ -102,6 +159,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 rows.append(row)
                 print(f"  {row}", file=sys.stderr)
             health = httpx.get(f"{url}/health").json()
+            if batching:
+                long_wav, long_seconds = _long_wav()
+                streaming = {"audio s": long_seconds, **_first_text(url, long_wav)}
+                print(f"  {streaming}", file=sys.stderr)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -110,7 +171,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         off = next(r for r in rows if r["batching"] == "off" and r["clients"] == row["clients"])
         row["req/s vs off"] = row["req/s"] / off["req/s"] if off["req/s"] else None
     print(table(rows, "ert serve, faster-whisper tiny.en, 4 s clip, loopback"))
-    result = {"rows": rows}
+    print(table([streaming], "a 3-minute file: first streamed text against the whole answer"))
+    result = {"rows": rows, "streaming": streaming}
     print(f"saved {save('api', result)}")
     return result
 

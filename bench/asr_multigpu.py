@@ -5,13 +5,13 @@
 here (the GPU machine has no espeak-ng and downloads nothing; see BENCHMARKS.md for the wheels
 it needs). Whisper large-v3 shapes with random weights (``bench.asr_gpu.build_large_v3``),
 greedy, at most ``MAX_NEW_TOKENS`` tokens a clip (random weights rarely stop by themselves,
-so every run decodes the same tokens), the French demo clips ``--copies`` times over (384:
-15,360 clips, 15.6 h of audio, about the size of Common Voice's French test set; distinct
-ids), batches of ``BATCH`` (fixed, so the runs differ only in the number of
-workers), no transcript cache. The same ``RunConfig`` is run through
-``core.evaluation.runner.start`` with ``devices`` = the first 1, 2 (, 4) GPUs: wall time of
-the whole run (workers' start, model loads, tuning, decoding, results), speed-up against one
-GPU, and whether every run produced the same transcripts.
+so every run decodes the same tokens), the French demo clips ``--copies`` times over (192:
+7,680 clips, 7.8 h of audio, so that 1, 2 and 4 GPUs fit one 600 s device call; 384 is about
+the size of Common Voice's French test set; distinct ids), batches of ``BATCH`` (fixed, so
+the runs differ only in the number of workers), no transcript cache. The same ``RunConfig``
+is run through ``core.evaluation.runner.start`` with ``devices`` = the first 1, 2 (, 4)
+GPUs: wall time of the whole run (workers' start, model loads, tuning, decoding, results),
+speed-up against one GPU, and whether every run produced the same transcripts.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python3 -m bench.asr_multigpu")
     parser.add_argument("--out", default="runs/bench/multigpu")
     parser.add_argument("--gpus", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--copies", type=int, default=384, help="times the 40 clips are used")
+    parser.add_argument("--copies", type=int, default=192, help="times the 40 clips are used")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
