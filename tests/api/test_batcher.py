@@ -9,6 +9,8 @@ from core.asr.base import DecodeOptions, Transcript
 import asyncio
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,9 +49,11 @@ class FakePool:
         self.entry = Entry(backend)
         self.keys: list[str] = []
 
-    def get(self, key: str) -> Entry:
+    @contextmanager
+    def use(self, key: str) -> Iterator[Entry]:
         self.keys.append(key)
-        return self.entry
+        with self.entry.lock:
+            yield self.entry
 
 
 def clip(i: int) -> np.ndarray:
