@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from core import bundled, threads
 from core.asr.base import Backend, DecodeOptions
-from core.asr.chunking import Span, split
+from core.asr.chunking import Span
 from core.asr.dtype import load_dtype
 from core.asr.runaway import is_runaway
 from core.asr.timing import WORD, Segment, Word
-from core.asr.vad import speech_windows
+from core.asr.vad import windows
 from core.audio import SAMPLE_RATE
 from core.hub import ModelUnavailableError, friendly_hub_errors
 
@@ -84,13 +84,7 @@ class FasterWhisperBackend(Backend):
     def _windows(self, clip: np.ndarray, options: DecodeOptions) -> list[Span]:
         """≤ 30 s windows of a clip: the whole clip when it fits, else cut at pauses."""
         window = int(min(options.chunk_seconds, WHISPER_WINDOW_SECONDS) * SAMPLE_RATE)
-        if clip.size <= window:
-            spans = [Span(0, clip.size)]
-        elif options.vad_filter:
-            spans = speech_windows(clip, window)
-        else:
-            spans = split(clip.size, window)
-        return [s for s in spans if s.size >= MIN_WINDOW]
+        return [s for s in windows(clip, window, options.vad_filter) if s.size >= MIN_WINDOW]
 
     def _layout(self, clips: list[np.ndarray], options: DecodeOptions, pack: bool
                 ) -> tuple[list[np.ndarray], list[tuple[int, int, int]], list[Span]]:

@@ -14,7 +14,7 @@ from core.asr.base import Backend, DecodeOptions
 from core.asr.chunking import Span, split
 from core.asr.dtype import load_dtype
 from core.asr.timing import NONE, SEGMENT, WORD, Segment, Word, clamp, group_words
-from core.asr.vad import speech_windows
+from core.asr.vad import windows
 from core.audio import SAMPLE_RATE
 from core.hub import ModelUnavailableError, friendly_hub_errors
 from core.languages import english_name, iso639_3
@@ -150,14 +150,8 @@ class _WhisperRunner(_Runner):
     def segments(self, clip: np.ndarray, options: DecodeOptions) -> Iterator[Segment]:
         """Segments from Whisper's timestamp tokens, window by window (a long clip cut at
         pauses by the VAD, or every 30 s without it), each yielded once decoded."""
-        if clip.size <= WHISPER_WINDOW:
-            windows = [Span(0, clip.size)]
-        elif options.vad_filter:
-            windows = speech_windows(clip, WHISPER_WINDOW)
-        else:
-            windows = split(clip.size, WHISPER_WINDOW)
         extractor = self.processor.feature_extractor
-        for window in windows:
+        for window in windows(clip, WHISPER_WINDOW, options.vad_filter):
             inputs = self.to_model(extractor(
                 [clip[window.start:window.end]], sampling_rate=SAMPLE_RATE,
                 return_tensors="pt", return_attention_mask=True))

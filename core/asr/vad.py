@@ -3,7 +3,7 @@ model is inside the package: nothing to download)."""
 
 from __future__ import annotations
 
-from core.asr.chunking import Span
+from core.asr.chunking import Span, split
 from core.audio import SAMPLE_RATE
 
 import numpy as np
@@ -28,10 +28,15 @@ def speech_windows(clip: np.ndarray, window: int) -> list[Span]:
     return spans
 
 
+def windows(clip: np.ndarray, window: int, at_pauses: bool = True) -> list[Span]:
+    """Spans of at most ``window`` samples: the whole clip when it fits, else cut at pauses
+    (``at_pauses``, silence dropped) or every ``window`` samples."""
+    if clip.size <= window:
+        return [Span(0, clip.size)]
+    return speech_windows(clip, window) if at_pauses else split(clip.size, window)
+
+
 def pieces(clip: np.ndarray, seconds: float = 30.0) -> list[np.ndarray]:
     """A clip as pieces of at most ``seconds`` cut at pauses (itself when it fits; none
     when it is longer and holds no speech)."""
-    window = int(seconds * SAMPLE_RATE)
-    if clip.size <= window:
-        return [clip]
-    return [clip[span.start:span.end] for span in speech_windows(clip, window)]
+    return [clip[s.start:s.end] for s in windows(clip, int(seconds * SAMPLE_RATE))]
