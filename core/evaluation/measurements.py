@@ -37,6 +37,10 @@ class Measurement:
     rtfx: float | None  # model RTFx on the clips it transcribed
     load_seconds: float | None
     measured: float  # when (seconds since the epoch)
+    # Workers sharing the device during the turn, and this worker's audio seconds per wall
+    # second of decoding (core.evaluation.replicas compares them); absent in older rows.
+    replicas: int | None = None
+    throughput: float | None = None
 
     @property
     def when(self) -> str:
@@ -91,8 +95,8 @@ class MeasurementStore:
         return max(found, key=lambda m: m.peak_gb, default=None)
 
     def speed(self, spec: AsrModelSpec, device: str, dtype: str | None) -> Measurement | None:
-        """The latest turn that measured a speed."""
-        timed = [m for m in self.all(spec, device, dtype) if m.rtfx]
+        """The latest turn that measured a speed with the device to itself."""
+        timed = [m for m in self.all(spec, device, dtype) if m.rtfx and (m.replicas or 1) == 1]
         return timed[-1] if timed else None
 
     def close(self) -> None:

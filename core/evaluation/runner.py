@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import core  # noqa: F401  (thread caps before torch)
 from core import paths
+from core.asr.dtype import load_dtype
 from core.asr.registry import AsrRegistry, load_asr_registry
 from core.asr.spec import AsrModelSpec
 from core.datasets import Sample, load_dataset_spec
-from core.evaluation import cluster
+from core.evaluation import cluster, replicas
 from core.evaluation.config import RunConfig
 from core.evaluation.measurements import MeasurementStore
-from core.evaluation.planner import Plan, make_plan
+from core.evaluation.planner import Plan, PlannedBatch, make_plan, planned_dtype
 from core.evaluation.results import write_results
 from core.evaluation.run_dir import RunDir, run_dirs
 from core.evaluation.run_dir import find_run as find_run_dir
@@ -241,7 +242,9 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
                 failures, notes = cluster.run_batch_on_cluster(
                     run.path, batch.name, count, config.device, placement)
             else:
-                failures, notes = _run_batch(run, batch.name, config.devices, progress)
+                devices, chosen = _replicated(config, plan, batch)
+                failures, notes = _run_batch(run, batch.name, devices, progress)
+                notes = chosen + notes
             outcome.worker_failures += failures
             outcome.notes += notes
         outcome.cancelled = outcome.cancelled or run.cancel_requested()
@@ -249,6 +252,27 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
         return outcome
     finally:
         run.release()
+
+
+def _replicated(config: RunConfig, plan: Plan, batch: PlannedBatch
+                ) -> tuple[list[str], list[str]]:
+    """The batch's devices with the replicas per GPU :mod:`core.evaluation.replicas` chose
+    (GPU runs only), and a note saying why when it is more than one."""
+    if config.device != "cuda":
+        return config.devices, []
+    registry = load_asr_registry(_registry_path(config))
+    store = MeasurementStore()
+    try:
+        specs = [registry.get(m) for m in batch.models]
+        loaded = [(spec, load_dtype(spec, "cuda", planned_dtype(plan, spec.key, config.dtype)))
+                  for spec in specs]  # the dtype measurements are filed under
+        choice = replicas.choose(loaded, batch.need_gb, plan.budget_gb, store)
+    finally:
+        store.close()
+    if choice.count == 1:
+        return config.devices, []
+    return replicas.expand(config.devices or ["cuda:0"], choice.count), [
+        f"{batch.name}: {choice.reason}"]
 
 
 def _run_batch(run: RunDir, batch: str, devices: list[str],

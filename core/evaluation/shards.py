@@ -14,6 +14,7 @@ GPU, so backends keep asking for plain ``"cuda"``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -27,11 +28,13 @@ class DeviceError(ValueError):
 
 @dataclass(frozen=True)
 class Shard:
-    """Worker ``index`` of ``count``, on ``device`` ("cpu", or "cuda:N")."""
+    """Worker ``index`` of ``count``, on ``device`` ("cpu", or "cuda:N"), which ``replicas``
+    workers share (:mod:`core.evaluation.replicas`)."""
 
     index: int = 0
     count: int = 1
     device: str = "cpu"
+    replicas: int = 1
 
     @property
     def label(self) -> str:
@@ -45,7 +48,10 @@ class Shard:
         """Environment for the worker process: only its GPU visible; CPU workers share the
         thread cap (``ERT_THREADS``) between them instead of each taking all of it."""
         if self.device.startswith("cuda:"):
-            return {"CUDA_VISIBLE_DEVICES": self.device.split(":", 1)[1]}
+            # cuda:N is the N-th GPU this process sees: through CUDA_VISIBLE_DEVICES if set.
+            index = int(self.device.split(":", 1)[1])
+            seen = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d]
+            return {"CUDA_VISIBLE_DEVICES": seen[index] if index < len(seen) else str(index)}
         if self.count > 1:
             from core.threads import requested_threads
 
@@ -53,14 +59,17 @@ class Shard:
         return {}
 
     def as_args(self) -> list[str]:
-        return ["--shard", f"{self.index}/{self.count}", "--on", self.device]
+        return ["--shard", f"{self.index}/{self.count}", "--on",
+                self.device if self.replicas == 1 else f"{self.device}x{self.replicas}"]
 
     @classmethod
     def parse(cls, shard: str, device: str) -> Shard:
+        """From ``as_args``: ``I/N`` and ``DEVICE`` or ``DEVICExR`` (R workers share it)."""
         index, count = (int(part) for part in shard.split("/", 1))
         if not 0 <= index < count:
             raise DeviceError(f"shard {shard}: the index must be in 0..{count - 1}")
-        return cls(index, count, device)
+        name, _, replicas = device.partition("x")
+        return cls(index, count, name, int(replicas or 1))
 
 
 def parse_devices(text: str | None, device: str, visible_gpus: int) -> list[str]:
@@ -90,7 +99,8 @@ def parse_devices(text: str | None, device: str, visible_gpus: int) -> list[str]
 
 
 def shards(devices: Sequence[str]) -> list[Shard]:
-    return [Shard(i, len(devices), d) for i, d in enumerate(devices)]
+    """One shard per entry; a device listed twice has two workers (replicas) on it."""
+    return [Shard(i, len(devices), d, devices.count(d)) for i, d in enumerate(devices)]
 
 
 def visible_gpus() -> list[str]:

@@ -68,6 +68,8 @@ class ModelEvaluation:
         self.compute = 0.0  # and the compute seconds it took
         self.done = 0
         self.device: str | None = None  # set by a data-parallel worker: where it runs
+        self.replicas = 1  # workers sharing that device
+        self.decoding_seconds = 0.0  # wall time of the transcription loop
 
     def _record(self, sample: Sample, **fields: Any) -> None:
         """Append one sample's outcome; ``fields`` are :class:`SampleRecord`'s (time,
@@ -198,6 +200,7 @@ class ModelEvaluation:
                     phase="transcribing", done=self.done, failures=self.failures,
                     batch_size=self.tuner.size, samples_per_s=round(rate, 3),
                     eta_s=round((total - self.done) / rate, 1) if rate else None)
+            self.decoding_seconds = time.perf_counter() - began
             if self.guard.tripped.is_set() and record.status == "ok" and index < len(pending):
                 record.status, record.error = "stopped: memory", self.guard.reason
         except Exception as exc:
@@ -237,7 +240,9 @@ class ModelEvaluation:
             clip_seconds=max(self.timed_clips), peak_gb=record.peak_growth_gb or 0.0,
             retained_gb=record.retained_gb,
             peak_gpu_gb=record.peak_gpu_gb, rtfx=rtfx(sum(self.timed_clips), self.compute),
-            load_seconds=record.load_seconds, measured=time.time()))
+            load_seconds=record.load_seconds, measured=time.time(), replicas=self.replicas,
+            throughput=(round(sum(self.timed_clips) / self.decoding_seconds, 3)
+                        if self.decoding_seconds > 0 else None)))
 
 
 def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None) -> int:
@@ -276,6 +281,7 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None) -> int
                                          status, cache, plan.budget_gb, measured,
                                          planned_dtype(plan, key, config.dtype))
             evaluation.device = shard.device if parallel else None
+            evaluation.replicas = shard.replicas
             record = evaluation.run(
                 pending, run, {"model_index": position, "models_total": len(batch.models)})
             if parallel:

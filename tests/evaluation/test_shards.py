@@ -85,6 +85,16 @@ def test_two_workers_give_every_sample_once_and_the_transcripts_of_one(bench, ru
     assert all(p["node"] and p["device"] == "cpu" for p in parts)
     assert (parallel.run_dir / "worker_first_shard2.log").exists() or any(
         parallel.run_dir.glob("worker_*_shard2.log"))
+    # Each worker filed its turn as one of two on the device, with its throughput: what
+    # core.evaluation.replicas compares.
+    from core.asr.registry import load_asr_registry
+    from core.evaluation.measurements import MeasurementStore
+
+    store = MeasurementStore()
+    spec = load_asr_registry(bench["registry"]).get("faster-whisper:tiny.en")
+    shared = [m for m in store.all(spec, "cpu", "int8") if m.replicas == 2]
+    store.close()
+    assert len(shared) >= 2 and all(m.throughput and m.throughput > 0 for m in shared[-2:])
 
     single = _config(bench, run_config, run_id="single")
     assert not runner.start(single).worker_failures
