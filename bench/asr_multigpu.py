@@ -10,8 +10,10 @@ so every run decodes the same tokens), the French demo clips ``--copies`` times 
 the size of Common Voice's French test set; distinct ids), batches of ``BATCH`` (fixed, so
 the runs differ only in the number of workers), no transcript cache. The same ``RunConfig``
 is run through ``core.evaluation.runner.start`` with ``devices`` = the first 1, 2 (, 4)
-GPUs: wall time of the whole run (workers' start, model loads, tuning, decoding, results),
-speed-up against one GPU, and whether every run produced the same transcripts.
+GPUs and ``--replicas`` workers on each (1 by default; ``--gpus 1 --replicas 1 2`` measures
+what a second worker on one GPU gains, the figure :mod:`core.evaluation.replicas` decides
+on): wall time of the whole run (workers' start, model loads, tuning, decoding, results),
+speed-up against the first run, and whether every run produced the same transcripts.
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ def _read_seconds(rows: list[dict[str, Any]]) -> float:
     return max(per_device.values(), default=0.0)
 
 
-def run(gpus: list[int], out: Path, copies: int) -> dict[str, Any]:
+def run(gpus: list[int], out: Path, copies: int, replicas: list[int] | None = None
+        ) -> dict[str, Any]:
     from core.asr.base import DecodeOptions
     from core.evaluation import runner
     from core.evaluation.config import RunConfig
@@ -90,12 +93,13 @@ def run(gpus: list[int], out: Path, copies: int) -> dict[str, Any]:
                                "torch": torch.__version__,
                                "transformers": transformers.__version__, "copies": copies,
                                "runs": []}
-    transcripts: dict[int, dict[tuple[str, str], str]] = {}
-    for count in [g for g in gpus if g <= available]:
+    transcripts: dict[tuple[int, int], dict[tuple[str, str], str]] = {}
+    for count, per_gpu in [(g, r) for g in gpus if g <= available for r in replicas or [1]]:
         devices = [f"cuda:{i}" for i in range(count)]
         config = RunConfig(dataset=str(dataset), models=[MODEL_KEY], device="cuda",
                            devices=devices if count > 1 else [], out_dir=str(out / "runs"),
-                           run_id=f"gpus-{count}", registry_path=str(registry),
+                           run_id=f"gpus-{count}x{per_gpu}", registry_path=str(registry),
+                           replicas=per_gpu,
                            decode=DecodeOptions(language="fr", max_new_tokens=MAX_NEW_TOKENS,
                                                 batch_size=BATCH),
                            tune_batch_size=False, use_cache=False)
@@ -103,15 +107,15 @@ def run(gpus: list[int], out: Path, copies: int) -> dict[str, Any]:
         outcome = runner.start(config)
         wall = time.perf_counter() - started
         rows = read_jsonl(config.run_dir / SAMPLES_FILE)
-        transcripts[count] = {(r["model"], r["id"]): r["hypothesis"] for r in rows}
+        transcripts[count, per_gpu] = {(r["model"], r["id"]): r["hypothesis"] for r in rows}
         audio = sum(r["duration"] or 0.0 for r in rows)
         parts = read_jsonl(config.run_dir / MODELS_FILE)
         model_s = aggregate_parts(parts)["wall_seconds"]  # workers' model turns, overlapped
-        entry = {"gpus": count, "wall_s": round(wall, 2), "model_s": model_s,
+        entry = {"gpus": count, "replicas": per_gpu, "wall_s": round(wall, 2), "model_s": model_s,
                  "decode_s": round(_decode_seconds(rows), 2),
                  "read_s": round(_read_seconds(rows), 2),
                  "load_s": max((p.get("load_seconds") or 0.0 for p in parts), default=None),
-                 "samples": len(rows), "unique": len(set(transcripts[count])),
+                 "samples": len(rows), "unique": len(set(transcripts[count, per_gpu])),
                  "failures": outcome.worker_failures, "audio_s": round(audio, 1),
                  "rtfx_wall": round(audio / wall, 1),
                  "devices": sorted({p.get("device") or "cuda:0" for p in parts})}
@@ -119,14 +123,14 @@ def run(gpus: list[int], out: Path, copies: int) -> dict[str, Any]:
         print(json.dumps(entry), flush=True)
         (out / "asr_multigpu.json").write_text(json.dumps(results, indent=2))
     one = results["runs"][0] if results["runs"] else None
-    first = transcripts.get(min(transcripts)) if transcripts else {}
+    first = transcripts[next(iter(transcripts))] if transcripts else {}
     for entry in results["runs"]:
         entry["speedup"] = round(one["wall_s"] / entry["wall_s"], 2) if one else None
         entry["model_speedup"] = round(one["model_s"] / entry["model_s"], 2) \
             if one and one["model_s"] and entry["model_s"] else None
         entry["decode_speedup"] = round(one["decode_s"] / entry["decode_s"], 2) \
             if one and entry["decode_s"] else None
-        mine = transcripts[entry["gpus"]]
+        mine = transcripts[entry["gpus"], entry["replicas"]]
         entry["differing_transcripts"] = sum(mine.get(k) != v for k, v in first.items())
     results["same_transcripts"] = all(t == first for t in transcripts.values())
     (out / "asr_multigpu.json").write_text(json.dumps(results, indent=2))
@@ -137,13 +141,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python3 -m bench.asr_multigpu")
     parser.add_argument("--out", default="runs/bench/multigpu")
     parser.add_argument("--gpus", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--replicas", type=int, nargs="+", default=[1],
+                        help="workers per GPU, each count run for each --gpus (the first "
+                             "run is the baseline)")
     parser.add_argument("--copies", type=int, default=192, help="times the 40 clips are used")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = run(args.gpus, out, args.copies)
+    results = run(args.gpus, out, args.copies, args.replicas)
     for entry in results["runs"]:
-        print(f"{entry['gpus']} GPU(s): {entry['wall_s']} s wall ×{entry['speedup']}, "
+        print(f"{entry['gpus']} GPU(s) × {entry['replicas']} worker(s): {entry['wall_s']} s "
+              f"wall ×{entry['speedup']}, "
               f"models {entry['model_s']} s ×{entry['model_speedup']}, decoding "
               f"{entry['decode_s']} s ×{entry['decode_speedup']}, {entry['samples']} "
               f"records ({entry['unique']} unique), {entry['differing_transcripts']} "

@@ -78,7 +78,8 @@ def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> 
         tune_batch_size=not args.no_tune, max_batch_size=args.max_batch_size,
         guard=GuardConfig(threshold_pct=args.threshold, limit_gb=args.guard_limit_gb),
         use_cache=not args.no_cache, all_languages=args.all_languages,
-        baseline=args.baseline, devices=devices, cluster=args.cluster)
+        baseline=args.baseline, devices=devices, cluster=args.cluster,
+        replicas=None if args.replicas == "auto" else int(args.replicas))
 
 
 def _out(args: argparse.Namespace) -> Path:
@@ -305,6 +306,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="run the workers as Ray tasks: local (Ray started on this machine), "
                         "auto (the cluster this machine joined), or HOST:PORT; the run folder "
                         "(--out) and the dataset must be on a path every node sees")
+    p.add_argument("--replicas", choices=["auto", "1", "2"], default="auto",
+                   help="workers per GPU (auto: two only where they fit and were measured "
+                        "faster than one)")
     p.add_argument("--dtype", choices=DTYPES, default="auto",
                    help="weights' dtype for transformers models (default auto: bfloat16 on a "
                         "CPU with native bf16 and on GPU, else float32; wins over the "

@@ -52,6 +52,9 @@ class RunConfig:
     # Run the workers as Ray tasks: "local" (Ray started here), "auto" (the cluster this
     # machine belongs to) or "host:port"; the run folder and dataset on a shared path.
     cluster: str | None = None
+    # Workers per GPU: None chooses from measured throughput (core.evaluation.replicas);
+    # 1 or 2 fixes it (a 2 that does not fit the GPU budget is refused by the choice).
+    replicas: int | None = None
 
     @property
     def run_dir(self) -> Path:

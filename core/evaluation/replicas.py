@@ -39,13 +39,17 @@ def device_throughput(store: MeasurementStore, spec: AsrModelSpec, dtype: str | 
 
 
 def choose(specs: Sequence[tuple[AsrModelSpec, str | None]], need_gb: float,
-           budget_gb: float, store: MeasurementStore) -> Replicas:
+           budget_gb: float, store: MeasurementStore, asked: int | None = None) -> Replicas:
     """Replicas per GPU for a batch of ``(spec, dtype)`` whose models need ``need_gb`` of a
-    GPU's ``budget_gb``: the fewest any of its models should have."""
+    GPU's ``budget_gb``: the fewest any of its models should have (``asked``: the run's
+    ``--replicas``, honoured when it fits)."""
     fits = min(MAX_REPLICAS, int(budget_gb // need_gb)) if need_gb > 0 else MAX_REPLICAS
     if fits < 2:
         return Replicas(1, f"one replica per GPU: two need {2 * need_gb:.1f} GB of "
                            f"{budget_gb:.1f} GB")
+    if asked is not None:
+        count = min(asked, fits)
+        return Replicas(count, f"{count} replica(s) per GPU, as asked (--replicas)")
     reasons = []
     for spec, dtype in specs:
         one = device_throughput(store, spec, dtype, 1)

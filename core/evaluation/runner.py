@@ -258,7 +258,7 @@ def _replicated(config: RunConfig, plan: Plan, batch: PlannedBatch
                 ) -> tuple[list[str], list[str]]:
     """The batch's devices with the replicas per GPU :mod:`core.evaluation.replicas` chose
     (GPU runs only), and a note saying why when it is more than one."""
-    if config.device != "cuda":
+    if config.device != "cuda" or config.replicas == 1:
         return config.devices, []
     registry = load_asr_registry(_registry_path(config))
     store = MeasurementStore()
@@ -266,7 +266,8 @@ def _replicated(config: RunConfig, plan: Plan, batch: PlannedBatch
         specs = [registry.get(m) for m in batch.models]
         loaded = [(spec, load_dtype(spec, "cuda", planned_dtype(plan, spec.key, config.dtype)))
                   for spec in specs]  # the dtype measurements are filed under
-        choice = replicas.choose(loaded, batch.need_gb, plan.budget_gb, store)
+        choice = replicas.choose(loaded, batch.need_gb, plan.budget_gb, store,
+                                 asked=config.replicas)
     finally:
         store.close()
     if choice.count == 1:
