@@ -55,6 +55,41 @@ def connect(address: str) -> dict[str, Any]:
     return dict(ray.cluster_resources())
 
 
+def _gpu_free_gb() -> float | None:
+    """Free memory of the GPU Ray gave this task (run on a GPU node)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    free, _total = torch.cuda.mem_get_info()
+    return free / 2**30
+
+
+def plan_memory_gb(address: str, device: str) -> tuple[float | None, str]:
+    """What one replica may use where it lands, for the plan: on CPUs the largest alive
+    node's Ray ``memory`` (a task only goes where its planned memory fits, so a batch
+    needs one node that holds it); on GPUs the free memory of one of the cluster's GPUs,
+    read by a one-GPU task (Ray does not report GPU memory). None when unknown: the plan
+    then uses this machine's."""
+    resources = connect(address)
+    import ray
+
+    if device == "cuda":
+        if not resources.get("GPU"):
+            return None, "the cluster has no GPU"
+        probe = ray.remote(num_gpus=1, max_retries=0)(_gpu_free_gb)
+        try:
+            free = ray.get(probe.remote(), timeout=300)
+        except (ray.exceptions.RayError, TimeoutError) as exc:
+            return None, f"no GPU of the cluster answered ({exc})"
+        return free, "free memory of a cluster GPU (probed by a Ray task)"
+    memory = [node["Resources"]["memory"] / 2**30 for node in ray.nodes()
+              if node.get("Alive") and (node.get("Resources") or {}).get("memory")]
+    if not memory:
+        return None, "the cluster reports no memory"
+    return max(memory), f"the largest of {len(memory)} cluster nodes (Ray memory)"
+
+
 def _repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 

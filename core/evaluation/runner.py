@@ -17,7 +17,7 @@ from core.datasets import Sample, load_dataset_spec
 from core.evaluation import cluster, replicas
 from core.evaluation.config import RunConfig
 from core.evaluation.measurements import MeasurementStore
-from core.evaluation.planner import Plan, PlannedBatch, make_plan, planned_dtype
+from core.evaluation.planner import BUDGET_SHARE, Plan, PlannedBatch, make_plan, planned_dtype
 from core.evaluation.results import write_results
 from core.evaluation.run_dir import RunDir, run_dirs
 from core.evaluation.run_dir import find_run as find_run_dir
@@ -66,17 +66,27 @@ def selected_specs(config: RunConfig, registry: AsrRegistry
 
 def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
              audio_seconds: float = 0.0, languages: dict[str | None, int] | None = None,
-             clip_seconds: float | None = None) -> Plan:
+             clip_seconds: float | None = None, ask_cluster: bool = False) -> Plan:
     """The plan of ``config``; ``languages`` (sample counts by language, see
-    :func:`language_counts`) lets it warn about models that do not speak some."""
+    :func:`language_counts`) lets it warn about models that do not speak some.
+    ``ask_cluster``: for a cluster run, budget with the cluster's memory (joining it; the
+    run's own plan does, a preview keeps this machine's figures)."""
     registry = registry or load_asr_registry(_registry_path(config))
     specs, named = selected_specs(config, registry)
+    budget, where = config.budget_gb, None
+    if ask_cluster and config.cluster and budget is None:  # the workers run there
+        memory, where = cluster.plan_memory_gb(config.cluster, config.device)
+        budget = memory * BUDGET_SHARE if memory else None
     store = MeasurementStore()
     try:
-        return make_plan(specs, read_machine(), device=config.device,
-                         budget_gb=config.budget_gb, named=named, audio_seconds=audio_seconds,
+        plan = make_plan(specs, read_machine(), device=config.device,
+                         budget_gb=budget, named=named, audio_seconds=audio_seconds,
                          languages=languages, all_languages=config.all_languages,
                          dtype=config.dtype, measured=store, clip_seconds=clip_seconds)
+        if where:
+            plan.warnings.append(f"budget from the cluster: {where}" if budget else
+                                 f"budget from this machine: {where}")
+        return plan
     finally:
         store.close()
 
@@ -124,8 +134,19 @@ def active_run(out_dir: Path | None = None) -> Path | None:
     return next((run.path for run in run_dirs(out_dir) if run.is_running()), None)
 
 
-def prepare(config: RunConfig, registry: AsrRegistry | None = None) -> Path:
-    """Plan a new run and write its folder (config, plan, manifest); run nothing yet."""
+def _plan_samples(config: RunConfig, registry: AsrRegistry | None, samples: list[Sample],
+                  ask_cluster: bool) -> Plan:
+    return plan_run(config, registry, sum(s.duration or 0.0 for s in samples),
+                    language_counts(samples, config.decode.language), longest_clip(samples),
+                    ask_cluster=ask_cluster)
+
+
+def prepare(config: RunConfig, registry: AsrRegistry | None = None,
+            ask_cluster: bool = True) -> Path:
+    """Plan a new run and write its folder (config, plan, manifest); run nothing yet.
+
+    ``ask_cluster=False`` (the UI's Start): a cluster run's plan is left to its runner
+    process, which joins the cluster (:func:`_cluster_plan`), never the page's server."""
     # Workers run from the repo root: every path in the saved config is absolute.
     config.out_dir = str(Path(config.out_dir).expanduser().resolve())
     if Path(config.dataset).expanduser().exists():
@@ -139,8 +160,7 @@ def prepare(config: RunConfig, registry: AsrRegistry | None = None) -> Path:
     if not samples:
         raise RunError(f"the dataset {config.dataset} has no samples")
     audio_seconds = sum(s.duration or 0.0 for s in samples)
-    plan = plan_run(config, registry, audio_seconds,
-                    language_counts(samples, config.decode.language), longest_clip(samples))
+    plan = _plan_samples(config, registry, samples, ask_cluster)
     if not plan.batches:
         reasons = "; ".join(f"{r.model}: {r.reason}" for r in plan.refused)
         raise RunError(f"nothing fits the memory budget ({reasons})")
@@ -168,7 +188,7 @@ def launch(config: RunConfig, registry: AsrRegistry | None = None) -> Path:
     running = active_run(Path(config.out_dir).expanduser().resolve())
     if running is not None:
         raise RunError(f"run {running.name} is already going in this results folder")
-    return spawn(prepare(config, registry))
+    return spawn(prepare(config, registry, ask_cluster=False))
 
 
 def spawn(run_dir: Path) -> Path:
@@ -228,6 +248,7 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
     try:
         plan, manifest = run.read_plan(), run.read_manifest()
         config = run.read_config()
+        plan = _cluster_plan(run, config, plan)
         outcome = RunOutcome(run_dir=run.path, plan=plan)
         resources = cluster.connect(config.cluster) if config.cluster else None
         for batch in plan.batches:
@@ -252,6 +273,22 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
         return outcome
     finally:
         run.release()
+
+
+def _cluster_plan(run: RunDir, config: RunConfig, plan: Plan) -> Plan:
+    """A cluster run planned without the cluster (launched from the page), and not begun:
+    planned again here with the cluster's memory, and saved."""
+    asked = any(w.startswith(("budget from the cluster", "budget from this machine"))
+                for w in plan.warnings)
+    if not config.cluster or config.budget_gb is not None or asked or \
+            run.records().sample_rows():
+        return plan
+    samples = load_dataset_spec(config.dataset, config.samples, config.seed)
+    fresh = _plan_samples(config, None, samples, ask_cluster=True)
+    if fresh.batches:
+        run.write_plan(fresh)
+        return fresh
+    return plan
 
 
 def _replicated(config: RunConfig, plan: Plan, batch: PlannedBatch

@@ -180,7 +180,9 @@ def test_a_simulated_cluster_places_by_memory_and_survives_a_lost_node(bench, ru
             return True
 
         thread = _midway(samples, remove_a_node)
-        outcome = runner.start(config)
+        # As the page's Start does: the folder is prepared without joining the cluster, and
+        # the runner plans again with the cluster's memory before the first batch.
+        outcome = runner.resume(runner.prepare(config, ask_cluster=False))
         thread.join()
         assert removed
         assert not outcome.worker_failures, outcome.worker_failures
@@ -194,6 +196,12 @@ def test_a_simulated_cluster_places_by_memory_and_survives_a_lost_node(bench, ru
 
         nodes = RunDir(config.run_dir).read_cluster()["nodes"]  # what the Monitor page lists
         assert len(nodes) == 3 and sum(not n["alive"] for n in nodes) == 1
+        # Planned with the cluster's memory (its largest node), not this machine's RAM.
+        from core.evaluation.planner import BUDGET_SHARE
+
+        plan = RunDir(config.run_dir).read_plan()
+        assert plan.budget_gb == pytest.approx(8 * BUDGET_SHARE)
+        assert any("budget from the cluster" in w for w in plan.warnings)
     finally:
         ray.shutdown()
         cluster.shutdown()
