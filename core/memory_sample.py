@@ -12,6 +12,7 @@ from core.system import GB, GpuInfo, process_tree_rss_gb, read_gpus
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -54,3 +55,13 @@ def take_sample(pid: int | None = None, *,
         process_rss_gb=process_tree_rss_gb(pid),
         gpu_used_gb=[g.memory_used_gb for g in gpus],
         gpu_total_gb=[g.memory_total_gb for g in gpus])
+
+
+def host_load(sample: MemorySample | None) -> dict[str, Any]:
+    """What a worker reports of its host while it runs (the Monitor page's live table of a
+    data-parallel or cluster run): CPU % since the last call, RAM %, each GPU's use."""
+    load: dict[str, Any] = {"cpu_pct": psutil.cpu_percent(interval=None)}
+    if sample is not None:
+        load.update(ram_pct=sample.ram_pct, gpu_used_gb=sample.gpu_used_gb,
+                    gpu_total_gb=sample.gpu_total_gb)
+    return load

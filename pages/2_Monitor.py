@@ -7,6 +7,7 @@ the new samples and asks for more only while visible.
 import core  # noqa: F401  (thread caps first)
 from core.evaluation import runner
 from core.evaluation.run_dir import RunDir
+from core.monitor import worker_row
 
 import json
 from pathlib import Path
@@ -45,6 +46,13 @@ if cluster.get("nodes"):  # a Ray run is going: the cluster's nodes, as its runn
                f"{pd.Timestamp(cluster['time'], unit='s'):%H:%M:%S} UTC (reload to refresh)")
     st.dataframe(pd.DataFrame(cluster["nodes"]).rename(columns={
         "cpus": "CPUs", "memory_gb": "memory GB", "gpus": "GPUs"}), hide_index=True)
+workers = RunDir(active).read_status().get("shards", []) if active else []
+if workers:  # data-parallel workers (here or on a cluster): each one's host, as it last saw it
+    st.subheader("Workers")
+    st.caption(f"Run {active.name}: the load of each worker's host at its last step "
+               "(reload to refresh)")
+    st.dataframe(pd.DataFrame([worker_row(w) for w in workers]), hide_index=True,
+                 placeholder="—")
 
 st.subheader("Recorded memory statistics")
 files = sorted(Path(results_dir()).glob("*/memory_stats_*.json"), reverse=True)

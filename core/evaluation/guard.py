@@ -44,6 +44,7 @@ class MemoryGuard(threading.Thread):
         self.pid = pid or os.getpid()
         self.on_log = on_log
         self.samples: list[MemorySample] = []
+        self.latest: MemorySample | None = None  # the last sample taken, for live status
         self.warnings: list[str] = []
         self.tripped = threading.Event()
         self.reason: str | None = None
@@ -93,6 +94,7 @@ class MemoryGuard(threading.Thread):
         while not self._stop_event.is_set():
             generation = self._generation
             sample = take_sample(self.pid)
+            self.latest = sample
             with self._lock:
                 if generation != self._generation:
                     continue  # taken across a reset: it describes the previous model

@@ -25,6 +25,7 @@ from core.evaluation.records import ModelRecord, RunRecords, SampleRecord
 from core.evaluation.run_dir import RunDir, StatusWriter
 from core.evaluation.shards import Shard
 from core.evaluation.tuning import BatchSizeTuner
+from core.memory_sample import host_load
 from core.metrics import rtfx
 from core.system import process_tree_rss_gb
 
@@ -199,7 +200,8 @@ class ModelEvaluation:
                 self.status.update(
                     phase="transcribing", done=self.done, failures=self.failures,
                     batch_size=self.tuner.size, samples_per_s=round(rate, 3),
-                    eta_s=round((total - self.done) / rate, 1) if rate else None)
+                    eta_s=round((total - self.done) / rate, 1) if rate else None,
+                    host_load=host_load(self.guard.latest))
             self.decoding_seconds = time.perf_counter() - began
             if self.guard.tripped.is_set() and record.status == "ok" and index < len(pending):
                 record.status, record.error = "stopped: memory", self.guard.reason

@@ -95,6 +95,13 @@ def test_two_workers_give_every_sample_once_and_the_transcripts_of_one(bench, ru
     shared = [m for m in store.all(spec, "cpu", "int8") if m.replicas == 2]
     store.close()
     assert len(shared) >= 2 and all(m.throughput and m.throughput > 0 for m in shared[-2:])
+    # Each worker's status carries its host's load: the Monitor page's live table.
+    from core.evaluation.run_dir import RunDir
+    from core.monitor import worker_row
+
+    workers = [worker_row(s) for s in RunDir(parallel.run_dir).read_status()["shards"]]
+    assert len(workers) == 2 and all(w["device"] == "cpu" and w["host"] for w in workers)
+    assert all(0 < w["host RAM %"] <= 100 and w["host CPU %"] is not None for w in workers)
 
     single = _config(bench, run_config, run_id="single")
     assert not runner.start(single).worker_failures

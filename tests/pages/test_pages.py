@@ -339,10 +339,23 @@ def test_monitor_page_lists_the_cluster_nodes_of_a_running_ray_run(runs_dir):
              "memory_gb": 200.0, "gpus": 4.0},
             {"node": "d4e5f6", "address": "10.0.0.2", "alive": False, "cpus": 32.0,
              "memory_gb": 200.0, "gpus": 4.0}])
+        for i, (host, ram) in enumerate((("10.0.0.1", 41.5), ("10.0.0.2", None)), 1):
+            load = {"cpu_pct": 12.0, "ram_pct": ram, "gpu_used_gb": [20.5],
+                    "gpu_total_gb": [80.0]} if ram else None
+            (run.path / f"status_shard{i}.json").write_text(json.dumps({
+                "shard": f"{i}/2", "node": host, "device": "cuda:0", "model": "whisper:x",
+                "done": 10 * i, "total": 50, "host_load": load}))
         at = _page("2_Monitor.py")
         assert not at.exception, at.exception
         assert any(h.value == "Cluster" for h in at.subheader)
         table = at.dataframe[0].value
         assert list(table["address"]) == ["10.0.0.1", "10.0.0.2"] and list(table["GPUs"]) == [4, 4]
+        assert any(h.value == "Workers" for h in at.subheader)
+        workers = at.dataframe[1].value
+        assert list(workers["host RAM %"].fillna(-1)) == [41.5, -1]  # blank before a first step
+        assert list(workers["GPU GB used/total"].fillna("")) == ["20.5/80", ""]
+        _no_none_shown(at)
     finally:
+        for path in run.path.glob("status_shard*.json"):
+            path.unlink()
         run.release()
