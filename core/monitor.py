@@ -214,15 +214,3 @@ def over_threshold(sample: MonitorSample, threshold: float) -> list[str]:
             warnings.append(f"GPU{gpu['index']} memory at {used:.0f}%")
     return warnings
 
-
-def worker_row(status: dict[str, Any]) -> dict[str, Any]:
-    """One data-parallel worker's line on the Monitor page: where it runs, what it does, and
-    its host's load at its last step (``host_load`` in its status; blank before the first)."""
-    load = status.get("host_load") or {}
-    gpus = [f"{used:.1f}/{total:.0f}" for used, total in
-            zip(load.get("gpu_used_gb") or [], load.get("gpu_total_gb") or [], strict=False)]
-    return {"worker": status.get("shard"), "host": status.get("node"),
-            "device": status.get("device"), "model": status.get("model"),
-            "samples": f"{status.get('done', 0)} of {status.get('total', '—')}",
-            "host CPU %": load.get("cpu_pct"), "host RAM %": load.get("ram_pct"),
-            "GPU GB used/total": ", ".join(gpus) or None}

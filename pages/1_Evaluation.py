@@ -10,8 +10,8 @@ from core.evaluation import runner
 from core.evaluation.config import RunConfig
 from core.evaluation.planner import format_duration
 from core.evaluation.run_dir import RunDir, run_dirs
-from core.evaluation.shards import visible_gpus
-from core.evaluation.summary import plan_against_run, plural, speed_label
+from core.evaluation.shards import run_devices
+from core.evaluation.summary import plan_against_run, plural, speed_label, worker_row
 from core.hub import ModelUnavailableError
 
 from pathlib import Path
@@ -87,11 +87,11 @@ def dataset_facts(spec: str, samples: int
 
 
 def make_config() -> RunConfig:
+    run_device, devices = run_devices(None, device, cluster_address)
     return RunConfig(dataset=spec, models=list(models), batches=list(batches),
-                     samples=int(samples) or None, device=device,
+                     samples=int(samples) or None, device=run_device,
                      budget_gb=float(budget) or None, out_dir=str(out_dir),
-                     devices=visible_gpus() if device == "cuda" and cluster_address is None
-                     else [], cluster=cluster_address or None)
+                     devices=devices, cluster=cluster_address or None)
 
 
 # ---------------------------------------------------------------- plan
@@ -196,11 +196,8 @@ def live_progress() -> None:
                      "samples/s": st.column_config.NumberColumn(format="%.1f")})
     if running and status.get("shards"):  # data-parallel workers: where each one is
         st.caption("Workers (one per device; each takes its share of every model's samples)")
-        st.dataframe(pd.DataFrame([{
-            "worker": s.get("shard"), "device": s.get("device"), "host": s.get("node"),
-            "model": s.get("model"), "samples": f"{s.get('done', 0)} of {s.get('total', '—')}",
-            "batch size": s.get("batch_size"), "samples/s": s.get("samples_per_s")}
-            for s in status["shards"]]), hide_index=True, width="stretch", placeholder="—")
+        st.dataframe(pd.DataFrame([worker_row(s) for s in status["shards"]]), hide_index=True,
+                     width="stretch", placeholder="—")
     cols = st.columns(3)
     if running:
         if cols[0].button("⏹ Cancel", disabled=info["cancel_requested"]):

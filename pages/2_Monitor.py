@@ -7,7 +7,7 @@ the new samples and asks for more only while visible.
 import core  # noqa: F401  (thread caps first)
 from core.evaluation import runner
 from core.evaluation.run_dir import RunDir
-from core.monitor import worker_row
+from core.evaluation.summary import worker_row
 
 import json
 from pathlib import Path

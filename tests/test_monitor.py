@@ -241,14 +241,15 @@ def test_the_chart_payload_sends_new_samples_and_resets_a_browser_that_fell_behi
 
 
 def test_a_worker_row_shows_its_host_load_and_blanks_before_its_first_step():
-    from core.monitor import worker_row
+    from core.evaluation.summary import worker_row
 
     row = worker_row({"shard": "1/2", "node": "gpu-07", "device": "cuda:1", "model": "whisper:x",
                       "done": 40, "total": 100, "host_load": {
                           "cpu_pct": 35.0, "ram_pct": 61.5, "gpu_used_gb": [21.04, 0.5],
                           "gpu_total_gb": [80.0, 80.0]}})
     assert row == {"worker": "1/2", "host": "gpu-07", "device": "cuda:1", "model": "whisper:x",
-                   "samples": "40 of 100", "host CPU %": 35.0, "host RAM %": 61.5,
+                   "samples": "40 of 100", "batch size": None, "samples/s": None,
+                   "host CPU %": 35.0, "host RAM %": 61.5,
                    "GPU GB used/total": "21.0/80, 0.5/80"}
     fresh = worker_row({"shard": "2/2", "device": "cpu"})
     assert fresh["host RAM %"] is None and fresh["GPU GB used/total"] is None

@@ -24,7 +24,7 @@ from core.api.settings import ServeSettings
 from core.asr.base import DecodeOptions
 from core.asr.factory import create_backend
 from core.asr.registry import load_asr_registry
-from core.asr.timing import NONE, WORD, Segment, TimestampsUnavailable
+from core.asr.timing import NONE, Segment, TimestampsUnavailable, require
 from core.asr.vad import pieces
 from core.audio import SAMPLE_RATE, AudioError, load_audio
 from core.evaluation.planner import BUDGET_SHARE, available_memory_gb
@@ -197,7 +197,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             finally:
                 put("end", None)
 
-        worker = loop.run_in_executor(None, work)
+        loop.run_in_executor(None, work)  # ends by itself: on its last segment or on `stop`
         parts: list[str] = []
         try:
             while True:
@@ -216,7 +216,6 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             yield "data: [DONE]\n\n"
         finally:
             stop.set()  # a client gone: the model stops after its current segment
-            del worker
 
     @app.post("/v1/audio/transcriptions")
     async def transcriptions(
@@ -239,12 +238,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                                 f"{', '.join(sorted(unknown))}")
         words = "word" in (granularities or []) and response_format == "verbose_json"
         level = create_backend(spec, settings.device).timestamp_level()
-        if response_format in TIMED and not stream and (level == NONE or
-                                                        (words and level != WORD)):
-            can = "no timestamps" if level == NONE else "segment timestamps only"
-            raise ApiError(400, f"{key} cannot give {'word' if words else 'segment'} "
-                                f"timestamps ({can}): ask for json or text, or use a "
-                                "Whisper or CTC model", "timestamps_unavailable")
+        if response_format in TIMED and not stream:
+            try:
+                require(key, level, words)
+            except TimestampsUnavailable as exc:
+                raise ApiError(400, str(exc), "timestamps_unavailable") from exc
         data = await file.read(max_bytes + 1)
         if len(data) > max_bytes:
             raise ApiError(413, f"the file is over the {settings.max_upload_mb:g} MB limit")

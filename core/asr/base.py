@@ -8,7 +8,7 @@ before the next model loads.
 
 from __future__ import annotations
 
-from core.asr.timing import NONE, WORD, Segment, TimestampsUnavailable, clamp
+from core.asr.timing import NONE, Segment, clamp, require
 from core.audio import SAMPLE_RATE  # re-exported: backends read it from here
 
 import dataclasses
@@ -236,13 +236,9 @@ class Backend(ABC):
                  words: bool = False) -> Iterator[Segment]:
         """One clip's transcript as timed segments (with words if ``words``), yielded as
         each is recognised, so a caller can stream them. Raises
-        :class:`TimestampsUnavailable` at once for a model that cannot time its text."""
-        level = self.timestamp_level()
-        if level == NONE or (words and level != WORD):
-            can = {NONE: "no timestamps", "segment": "segment timestamps only"}[level]
-            raise TimestampsUnavailable(
-                f"{self.spec.key} cannot give {'word' if words else 'segment'} timestamps "
-                f"(it gives {can}); use a Whisper or CTC model")
+        :class:`~core.asr.timing.TimestampsUnavailable` at once for a model that cannot
+        time its text."""
+        require(self.spec.key, self.timestamp_level(), words)
         options = options or DecodeOptions()
         self.load()
         clip = _as_clip(audio)

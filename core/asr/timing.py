@@ -18,6 +18,16 @@ class TimestampsUnavailable(ValueError):
     """The model cannot give the timestamps asked for; the message says which it can."""
 
 
+def require(model: str, level: str, words: bool) -> None:
+    """Raise :class:`TimestampsUnavailable` unless a model that times its text at ``level``
+    can give the segments (and ``words``) asked for."""
+    if level == NONE or (words and level != WORD):
+        can = "no timestamps" if level == NONE else "segment timestamps only"
+        raise TimestampsUnavailable(
+            f"{model} cannot give {'word' if words else 'segment'} timestamps (it gives "
+            f"{can}): ask for json or text, or use a Whisper or CTC model")
+
+
 @dataclass
 class Word:
     word: str

@@ -9,6 +9,7 @@ from core.audio import SAMPLE_RATE
 import numpy as np
 
 MIN_SILENCE_MS = 160
+PIECE_SECONDS = 30.0  # the longest audio every backend decodes in one window (Whisper's)
 
 
 def speech_windows(clip: np.ndarray, window: int) -> list[Span]:
@@ -36,7 +37,7 @@ def windows(clip: np.ndarray, window: int, at_pauses: bool = True) -> list[Span]
     return speech_windows(clip, window) if at_pauses else split(clip.size, window)
 
 
-def pieces(clip: np.ndarray, seconds: float = 30.0) -> list[np.ndarray]:
+def pieces(clip: np.ndarray, seconds: float = PIECE_SECONDS) -> list[np.ndarray]:
     """A clip as pieces of at most ``seconds`` cut at pauses (itself when it fits; none
     when it is longer and holds no speech)."""
     return [clip[s.start:s.end] for s in windows(clip, int(seconds * SAMPLE_RATE))]

@@ -45,30 +45,14 @@ def _ensure_dataset(spec: str | None) -> str:
     return str(manifest)
 
 
-def _devices(args: argparse.Namespace) -> list[str]:
-    """``--devices`` checked against what is visible; ``--device cuda`` with several GPUs
-    uses them all (one data-parallel worker each)."""
-    from core.evaluation.shards import DeviceError, parse_devices
-
-    if args.cluster:  # the cluster's devices, not this machine's: --devices only counts them
-        return [d.strip() for d in (args.devices or "").split(",") if d.strip()]
-    gpus = 0
-    if args.device == "cuda" or (args.devices and "cuda" in args.devices):
-        import torch
-
-        gpus = torch.cuda.device_count()
-    try:
-        devices = parse_devices(args.devices, args.device, gpus)
-    except DeviceError as exc:
-        raise SystemExit(f"ert evaluate: {exc}") from exc
-    return devices if args.devices or len(devices) > 1 else []
-
-
 def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> RunConfig:
     from core.asr.base import DecodeOptions
+    from core.evaluation.shards import DeviceError, run_devices
 
-    devices = _devices(args)
-    device = "cuda" if any(d.startswith("cuda") for d in devices) else args.device
+    try:
+        device, devices = run_devices(args.devices, args.device, args.cluster)
+    except DeviceError as exc:
+        raise SystemExit(f"ert evaluate: {exc}") from exc
     return RunConfig(
         dataset=_ensure_dataset(args.dataset), models=models, batches=batches,
         samples=args.samples, seed=args.seed, device=device, dtype=args.dtype,

@@ -85,6 +85,9 @@ class Plan:
     batches: list[PlannedBatch] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Where the budget came from when not this machine's free memory nor --budget-gb: a
+    # cluster run's plan says "the cluster: …" (core.evaluation.cluster.plan_memory_gb).
+    budget_from: str | None = None
 
     @property
     def estimated_seconds(self) -> float:
@@ -108,13 +111,15 @@ class Plan:
                                                             for n in b.get("needs", [])]})
                             for b in data.get("batches", [])],
                    refused=[Refusal(**r) for r in data.get("refused", [])],
-                   warnings=list(data.get("warnings", [])))
+                   warnings=list(data.get("warnings", [])),
+                   budget_from=data.get("budget_from"))
 
     def describe(self) -> str:
         """The plan as the CLI prints it."""
         lines = [f"device: {self.device} · available {self.available_gb:.1f} GB · budget "
                  f"{self.budget_gb:.1f} GB · strategy {self.strategy.value} "
-                 f"(≤ {MAX_MODELS[self.strategy]} models a batch)"]
+                 f"(≤ {MAX_MODELS[self.strategy]} models a batch)"
+                 + (f" · budget from {self.budget_from}" if self.budget_from else "")]
         for batch in self.batches:
             lines.append(f"  {batch.name}: {', '.join(batch.models)} — needs "
                          f"{batch.need_gb:.1f} GB, ~{format_duration(batch.estimated_seconds)}"

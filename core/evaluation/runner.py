@@ -84,8 +84,7 @@ def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
                          languages=languages, all_languages=config.all_languages,
                          dtype=config.dtype, measured=store, clip_seconds=clip_seconds)
         if where:
-            plan.warnings.append(f"budget from the cluster: {where}" if budget else
-                                 f"budget from this machine: {where}")
+            plan.budget_from = f"the cluster: {where}" if budget else f"this machine ({where})"
         return plan
     finally:
         store.close()
@@ -278,9 +277,7 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
 def _cluster_plan(run: RunDir, config: RunConfig, plan: Plan) -> Plan:
     """A cluster run planned without the cluster (launched from the page), and not begun:
     planned again here with the cluster's memory, and saved."""
-    asked = any(w.startswith(("budget from the cluster", "budget from this machine"))
-                for w in plan.warnings)
-    if not config.cluster or config.budget_gb is not None or asked or \
+    if not config.cluster or config.budget_gb is not None or plan.budget_from or \
             run.records().sample_rows():
         return plan
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)

@@ -103,10 +103,21 @@ def shards(devices: Sequence[str]) -> list[Shard]:
     return [Shard(i, len(devices), d, devices.count(d)) for i, d in enumerate(devices)]
 
 
-def visible_gpus() -> list[str]:
-    """Every visible GPU when there are several (one data-parallel worker each), else ``[]``
-    (one worker on the default device)."""
-    import torch
+def run_devices(text: str | None, device: str, cluster: str | None = None
+                ) -> tuple[str, list[str]]:
+    """A run's ``(device, devices)`` (:class:`RunConfig`'s) from ``--device``/``--devices``.
 
-    devices = parse_devices(None, "cuda", torch.cuda.device_count())
-    return devices if len(devices) > 1 else []
+    Here the list is checked against the visible GPUs, and ``cuda`` with several GPUs uses
+    them all; on a cluster it only counts workers (its GPUs are not this machine's). An
+    empty list means one worker on ``device``. Raises :class:`DeviceError`.
+    """
+    if cluster:
+        return device, [d.strip() for d in (text or "").split(",") if d.strip()]
+    gpus = 0
+    if device == "cuda" or (text and "cuda" in text):
+        import torch
+
+        gpus = torch.cuda.device_count()
+    devices = parse_devices(text, device, gpus)
+    kind = "cuda" if any(d.startswith("cuda") for d in devices) else device
+    return kind, devices if text or len(devices) > 1 else []

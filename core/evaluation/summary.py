@@ -96,3 +96,18 @@ def plan_against_run(summary: ModelSummary) -> str:
             + f", took {gb(summary.measured_gb)}, kept {gb(summary.retained_gb)} after"
             f" · time: planned {secs(summary.predicted_seconds)}, "
             f"took {secs(summary.actual_seconds)}")
+
+
+def worker_row(status: dict[str, Any]) -> dict[str, Any]:
+    """One data-parallel worker's line (Evaluation and Monitor pages): where it runs, what it
+    does, and its host's load at its last step (``host_load`` in its status; blank before
+    its first step)."""
+    load = status.get("host_load") or {}
+    gpus = [f"{used:.1f}/{total:.0f}" for used, total in
+            zip(load.get("gpu_used_gb") or [], load.get("gpu_total_gb") or [], strict=False)]
+    return {"worker": status.get("shard"), "host": status.get("node"),
+            "device": status.get("device"), "model": status.get("model"),
+            "samples": f"{status.get('done', 0)} of {status.get('total', '—')}",
+            "batch size": status.get("batch_size"), "samples/s": status.get("samples_per_s"),
+            "host CPU %": load.get("cpu_pct"), "host RAM %": load.get("ram_pct"),
+            "GPU GB used/total": ", ".join(gpus) or None}

@@ -112,7 +112,7 @@ class ModelEvaluation:
         """Serve cache hits, transcribe the rest of ``chunk`` (read ahead) as one batch.
 
         Times recorded per sample (README "Speed"): ``decode_seconds`` (reading its
-        audio, on the prefetch thread), ``time`` (its share of the batch's compute),
+        audio; read ahead on a thread for a GPU model), ``time`` (its share of the batch's compute),
         ``latency`` (from the start of this step to its result, as a caller of a
         batching server would wait).
         """

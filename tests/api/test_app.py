@@ -90,6 +90,14 @@ def test_error_cases_are_json_with_the_right_status(server, fox_wav):
     assert huge.status_code == 413
     fmt = _post(server, fox_wav, response_format="docx")
     assert fmt.status_code == 400
+    empty = _post(server, b"")
+    assert empty.status_code == 400 and "error" in empty.json()
+    granularity = _post(server, fox_wav, response_format="verbose_json",
+                        **{"timestamp_granularities[]": "char"})
+    assert granularity.status_code == 400 and "word or segment" in \
+        granularity.json()["error"]["message"]
+    streamed_bad = _post(server, b"this is not audio at all", stream="true")
+    assert streamed_bad.status_code == 400  # refused before any event is sent
 
 
 def test_official_openai_client_transcribes(server, fox_wav, tmp_path):

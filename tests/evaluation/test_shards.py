@@ -71,6 +71,18 @@ def _config(bench, run_config, **kw):
 
 
 @pytest.mark.slow
+def test_a_run_device_list_is_checked_here_and_only_counted_on_a_cluster():
+    from core.evaluation.shards import run_devices
+
+    assert run_devices(None, "cpu") == ("cpu", [])  # one worker
+    assert run_devices("cpu,cpu", "cpu") == ("cpu", ["cpu", "cpu"])
+    assert run_devices(None, "cuda", "auto") == ("cuda", [])  # the cluster's GPUs decide
+    assert run_devices("cuda:0,cuda:5", "cuda", "10.0.0.1:6379") == (
+        "cuda", ["cuda:0", "cuda:5"])
+    with pytest.raises(DeviceError, match="GPU"):  # this machine has no cuda:5
+        run_devices("cuda:0,cuda:5", "cpu")
+
+
 def test_two_workers_give_every_sample_once_and_the_transcripts_of_one(bench, run_config):
     parallel = _config(bench, run_config, devices=["cpu", "cpu"])
     outcome = runner.start(parallel)
@@ -97,7 +109,7 @@ def test_two_workers_give_every_sample_once_and_the_transcripts_of_one(bench, ru
     assert len(shared) >= 2 and all(m.throughput and m.throughput > 0 for m in shared[-2:])
     # Each worker's status carries its host's load: the Monitor page's live table.
     from core.evaluation.run_dir import RunDir
-    from core.monitor import worker_row
+    from core.evaluation.summary import worker_row
 
     workers = [worker_row(s) for s in RunDir(parallel.run_dir).read_status()["shards"]]
     assert len(workers) == 2 and all(w["device"] == "cpu" and w["host"] for w in workers)
@@ -208,7 +220,7 @@ def test_a_simulated_cluster_places_by_memory_and_survives_a_lost_node(bench, ru
 
         plan = RunDir(config.run_dir).read_plan()
         assert plan.budget_gb == pytest.approx(8 * BUDGET_SHARE)
-        assert any("budget from the cluster" in w for w in plan.warnings)
+        assert plan.budget_from.startswith("the cluster: the largest of 3 cluster nodes")
     finally:
         ray.shutdown()
         cluster.shutdown()
