@@ -51,22 +51,14 @@ def _dataset(out: Path, copies: int) -> Path:
     return path
 
 
-def _decode_seconds(rows: list[dict[str, Any]]) -> float:
-    """The decoding phase: the busiest device's summed per-sample compute."""
+def _busiest(rows: list[dict[str, Any]], field: str) -> float:
+    """A per-sample time summed per device, the busiest device's: ``time`` is the decoding
+    phase, ``decode_seconds`` the audio reading (overlapped with the model on a GPU by
+    :mod:`core.evaluation.prefetch`)."""
     per_device: dict[str, float] = {}
     for row in rows:
         key = row.get("device") or "cuda:0"
-        per_device[key] = per_device.get(key, 0.0) + float(row.get("time") or 0.0)
-    return max(per_device.values(), default=0.0)
-
-
-def _read_seconds(rows: list[dict[str, Any]]) -> float:
-    """Audio reading: the busiest device's summed per-sample reading time (overlapped with
-    the model on a GPU by :mod:`core.evaluation.prefetch`)."""
-    per_device: dict[str, float] = {}
-    for row in rows:
-        key = row.get("device") or "cuda:0"
-        per_device[key] = per_device.get(key, 0.0) + float(row.get("decode_seconds") or 0.0)
+        per_device[key] = per_device.get(key, 0.0) + float(row.get(field) or 0.0)
     return max(per_device.values(), default=0.0)
 
 
@@ -112,8 +104,8 @@ def run(gpus: list[int], out: Path, copies: int, replicas: list[int] | None = No
         parts = read_jsonl(config.run_dir / MODELS_FILE)
         model_s = aggregate_parts(parts)["wall_seconds"]  # workers' model turns, overlapped
         entry = {"gpus": count, "replicas": per_gpu, "wall_s": round(wall, 2), "model_s": model_s,
-                 "decode_s": round(_decode_seconds(rows), 2),
-                 "read_s": round(_read_seconds(rows), 2),
+                 "decode_s": round(_busiest(rows, "time"), 2),
+                 "read_s": round(_busiest(rows, "decode_seconds"), 2),
                  "load_s": max((p.get("load_seconds") or 0.0 for p in parts), default=None),
                  "samples": len(rows), "unique": len(set(transcripts[count, per_gpu])),
                  "failures": outcome.worker_failures, "audio_s": round(audio, 1),
