@@ -57,15 +57,10 @@ def tiny_on_gpu(folder: Path) -> dict[str, Any]:
     return out
 
 
-def _rss() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / GB
-
-
 def real_shape(name: str, device: str, batch: int, new_tokens: int) -> dict[str, Any]:
     from core.asr.memory import CUDA_CONTEXT_GB, estimate
     from core.asr.registry import load_asr_registry
+    from core.system import process_tree_rss_gb
 
     import numpy as np
     import torch
@@ -83,7 +78,7 @@ def real_shape(name: str, device: str, batch: int, new_tokens: int) -> dict[str,
     context = CUDA_CONTEXT_GB if gpu else 0.0
 
     def used() -> float:
-        return torch.cuda.memory_allocated() / GB if gpu else _rss()
+        return torch.cuda.memory_allocated() / GB if gpu else process_tree_rss_gb()
 
     if gpu:
         torch.cuda.empty_cache()
@@ -114,7 +109,7 @@ def real_shape(name: str, device: str, batch: int, new_tokens: int) -> dict[str,
 
     def sample_rss() -> None:  # the CPU has no peak counter: sample the RSS
         while not stop.wait(0.05):
-            peak[0] = max(peak[0], _rss())
+            peak[0] = max(peak[0], process_tree_rss_gb())
 
     sampler = None if gpu else threading.Thread(target=sample_rss, daemon=True)
     if sampler is not None:
