@@ -14,6 +14,9 @@ GPUs and ``--replicas`` workers on each (1 by default; ``--gpus 1 --replicas 1 2
 what a second worker on one GPU gains, the figure :mod:`core.evaluation.replicas` decides
 on): wall time of the whole run (workers' start, model loads, tuning, decoding, results),
 speed-up against the first run, and whether every run produced the same transcripts.
+A second call with the same ``--out`` on the same machine keeps the runs already
+measured there and adds the others (a long baseline in one device call, the rest in
+the next).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from core import threads  # noqa: F401  (caps the CPU pools before torch loads)
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -62,6 +66,23 @@ def _busiest(rows: list[dict[str, Any]], field: str) -> float:
     return max(per_device.values(), default=0.0)
 
 
+def _run_id(gpus: int, replicas: int) -> str:
+    return f"gpus-{gpus}x{replicas}"
+
+
+def _earlier_runs(path: Path, now: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs an earlier call wrote to the same ``--out`` on the same machine and set-up,
+    so that a measurement too long for one device call is split over two (a baseline of
+    15,360 clips in one, the other GPU counts in the next) and still compared in one table;
+    anything else starts afresh."""
+    if not path.exists():
+        return []
+    before = json.loads(path.read_text())
+    same = all(before.get(k) == now[k] for k in ("gpu", "visible", "torch", "transformers",
+                                                   "copies"))
+    return list(before.get("runs", [])) if same else []
+
+
 def run(gpus: list[int], out: Path, copies: int, replicas: list[int] | None = None
         ) -> dict[str, Any]:
     from core.asr.base import DecodeOptions
@@ -85,12 +106,20 @@ def run(gpus: list[int], out: Path, copies: int, replicas: list[int] | None = No
                                "torch": torch.__version__,
                                "transformers": transformers.__version__, "copies": copies,
                                "runs": []}
+    results["runs"] = _earlier_runs(out / "asr_multigpu.json", results)
     transcripts: dict[tuple[int, int], dict[tuple[str, str], str]] = {}
+    for entry in results["runs"]:
+        rows = read_jsonl(out / "runs" / _run_id(entry["gpus"], entry["replicas"]) / SAMPLES_FILE)
+        transcripts[entry["gpus"], entry["replicas"]] = {
+            (r["model"], r["id"]): r["hypothesis"] for r in rows}
     for count, per_gpu in [(g, r) for g in gpus if g <= available for r in replicas or [1]]:
+        if (count, per_gpu) in transcripts:
+            continue  # measured by an earlier call on this machine
         devices = [f"cuda:{i}" for i in range(count)]
+        shutil.rmtree(out / "runs" / _run_id(count, per_gpu), ignore_errors=True)  # no resume
         config = RunConfig(dataset=str(dataset), models=[MODEL_KEY], device="cuda",
                            devices=devices if count > 1 else [], out_dir=str(out / "runs"),
-                           run_id=f"gpus-{count}x{per_gpu}", registry_path=str(registry),
+                           run_id=_run_id(count, per_gpu), registry_path=str(registry),
                            replicas=per_gpu,
                            decode=DecodeOptions(language="fr", max_new_tokens=MAX_NEW_TOKENS,
                                                 batch_size=BATCH),
