@@ -77,11 +77,16 @@ ACTIVATION_FRACTION: dict[str, float] = {
     "whisper": 1.75,  # fits tiny 0.32 / base 0.55 (and over-covers faster-whisper's)
     "wav2vec2": 4.4,  # 5.13 / 1.18
     "seamless": 1.75,  # assumed: encoder-decoder on fbank features, like Whisper
-    # An LLM whose weights dominate. Measured on the CPU (bench.gemma3n, random weights of
-    # the real configs, bf16, one 30 s clip, 8 new tokens): 0.253 GB above E2B's weights,
-    # 0.299 above E4B's; 0.15 covers both (0.259, 0.343). Batch 8 × 128 tokens: not measured.
-    "gemma3n": 0.15,
+    # Gemma 3n: see ACTIVATION_PER_CLIP_GB; its text decoder adds little.
+    "gemma3n": 0.0,
 }
+# What one 30 s clip costs whatever the model's size, in bf16 compute (fp32: twice): an audio
+# tower every size shares. Gemma 3n, measured (bench.gemma3n, random weights of the real
+# configs, bf16): on an H200, batch 8 × 128 new tokens, 2.432 GB above E2B's weights and
+# 2.436 above E4B's (the allocator's peak): the same for a 5.4 B and a 7.8 B model, so not a
+# fraction of the weights (0.15 of them gave 1.51 and 2.18); on the CPU, one clip × 8 tokens,
+# 0.253 and 0.299 (RSS). 0.30 a clip covers all four (2.47, 2.47; 0.37, 0.37).
+ACTIVATION_PER_CLIP_GB: dict[str, float] = {"gemma3n": 0.30}
 # Clip length (issue 12): activations were measured on 30 s clips; a dataset of 4 s clips
 # needs far less. The allowance is scaled by share + (1 - share) × min(clip, 30) / 30, the
 # share being what does not shrink with the audio: Whisper pads every window to 30 s but
@@ -131,11 +136,15 @@ def activation_allowance_gb(spec: AsrModelSpec, params: int, device: str = "cpu"
                             batch_size: int = REFERENCE_BATCH, dtype: str = AUTO,
                             clip_seconds: float | None = None) -> float:
     """The measured model: (floor (the backend's) + fraction × params × compute bytes × batch
-    / 8) × :func:`length_factor`; ``dtype`` is the run's request, resolved by
-    :func:`load_dtype` as the load resolves it; ``clip_seconds`` the dataset's longest clip."""
+    / 8 + per-clip cost × batch) × :func:`length_factor`; ``dtype`` is the run's request,
+    resolved by :func:`load_dtype` as the load resolves it; ``clip_seconds`` the dataset's
+    longest clip."""
     gpu = device.startswith("cuda")
     compute_gb = params * compute_bytes(load_dtype(spec, device, dtype)) / GB
-    scaled = ACTIVATION_FRACTION[spec.family] * compute_gb * max(1, batch_size) / REFERENCE_BATCH
+    clips = max(1, batch_size)
+    scaled = (ACTIVATION_FRACTION[spec.family] * compute_gb * clips / REFERENCE_BATCH
+              + ACTIVATION_PER_CLIP_GB.get(spec.family, 0.0) * clips
+              * compute_bytes(load_dtype(spec, device, dtype)) / 2)
     floor = backend_class(spec.backend).activation_floor_gb
     return ((floor + scaled) * length_factor(spec.family, clip_seconds)
             + (CUDA_CONTEXT_GB if gpu else 0.0))
