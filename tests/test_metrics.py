@@ -133,3 +133,26 @@ def test_corpus_scores_serialise_with_band() -> None:
     assert data["band"] == "acceptable" and data["wer"] == 0.25
     assert data["samples"][0]["deletions"] == 1
     assert not math.isnan(data["chrf"])
+
+
+def test_alignment_matches_jiwer_operation_for_operation() -> None:
+    """ERT aligns with RapidFuzz directly; jiwer (the reference implementation) must agree on
+    every operation and count, words and characters, over many random pairs."""
+    from core.metrics import align_chars
+
+    import random
+
+    rng = random.Random(7)
+    vocab = ["le", "la", "chat", "chien", "noir", "est", "un", "à", "été", "x"]
+    for _ in range(300):
+        ref = " ".join(rng.choices(vocab, k=rng.randint(1, 12)))
+        hyp = " ".join(rng.choices(vocab, k=rng.randint(1, 12)))
+        for ours, theirs in ((align(ref, hyp, normalized=False), jiwer.process_words(ref, hyp)),
+                             (align_chars(ref, hyp, normalized=False),
+                              jiwer.process_characters(ref, hyp))):
+            assert (ours.hits, ours.substitutions, ours.deletions, ours.insertions) == (
+                theirs.hits, theirs.substitutions, theirs.deletions, theirs.insertions)
+            ref_tokens, hyp_tokens = theirs.references[0], theirs.hypotheses[0]
+            assert [(op.kind, list(op.ref), list(op.hyp)) for op in ours.ops] == [
+                (c.type, ref_tokens[c.ref_start_idx:c.ref_end_idx],
+                 hyp_tokens[c.hyp_start_idx:c.hyp_end_idx]) for c in theirs.alignments[0]]
