@@ -24,6 +24,7 @@ BENCHMARKS = {
     "app": "bench.app",
     "asr": "bench.asr_cpu",
     "bootstrap": "bench.bootstrap",
+    "scoring": "bench.scoring",
     "planning": "bench.planning",
     "dtype": "bench.dtype",
     "dtype_wer": "bench.dtype_wer",

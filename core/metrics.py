@@ -14,6 +14,7 @@ from __future__ import annotations
 # Re-exported: callers use metrics.normalize, metrics.language_key.
 from core.languages import language_key  # noqa: F401
 from core.normalize import english_spelling_mapping, normalize  # noqa: F401
+from core.parallel import fork_map
 
 import math
 from collections.abc import Sequence
@@ -21,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-import sacrebleu
 from rapidfuzz.distance import Levenshtein
+from sacrebleu.metrics import BLEU, CHRF
 
 # --- alignment -------------------------------------------------------------------------
 
@@ -246,6 +247,32 @@ def score_sample(reference: str, hypothesis: str, language: str | None = None, *
                        chars.ref_len, chars.errors, duration, processing_time)
 
 
+PARALLEL_MIN_SAMPLES = 2000  # per process: below, forking costs more than it saves
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A run of samples scored, with sacrebleu's per-sentence statistics for BLEU and chrF
+    (summed over the corpus, they give the corpus scores ``corpus_bleu``/``corpus_chrf``
+    give: the same defaults, the same sums)."""
+
+    samples: list[SampleScore]
+    bleu: list[list[Any]]
+    chrf: list[list[Any]]
+
+
+def _score_part(rows: Sequence[tuple[Any, ...]]) -> _Part:
+    samples = [score_sample(ref, hyp, lang, sample_id=sample_id, duration=dur,
+                            processing_time=spent, strip_accents=strip)
+               for ref, hyp, lang, sample_id, dur, spent, strip in rows]
+    if not samples:
+        return _Part([], [], [])
+    hyps = [s.hypothesis_norm for s in samples]
+    refs = [[s.reference_norm for s in samples]]
+    return _Part(samples, BLEU()._extract_corpus_statistics(hyps, refs),
+                 CHRF()._extract_corpus_statistics(hyps, refs))
+
+
 def score(
     references: Sequence[str],
     hypotheses: Sequence[str],
@@ -271,20 +298,16 @@ def score(
     ids = [str(i) for i in (_per_sample(ids, n, "ids") if ids is not None else range(n))]
     durations = _per_sample(durations, n, "durations")
     times = _per_sample(processing_times, n, "processing_times")
-    samples = tuple(
-        score_sample(ref, hyp, lang, sample_id=sample_id, duration=dur, processing_time=spent,
-                     strip_accents=strip_accents)
-        for ref, hyp, lang, sample_id, dur, spent
-        in zip(references, hypotheses, languages, ids, durations, times, strict=True)
-    )
+    rows = list(zip(references, hypotheses, languages, ids, durations, times,
+                    [strip_accents] * n, strict=True))
+    parts = fork_map(_score_part, rows, PARALLEL_MIN_SAMPLES)
+    samples = tuple(s for part in parts for s in part.samples)
     ref_words = sum(s.ref_words for s in samples)
     word_errors = sum(s.word_errors for s in samples)
     ref_chars = sum(s.ref_chars for s in samples)
     char_errors = sum(s.char_errors for s in samples)
-    hyps_norm = [s.hypothesis_norm for s in samples]
-    refs_norm = [s.reference_norm for s in samples]
-    bleu = sacrebleu.corpus_bleu(hyps_norm, [refs_norm]).score if n else 0.0
-    chrf = sacrebleu.corpus_chrf(hyps_norm, [refs_norm]).score if n else 0.0
+    bleu = BLEU()._aggregate_and_compute([s for p in parts for s in p.bleu]).score if n else 0.0
+    chrf = CHRF()._aggregate_and_compute([s for p in parts for s in p.chrf]).score if n else 0.0
     audio_seconds = (float(sum(durations)) if n and all(d is not None for d in durations)
                      else None)
     if processing_seconds is None and n and all(t is not None for t in times):

@@ -156,3 +156,37 @@ def test_alignment_matches_jiwer_operation_for_operation() -> None:
             assert [(op.kind, list(op.ref), list(op.hyp)) for op in ours.ops] == [
                 (c.type, ref_tokens[c.ref_start_idx:c.ref_end_idx],
                  hyp_tokens[c.hyp_start_idx:c.hyp_end_idx]) for c in theirs.alignments[0]]
+
+
+def test_a_large_corpus_scored_over_processes_equals_one_process(monkeypatch) -> None:
+    """Large runs are scored over forked processes (core.parallel): every sample score and
+    every corpus figure must be exactly what one process gives, and what sacrebleu's own
+    corpus functions give."""
+    from core import parallel
+
+    import random
+
+    rng = random.Random(3)
+    vocab = ["le", "chat", "noir", "dort", "sur", "un", "tapis", "rouge", "vingt", "et"]
+    refs = [" ".join(rng.choices(vocab, k=rng.randint(1, 9))) for _ in range(400)]
+    hyps = [" ".join(rng.choices(vocab, k=rng.randint(0, 9))) for _ in range(400)]
+    monkeypatch.setattr(metrics, "PARALLEL_MIN_SAMPLES", 10_000)
+    one = score(refs, hyps, "fr")
+    forked: list[int] = []
+    original = parallel.fork_map
+
+    def counting(fn, items, min_per_process):
+        out = original(fn, items, min_per_process)
+        forked.append(len(out))
+        return out
+
+    monkeypatch.setattr(metrics, "PARALLEL_MIN_SAMPLES", 100)
+    monkeypatch.setattr(metrics, "fork_map", counting)
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 4)
+    many = score(refs, hyps, "fr")
+    assert forked == [4]  # 400 samples, 100 a process, 4 cores, one thread (pytest's main)
+    assert many == one
+    norm_r = [s.reference_norm for s in one.samples]
+    norm_h = [s.hypothesis_norm for s in one.samples]
+    assert many.bleu == sacrebleu.corpus_bleu(norm_h, [norm_r]).score
+    assert many.chrf == sacrebleu.corpus_chrf(norm_h, [norm_r]).score
