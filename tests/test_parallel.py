@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from core import parallel
 
+import subprocess
+import sys
 import threading
+
+from tests.conftest import REPO
 
 
 def _lengths(items) -> int:
@@ -18,9 +22,16 @@ def test_chunks_keep_order_and_cover_everything() -> None:
     assert parallel.chunks([], 4) == []
 
 
+def test_a_fresh_interpreter_is_single_threaded() -> None:
+    out = subprocess.run([sys.executable, "-c", "from core import parallel; "
+                          "print(parallel.single_threaded())"], cwd=REPO, capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "True"
+
+
 def test_work_is_spread_when_single_threaded_and_large_enough(monkeypatch) -> None:
     monkeypatch.setattr(parallel, "usable_cores", lambda: 3)
-    assert parallel.single_threaded()  # pytest runs tests on its main thread only
+    monkeypatch.setattr(parallel, "single_threaded", lambda: True)  # others leave threads here
     assert parallel.fork_map(_lengths, list(range(90)), 30) == [30, 30, 30]
     assert parallel.fork_map(_lengths, list(range(50)), 30) == [50]  # not worth a fork
 

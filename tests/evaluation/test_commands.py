@@ -63,3 +63,16 @@ def test_the_report_names_the_dataset_units_counts_and_what_speed_was_measured_o
     assert lines["fast"].endswith("12.3 on 10 of 24 clips") and "10.0–15.0" in lines["fast"]
     assert lines["cached"].endswith("— (all cached)")
     assert "None" not in out and lines["broken"].endswith("—  —")  # no WER, no speed
+
+
+def test_the_cli_progress_bars_leave_the_run_single_threaded_for_its_scoring() -> None:
+    """tqdm's monitor thread would make core.parallel score a large run on one core (in a
+    fresh interpreter: other tests leave threads in this one)."""
+    code = ("from core import parallel\n"
+            "from core.evaluation.commands import _progress_printer\n"
+            "show = _progress_printer()\n"
+            "show({'model': 'whisper:tiny', 'total': 3, 'done': 1, 'batch_size': 1})\n"
+            "print(parallel.single_threaded())\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "True"
