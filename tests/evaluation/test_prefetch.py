@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from core.datasets import Sample
+from core.evaluation import prefetch
 from core.evaluation.prefetch import AudioPrefetcher
 
-import os
-import signal
-import time
+import threading
 
 import numpy as np
-import psutil
 import pytest
 
 
@@ -25,14 +23,6 @@ def _samples(count: int, corrupt: int | None = None) -> list[Sample]:
     return out
 
 
-class _Buggy(Sample):
-    """A sample whose reading has a bug (not a bad file); module level, so the reader
-    process can unpickle it."""
-
-    def load_audio(self, sampling_rate: int = 16000) -> np.ndarray:
-        raise RuntimeError("a bug, not a bad file")
-
-
 @pytest.mark.parametrize("background", [True, False])
 def test_prefetch_gives_every_clip_in_order_and_fails_a_corrupt_one_alone(background: bool
                                                                         ) -> None:
@@ -45,73 +35,35 @@ def test_prefetch_gives_every_clip_in_order_and_fails_a_corrupt_one_alone(backgr
     assert clips[5].audio[0] == pytest.approx(0.05)
 
 
-def test_prefetch_asks_for_at_most_ahead_clips_beyond_those_taken() -> None:
+def test_prefetch_reads_at_most_ahead_clips_before_they_are_taken(monkeypatch) -> None:
+    read: list[str] = []
+    gate = threading.Event()
+    real = prefetch.read_clip
+
+    def counting(sample: Sample) -> prefetch.Clip:
+        read.append(sample.id)
+        if len(read) == 3:
+            gate.set()
+        return real(sample)
+
+    monkeypatch.setattr(prefetch, "read_clip", counting)
     reader = AudioPrefetcher(_samples(20), lambda: 3)
-    assert reader.asked == 3
+    assert gate.wait(10)
+    threading.Event().wait(0.3)  # room for a reader that ignores the bound to overrun
+    assert len(read) == 3
     reader.take(2)
-    assert reader.asked == 5  # two taken, two more asked for: still 3 ahead
-    reader.take(5)  # a take larger than the room asks for what it needs
-    assert reader.asked == 10
+    threading.Event().wait(0.3)
+    assert len(read) == 5  # two taken, two more read: still 3 ahead
     reader.close()
+    assert len(read) == 5
 
 
-def test_prefetch_reads_in_another_process() -> None:
-    """A thread beside the decoding loop slowed it 18 % (BENCHMARKS.md): the reader must be
-    a process of its own."""
+def test_prefetch_raises_a_reading_bug_in_the_consumer(monkeypatch) -> None:
+    def broken(sample: Sample) -> prefetch.Clip:
+        raise RuntimeError("a bug, not a bad file")
+
+    monkeypatch.setattr(prefetch, "read_clip", broken)
     reader = AudioPrefetcher(_samples(4), lambda: 2)
-    pid = reader._process.pid
-    try:
-        assert pid != os.getpid() and pid in [c.pid for c in psutil.Process().children()]
-        assert reader.take(4)[0].sample.id == "s0"
-    finally:
-        reader.close()
-    assert not psutil.pid_exists(pid)  # closed: nothing left behind
-
-
-def test_prefetch_raises_a_reading_bug_in_the_consumer() -> None:
-    reader = AudioPrefetcher([_Buggy("b0", None, "x"), *_samples(3)], lambda: 2)
-    with pytest.raises(RuntimeError, match="a bug, not a bad file"):
+    with pytest.raises(RuntimeError, match="a bug"):
         reader.take(2)
     reader.close()
-
-
-def test_a_dead_reader_is_an_error_not_a_hang() -> None:
-    reader = AudioPrefetcher(_samples(6), lambda: 2)
-    reader.take(2)
-    os.kill(reader._process.pid, signal.SIGKILL)
-    reader._process.join()
-    with pytest.raises(RuntimeError, match="reader process ended"):
-        for _ in range(3):
-            reader.take(2)
-    reader.close()
-
-
-def test_the_reader_ends_when_its_worker_is_killed(tmp_path) -> None:
-    """A worker SIGKILLed mid-run leaves no reader process behind."""
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
-    code = ("import numpy as np, time\n"
-            "from core.datasets import Sample\n"
-            "from core.evaluation.prefetch import AudioPrefetcher\n"
-            "s = [Sample(str(i), None, 'x', audio=np.zeros(160, np.float32), "
-            "sampling_rate=16000) for i in range(4)]\n"
-            "r = AudioPrefetcher(s, lambda: 2)\n"
-            "r.take(1)\n"
-            "print(r._process.pid, flush=True)\n"
-            "time.sleep(60)\n")
-    worker = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
-                              text=True)
-    try:
-        reader = int(worker.stdout.readline())
-        worker.kill()
-        worker.wait()
-        deadline = time.monotonic() + 10
-        while psutil.pid_exists(reader) and psutil.Process(reader).status() != "zombie" \
-                and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not psutil.pid_exists(reader) or psutil.Process(reader).status() == "zombie"
-    finally:
-        worker.kill()
