@@ -254,7 +254,7 @@ PARALLEL_MIN_SAMPLES = 2000  # per process: below, forking costs more than it sa
 class _Part:
     """A run of samples scored, with sacrebleu's per-sentence statistics for BLEU and chrF
     (summed over the corpus, they give the corpus scores ``corpus_bleu``/``corpus_chrf``
-    give: the same defaults, the same sums)."""
+    give: the same defaults, the same sums; sacrebleu is pinned, and the tests compare)."""
 
     samples: list[SampleScore]
     bleu: list[list[Any]]

@@ -140,11 +140,10 @@ def activation_allowance_gb(spec: AsrModelSpec, params: int, device: str = "cpu"
     resolved by :func:`load_dtype` as the load resolves it; ``clip_seconds`` the dataset's
     longest clip."""
     gpu = device.startswith("cuda")
-    compute_gb = params * compute_bytes(load_dtype(spec, device, dtype)) / GB
+    width = compute_bytes(load_dtype(spec, device, dtype))
     clips = max(1, batch_size)
-    scaled = (ACTIVATION_FRACTION[spec.family] * compute_gb * clips / REFERENCE_BATCH
-              + ACTIVATION_PER_CLIP_GB.get(spec.family, 0.0) * clips
-              * compute_bytes(load_dtype(spec, device, dtype)) / 2)
+    scaled = (ACTIVATION_FRACTION[spec.family] * params * width / GB * clips / REFERENCE_BATCH
+              + ACTIVATION_PER_CLIP_GB.get(spec.family, 0.0) * clips * width / 2)
     floor = backend_class(spec.backend).activation_floor_gb
     return ((floor + scaled) * length_factor(spec.family, clip_seconds)
             + (CUDA_CONTEXT_GB if gpu else 0.0))
