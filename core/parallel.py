@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -23,8 +24,6 @@ R = TypeVar("R")
 
 def single_threaded() -> bool:
     """Whether this process runs one Python thread (and can fork: Linux)."""
-    import threading
-
     return sys.platform.startswith("linux") and threading.active_count() == 1
 
 

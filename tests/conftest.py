@@ -23,6 +23,12 @@ import core  # noqa: E402,F401  (thread caps before torch)
 import pytest  # noqa: E402
 
 ARTIFACTS = REPO / "test-artifacts"
+# The head of every test registry: the bundled, offline tiny.en as the default model.
+TINY_EN_REGISTRY = """default = "faster-whisper:tiny.en"
+[models."faster-whisper:tiny.en"]
+source = "bundled:faster-whisper-tiny.en"
+languages = ["en"]
+"""
 
 
 @pytest.fixture(scope="session")

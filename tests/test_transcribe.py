@@ -15,12 +15,10 @@ from core.transcribe import ClipResult, transcribe_clip
 import numpy as np
 import pytest
 
+from tests.conftest import TINY_EN_REGISTRY
+
 SENTENCE = "the quick brown fox jumps over the lazy dog"
-REGISTRY = """
-default = "faster-whisper:tiny.en"
-[models."faster-whisper:tiny.en"]
-source = "bundled:faster-whisper-tiny.en"
-languages = ["en"]
+REGISTRY = TINY_EN_REGISTRY + """
 [models."whisper:fake"]
 source = "fake/model"
 memory_gb_cpu = 0.5

@@ -16,7 +16,7 @@ import pytest
 import soundfile
 
 from tests.browser import free_port, wait_healthy
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY_EN_REGISTRY
 
 pytestmark = pytest.mark.slow
 SENTENCE = "the quick brown fox jumps over the lazy dog"
@@ -209,11 +209,7 @@ def timed_server(tmp_path_factory) -> Iterator[str]:
 
     root = tmp_path_factory.mktemp("timed")
     registry = root / "asr.toml"
-    registry.write_text(f"""
-default = "faster-whisper:tiny.en"
-[models."faster-whisper:tiny.en"]
-source = "bundled:faster-whisper-tiny.en"
-languages = ["en"]
+    registry.write_text(TINY_EN_REGISTRY + f"""
 [models."whisper:tiny-random"]
 source = "{build_whisper(root / 'whisper')}"
 [models."wav2vec2:tiny-random"]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import TINY_EN_REGISTRY
+
 
 @pytest.fixture(scope="session")
 def bench(tmp_path_factory):
@@ -33,11 +35,7 @@ def bench(tmp_path_factory):
     w2v = build_wav2vec2(root / "tiny-w2v")
     big = _big_wav2vec2(root / "big-w2v")
     registry = root / "asr_models.toml"
-    registry.write_text(f"""
-default = "faster-whisper:tiny.en"
-[models."faster-whisper:tiny.en"]
-source = "bundled:faster-whisper-tiny.en"
-languages = ["en"]
+    registry.write_text(TINY_EN_REGISTRY + f"""
 [models."whisper:tiny-random"]
 source = "{whisper}"
 [models."wav2vec2:tiny-random"]
