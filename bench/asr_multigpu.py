@@ -15,8 +15,8 @@ what a second worker on one GPU gains, the figure :mod:`core.evaluation.replicas
 on): wall time of the whole run (workers' start, model loads, tuning, decoding, results),
 speed-up against the first run, and whether every run produced the same transcripts.
 A second call with the same ``--out`` on the same machine keeps the runs already
-measured there and adds the others (a long baseline in one device call, the rest in
-the next).
+measured there and adds the others (``--gpus 4 2`` in one device call, a long 1-GPU
+baseline in the next); speed-ups are against the run with the fewest GPUs and workers.
 """
 
 from __future__ import annotations
@@ -125,7 +125,9 @@ def run(gpus: list[int], out: Path, copies: int, replicas: list[int] | None = No
                                                 batch_size=BATCH),
                            tune_batch_size=False, use_cache=False)
         started = time.perf_counter()
-        outcome = runner.start(config)
+        run_dir = runner.prepare(config)
+        prepared = time.perf_counter()
+        outcome = runner.resume(run_dir)
         wall = time.perf_counter() - started
         rows = read_jsonl(config.run_dir / SAMPLES_FILE)
         transcripts[count, per_gpu] = {(r["model"], r["id"]): r["hypothesis"] for r in rows}
@@ -136,6 +138,10 @@ def run(gpus: list[int], out: Path, copies: int, replicas: list[int] | None = No
                  "decode_s": round(_busiest(rows, "time"), 2),
                  "read_s": round(_busiest(rows, "decode_seconds"), 2),
                  "load_s": max((p.get("load_seconds") or 0.0 for p in parts), default=None),
+                 "prepare_s": round(prepared - started, 2),
+                 "results_s": round(outcome.results_seconds, 2),
+                 "end_spread_s": round(max(p["ended"] for p in parts)
+                                       - min(p["ended"] for p in parts), 2),
                  "samples": len(rows), "unique": len(set(transcripts[count, per_gpu])),
                  "failures": outcome.worker_failures, "audio_s": round(audio, 1),
                  "rtfx_wall": round(audio / wall, 1),
@@ -143,8 +149,9 @@ def run(gpus: list[int], out: Path, copies: int, replicas: list[int] | None = No
         results["runs"].append(entry)
         print(json.dumps(entry), flush=True)
         (out / "asr_multigpu.json").write_text(json.dumps(results, indent=2))
-    one = results["runs"][0] if results["runs"] else None
-    first = transcripts[next(iter(transcripts))] if transcripts else {}
+    results["runs"].sort(key=lambda r: (r["gpus"], r["replicas"]))
+    one = results["runs"][0] if results["runs"] else None  # the fewest GPUs and workers
+    first = transcripts[one["gpus"], one["replicas"]] if one else {}
     for entry in results["runs"]:
         entry["speedup"] = round(one["wall_s"] / entry["wall_s"], 2) if one else None
         entry["model_speedup"] = round(one["model_s"] / entry["model_s"], 2) \
@@ -163,8 +170,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", default="runs/bench/multigpu")
     parser.add_argument("--gpus", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--replicas", type=int, nargs="+", default=[1],
-                        help="workers per GPU, each count run for each --gpus (the first "
-                             "run is the baseline)")
+                        help="workers per GPU, each count run for each --gpus (the run "
+                             "with the fewest GPUs and workers is the baseline)")
     parser.add_argument("--copies", type=int, default=192, help="times the 40 clips are used")
     args = parser.parse_args(argv)
     out = Path(args.out)

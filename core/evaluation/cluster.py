@@ -1,14 +1,14 @@
 """Running a batch's data-parallel workers as Ray tasks, on a cluster or on this machine.
 
 The same worker code (:func:`core.evaluation.worker.run_batch`) runs inside each
-task, on a shard of every model's samples, writing into the one run folder — so
-the folder must be on a path every node sees (a shared filesystem), as must the
-dataset. Ray places each task where its resources are free: one GPU per task
-for a CUDA run, and the planned memory of the batch's heaviest model (Ray's
-``memory`` resource), so a replica only goes where it fits. A task whose worker
-process dies or whose node is lost is retried by Ray elsewhere; the records being
-first-wins and each task skipping what is already recorded, nothing is lost or
-done twice.
+task, the tasks sharing every model's samples as they go (:mod:`core.evaluation.claims`),
+writing into the one run folder — so the folder must be on a path every node sees (a
+shared filesystem), as must the dataset. Ray places each task where its resources are
+free: one GPU per task for a CUDA run, and the planned memory of the batch's heaviest
+model (Ray's ``memory`` resource), so a replica only goes where it fits. A task whose
+worker process dies or whose node is lost is retried by Ray elsewhere, taking back the
+samples it had claimed; the records being first-wins and each task skipping what is
+already recorded, nothing is lost or done twice.
 """
 
 from __future__ import annotations
@@ -105,8 +105,11 @@ def shard_count(resources: dict[str, Any], device: str, requested: int) -> int:
                       not key.startswith("node:__internal")))
 
 
-def _task(run_dir: str, batch: str, index: int, count: int, device: str) -> dict[str, Any]:
-    """One shard in a Ray worker process (imported there by name)."""
+def _task(run_dir: str, batch: str, index: int, count: int, device: str,
+          claims: str | None = None) -> dict[str, Any]:
+    """One shard in a Ray worker process (imported there by name); ``claims``: the folder
+    where the shards share the samples (a retried task, same arguments, takes back what
+    it had claimed)."""
     from core.evaluation.worker import run_batch
 
     import ray
@@ -114,7 +117,8 @@ def _task(run_dir: str, batch: str, index: int, count: int, device: str) -> dict
     if device == "cuda":
         gpu = ray.get_gpu_ids()
         device = f"cuda:{int(gpu[0])}" if gpu else "cuda"
-    code = run_batch(Path(run_dir), batch, Shard(index, count, device))
+    code = run_batch(Path(run_dir), batch, Shard(index, count, device),
+                     Path(claims) if claims else None)
     return {"code": code, "node": ray.util.get_node_ip_address(), "device": device,
             "node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
@@ -143,7 +147,9 @@ def run_batch_on_cluster(run_dir: Path, batch: str, count: int, device: str,
     options: dict[str, Any] = {"num_cpus": placement.num_cpus, "num_gpus": placement.num_gpus}
     if placement.memory_bytes:
         options["memory"] = placement.memory_bytes
-    refs = [remote.options(**options).remote(str(run_dir), batch, i, count, device)
+    claims = RunDir(run_dir).new_claims(batch) if count > 1 else None
+    refs = [remote.options(**options).remote(str(run_dir), batch, i, count, device,
+                                             str(claims) if claims else None)
             for i in range(count)]
     pending = list(refs)
     while pending:  # the nodes, for the Monitor page, while the tasks run

@@ -5,7 +5,10 @@ the device waited for the CPU at every step (on a GPU, reading and resampling
 5,120 short clips took a third of a large model's turn). Here a thread decodes
 the next clips, in the run's order, while the model transcribes the current
 ones; what the model is given does not change, only when its audio was read.
-At most one batch is held ahead, so memory grows by one batch of audio.
+At most one batch is held ahead, so memory grows by one batch of audio. The
+samples may come from a lazy iterator (:mod:`core.evaluation.claims` hands a
+data-parallel worker its samples as it goes): it is advanced only when a clip
+is about to be read.
 
 Only for a model on a GPU: on the CPU the model already uses every core ERT
 lets it have, and a reading thread beside it made the same turn slower (2 cores:
@@ -17,10 +20,11 @@ from __future__ import annotations
 from core.audio import AudioError
 from core.datasets import Sample
 
+import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,12 +58,11 @@ class AudioPrefetcher:
     again by :meth:`take`, so it is not lost on the thread.
     """
 
-    def __init__(self, samples: Sequence[Sample], ahead: Callable[[], int],
+    def __init__(self, samples: Iterable[Sample], ahead: Callable[[], int],
                  background: bool = True) -> None:
-        self._samples = list(samples)
+        self._samples = iter(samples)
         self._ahead = ahead
         self._ready: deque[Clip] = deque()
-        self._taken = 0
         self._wanted = 0
         self._cond = threading.Condition()
         self._stop = False
@@ -73,12 +76,15 @@ class AudioPrefetcher:
 
     def _read(self) -> None:
         try:
-            for sample in self._samples:
+            while True:
                 with self._cond:
                     self._cond.wait_for(
                         lambda: self._stop or len(self._ready) < self._room())
                     if self._stop:
                         return
+                sample = next(self._samples, None)
+                if sample is None:
+                    return
                 clip = read_clip(sample)
                 with self._cond:
                     self._ready.append(clip)
@@ -96,11 +102,10 @@ class AudioPrefetcher:
         return max(self._ahead(), self._wanted, 1)
 
     def take(self, count: int) -> list[Clip]:
-        """The next ``count`` clips (fewer at the end), waiting for them if needed."""
-        count = min(count, len(self._samples) - self._taken)
+        """The next ``count`` clips (fewer at the end, none once all are taken), waiting
+        for them if needed."""
         if self._thread is None:
-            self._taken += count
-            return [read_clip(s) for s in self._samples[self._taken - count:self._taken]]
+            return [read_clip(s) for s in itertools.islice(self._samples, count)]
         with self._cond:
             self._wanted = count
             self._cond.notify_all()
@@ -109,7 +114,6 @@ class AudioPrefetcher:
             if self._error is not None and len(self._ready) < count:
                 raise self._error
             clips = [self._ready.popleft() for _ in range(min(count, len(self._ready)))]
-            self._taken += len(clips)
             self._cond.notify_all()  # room for more
         return clips
 

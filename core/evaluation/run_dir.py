@@ -18,7 +18,9 @@ from core.evaluation.summary import ModelSummary
 
 import json
 import os
+import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ CANCEL_FILE = "CANCEL"
 LOCK_FILE = "runner.lock"
 RUNNER_LOG = "runner.log"
 CLUSTER_FILE = "cluster.json"  # a Ray run's nodes, refreshed while its tasks run
+CLAIMS_DIR = "claims"  # data-parallel workers' shares, one folder per dispatch of a batch
 # Consolidated outputs, rewritten with a new time stamp whenever a run is (re)scored.
 CONSOLIDATED, DETAILED, MEMORY, CHART = ("consolidated_results", "consolidated_detailed",
                                          "memory_stats", "comparison")
@@ -94,6 +97,21 @@ class RunDir:
         """A worker's log; data-parallel workers (``shard`` = their index) each have one."""
         return self.path / (f"worker_{batch}.log" if shard is None
                             else f"worker_{batch}_shard{shard + 1}.log")
+
+    def new_claims(self, batch: str) -> Path | None:
+        """A fresh folder where one dispatch of ``batch``'s data-parallel workers share its
+        samples (:mod:`core.evaluation.claims`); the batch's earlier ones are removed. None
+        where the filesystem cannot hold claims: the workers then take dealt shares."""
+        from core.evaluation.claims import can_claim
+
+        root = self.path / CLAIMS_DIR / batch
+        shutil.rmtree(root, ignore_errors=True)
+        folder = root / uuid.uuid4().hex[:12]
+        return folder if can_claim(folder) else None
+
+    def drop_claims(self) -> None:
+        """Remove every dispatch's claims (the run's batches are over)."""
+        shutil.rmtree(self.path / CLAIMS_DIR, ignore_errors=True)
 
     @property
     def runner_log(self) -> Path:

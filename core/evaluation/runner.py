@@ -50,6 +50,7 @@ class RunOutcome:
     cancelled: bool = False
     worker_failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what went wrong and was recovered
+    results_seconds: float = 0.0  # scoring and writing the result files, after the workers
 
 
 def selected_specs(config: RunConfig, registry: AsrRegistry
@@ -267,8 +268,11 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
                 notes = chosen + notes
             outcome.worker_failures += failures
             outcome.notes += notes
+        run.drop_claims()
         outcome.cancelled = outcome.cancelled or run.cancel_requested()
+        began = time.perf_counter()
         outcome.files = write_results(run, plan, manifest, manifest["samples"])
+        outcome.results_seconds = time.perf_counter() - began
         return outcome
     finally:
         run.release()
@@ -312,19 +316,20 @@ def _replicated(config: RunConfig, plan: Plan, batch: PlannedBatch
 
 def _run_batch(run: RunDir, batch: str, devices: list[str],
                progress: Progress | None) -> tuple[list[str], list[str]]:
-    """One worker, or one per device at once (data-parallel shards of every model).
+    """One worker, or one per device at once (data-parallel workers sharing every model's
+    samples as they go, :mod:`core.evaluation.claims`).
 
     Returns the failures left and notes on what was recovered. A data-parallel worker
-    that dies (killed, out of memory) leaves its share unfinished: one more worker then
-    takes every sample of the batch still missing, on a device whose worker ended well,
-    so nothing is lost and, records being first-wins, nothing doubles.
+    that dies (killed, out of memory) leaves what it had claimed unfinished: one more
+    worker then takes every sample of the batch still missing, on a device whose worker
+    ended well, so nothing is lost and, records being first-wins, nothing doubles.
     """
     if len(devices) <= 1:
         shard = Shard(0, 1, devices[0]) if devices else None
         code = _run_workers(run, batch, [shard], progress)[0]
         return ([] if code == 0 else [_failure(run, batch, None, code)]), []
     parts = shards(devices)
-    codes = _run_workers(run, batch, parts, progress)
+    codes = _run_workers(run, batch, parts, progress, run.new_claims(batch))
     failed = [(part, code) for part, code in zip(parts, codes, strict=True) if code != 0]
     if not failed or run.cancel_requested():
         return [_failure(run, batch, part.index, code) for part, code in failed], []
@@ -343,14 +348,17 @@ def _failure(run: RunDir, batch: str, shard: int | None, code: int) -> str:
 
 
 def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
-                 progress: Progress | None) -> list[int]:
-    """Start a worker per part (``None``: the batch's one plain worker); wait for all."""
+                 progress: Progress | None, claims: Path | None = None) -> list[int]:
+    """Start a worker per part (``None``: the batch's one plain worker); wait for all.
+    ``claims``: the folder where data-parallel parts share the samples."""
     procs, logs = [], []
     for part in parts:
         parallel = part is not None and part.count > 1
         cmd = [sys.executable, "-m", "core.evaluation.worker", str(run.path), batch]
         if part is not None and (parallel or part.device != "cpu"):
             cmd += part.as_args()
+        if parallel and claims is not None:
+            cmd += ["--claims", str(claims)]
         env = {**os.environ, **(part.environment() if part is not None else {})}
         log = run.worker_log(batch, part.index if parallel else None).open("ab")
         logs.append(log)

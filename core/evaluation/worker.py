@@ -16,6 +16,7 @@ from core.asr.spec import AsrModelSpec
 from core.audio import SAMPLE_RATE
 from core.datasets import Sample, load_dataset_spec
 from core.evaluation.cache import TranscriptCache, audio_hash, cache_key, tuning_key
+from core.evaluation.claims import Claims
 from core.evaluation.config import RunConfig
 from core.evaluation.guard import MemoryGuard, take_sample
 from core.evaluation.measurements import Measurement, MeasurementStore
@@ -31,10 +32,13 @@ from core.system import process_tree_rss_gb
 
 import dataclasses
 import gc
+import itertools
 import signal
 import socket
 import sys
 import time
+from collections import deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +75,7 @@ class ModelEvaluation:
         self.device: str | None = None  # set by a data-parallel worker: where it runs
         self.replicas = 1  # workers sharing that device
         self.decoding_seconds = 0.0  # wall time of the transcription loop
+        self._skipped: deque[tuple[Sample, str | None]] = deque()
 
     def _record(self, sample: Sample, **fields: Any) -> None:
         """Append one sample's outcome; ``fields`` are :class:`SampleRecord`'s (time,
@@ -92,21 +97,24 @@ class ModelEvaluation:
         """The language a sample is decoded in: the run's override, else its own."""
         return self.config.decode.language or sample.language
 
-    def skip_other_languages(self, pending: list[Sample]) -> list[Sample]:
-        """Record samples in languages the model does not transcribe as skipped (unless
-        the run asks for every language); returns the samples left to transcribe."""
-        if self.config.all_languages:
-            return pending
-        keep = []
-        for sample in pending:
+    def _wanted(self, samples: Iterable[Sample]) -> Iterator[Sample]:
+        """The samples in languages the model transcribes (all, if the run asks for every
+        language); the others are set aside for :meth:`_record_skipped`. Runs on the
+        audio-reading thread, so it only queues them."""
+        for sample in samples:
             language = self._language(sample)
-            if self.spec.supports(language):
-                keep.append(sample)
+            if self.config.all_languages or self.spec.supports(language):
+                yield sample
             else:
-                self._record(sample, skipped=(
-                    f"wrong language: {language} ({self.spec.key} transcribes "
-                    f"{', '.join(self.spec.languages)})"))
-        return keep
+                self._skipped.append((sample, language))
+
+    def _record_skipped(self) -> None:
+        """Record the samples :meth:`_wanted` set aside as skipped (not run, not failed)."""
+        while self._skipped:
+            sample, language = self._skipped.popleft()
+            self._record(sample, skipped=(
+                f"wrong language: {language} ({self.spec.key} transcribes "
+                f"{', '.join(self.spec.languages)})"))
 
     def _step(self, backend: Backend, chunk: list[Clip]) -> None:
         """Serve cache hits, transcribe the rest of ``chunk`` (read ahead) as one batch.
@@ -156,20 +164,25 @@ class ModelEvaluation:
         self.tuner.observe(size, sum(r.audio_seconds for r in results), finished - started,
                            self.guard.peak_rss_gb - self.guard.baseline_rss_gb)
 
-    def run(self, pending: list[Sample], run: RunDir, position: dict[str, int]) -> ModelRecord:
+    def run(self, pending: Iterable[Sample], run: RunDir, position: dict[str, int],
+            total: int) -> ModelRecord | None:
+        """Evaluate the model on ``pending``: a list, or an iterator that hands out samples
+        as they are read (:mod:`core.evaluation.claims`), of about ``total`` samples.
+        None when it handed out nothing (the other workers took it all)."""
         started = time.time()
         record = ModelRecord(model=self.spec.key, batch=self.batch, status="ok", started=started)
         self.guard.reset(self.config.guard.limit_gb)
-        total = len(pending)
-        pending = self.skip_other_languages(pending)
         self.status.update(model=self.spec.key, phase="loading", done=self.done, total=total,
                            failures=0, batch_size=None, **position)
-        if not pending:  # nothing in this model's languages: no need to load it
+        wanted = self._wanted(pending)
+        first = next(wanted, None)  # before loading: there may be nothing to load it for
+        self._record_skipped()
+        if first is None:  # nothing in this model's languages, or nothing left
             record.samples_done, record.ended = self.done, time.time()
-            return record
+            return record if self.done else None
         # The first batch's audio is read while the model loads, each next one while the
         # model transcribes the current one.
-        reader = AudioPrefetcher(pending, lambda: self.tuner.size,
+        reader = AudioPrefetcher(itertools.chain([first], wanted), lambda: self.tuner.size,
                                  background=self.config.device.startswith("cuda"))
         backend = create_backend(self.spec, self.config.device, self.dtype)
         try:
@@ -183,34 +196,36 @@ class ModelEvaluation:
             record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
             record.ended = time.time()
             return record
-        index, began, skipped = 0, time.perf_counter(), self.done
+        began, skipped = time.perf_counter(), self.done
         try:
-            while index < len(pending):
+            while True:
                 if run.cancel_requested():
                     record.status = "cancelled"
                     break
-                if self.guard.tripped.is_set():
+                chunk = reader.take(self.tuner.size)
+                self._record_skipped()
+                if not chunk:
+                    break
+                if self.guard.tripped.is_set():  # what is taken and not run stays pending
                     record.status, record.error = "stopped: memory", self.guard.reason
                     break
-                size = self.tuner.size
-                self._step(backend, reader.take(size))
-                index += size
+                self._step(backend, chunk)
                 elapsed = time.perf_counter() - began
                 rate = (self.done - skipped) / elapsed if elapsed > 0 else 0.0
+                total = max(total, self.done)  # a worker that shares may do more than its part
                 self.status.update(
-                    phase="transcribing", done=self.done, failures=self.failures,
+                    phase="transcribing", done=self.done, failures=self.failures, total=total,
                     batch_size=self.tuner.size, samples_per_s=round(rate, 3),
                     eta_s=round((total - self.done) / rate, 1) if rate else None,
                     host_load=host_load(self.guard.latest))
             self.decoding_seconds = time.perf_counter() - began
-            if self.guard.tripped.is_set() and record.status == "ok" and index < len(pending):
-                record.status, record.error = "stopped: memory", self.guard.reason
         except Exception as exc:
             if not _is_oom(exc):
                 raise
             record.status, record.error = "stopped: memory", f"{type(exc).__name__}: {exc}"
         finally:
             reader.close()
+            self._record_skipped()
             record.packing_retries = backend.packing_retries
             backend.free()
             del backend
@@ -247,11 +262,13 @@ class ModelEvaluation:
                         if self.decoding_seconds > 0 else None)))
 
 
-def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None) -> int:
+def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None,
+              claims: Path | None = None) -> int:
     """Evaluate every model of ``batch_name`` that still has work; 0 when done.
 
-    ``shard``: this worker is one of several data-parallel ones and takes only its share
-    of each model's samples (:mod:`core.evaluation.shards`).
+    ``shard``: this worker is one of several data-parallel ones. With ``claims`` (the
+    dispatch's folder, :mod:`core.evaluation.claims`) the workers share each model's
+    samples as they go; without, this one takes its dealt share (every ``count``-th).
     """
     shard = shard or Shard()
     parallel = shard.count > 1
@@ -260,7 +277,9 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None) -> int
     plan = run.read_plan()
     batch = plan.batch(batch_name)
     registry = load_asr_registry(Path(config.registry_path) if config.registry_path else None)
-    samples = shard.take(load_dataset_spec(config.dataset, config.samples, config.seed))
+    samples = load_dataset_spec(config.dataset, config.samples, config.seed)
+    sharing = parallel and claims is not None
+    mine = samples if sharing else shard.take(samples)
     records = run.records()
     status = run.status_writer(shard.index if parallel else None, batch=batch_name,
                                **({"shard": shard.label, "device": shard.device,
@@ -274,18 +293,28 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None) -> int
     try:
         for position, key in enumerate(batch.models):
             done = records.done(key)
-            pending = [s for s in samples if s.id not in done]
+            pending: Iterable[Sample] = [s for s in mine if s.id not in done]
             if not pending or key in failed:
                 continue
             if run.cancel_requested():
                 break
+            total = len(pending)
+            if sharing:
+                assert claims is not None
+                total = -(-total // shard.count)  # about its part; it may take more
+                share = Claims(claims / str(position), shard.index, shard.count)
+                pending = (s for chunk in share.chunks(samples) for s in chunk
+                           if s.id not in done)
             evaluation = ModelEvaluation(registry.get(key), batch_name, config, records, guard,
                                          status, cache, plan.budget_gb, measured,
                                          planned_dtype(plan, key, config.dtype))
             evaluation.device = shard.device if parallel else None
             evaluation.replicas = shard.replicas
             record = evaluation.run(
-                pending, run, {"model_index": position, "models_total": len(batch.models)})
+                pending, run, {"model_index": position, "models_total": len(batch.models)},
+                total)
+            if record is None:
+                continue
             if parallel:
                 record.shard, record.device = shard.label, shard.device
                 record.node = socket.gethostname()
@@ -301,19 +330,23 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None) -> int
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m core.evaluation.worker RUN_DIR BATCH [--shard I/N --on DEVICE]``."""
+    """``python -m core.evaluation.worker RUN_DIR BATCH [--shard I/N --on DEVICE
+    [--claims DIR]]``."""
     args = list(argv if argv is not None else sys.argv[1:])
-    shard = None
+    shard, claims = None, None
+    if len(args) == 8 and args[6] == "--claims":
+        claims = Path(args[7])
+        args = args[:6]
     if len(args) == 6 and args[2] == "--shard" and args[4] == "--on":
         shard = Shard.parse(args[3], args[5])
         args = args[:2]
     if len(args) != 2:
-        print("usage: python -m core.evaluation.worker RUN_DIR BATCH [--shard I/N --on DEVICE]",
-              file=sys.stderr)
+        print("usage: python -m core.evaluation.worker RUN_DIR BATCH [--shard I/N --on DEVICE "
+              "[--claims DIR]]", file=sys.stderr)
         return 2
     # SIGTERM (Cancel in the UI) ends the current step cleanly, like a cancel file.
     signal.signal(signal.SIGTERM, lambda *_: RunDir(args[0]).request_cancel())
-    return run_batch(Path(args[0]), args[1], shard)
+    return run_batch(Path(args[0]), args[1], shard, claims)
 
 
 if __name__ == "__main__":
