@@ -6,10 +6,12 @@ need = weights + activation allowance, where
   loads, as :func:`core.asr.dtype.load_dtype` decides for the load itself
   (transformers: bf16 on a CPU with native bf16, else fp32, bf16/fp16 on GPU;
   faster-whisper: int8 on CPU, fp16 on GPU);
-* the parameter count is exact when the model's ``config.json`` is at hand (a
-  local folder or the hub cache): the model is built on the ``meta`` device,
-  which allocates nothing, and its parameters are counted. Otherwise it comes
-  from :data:`PUBLISHED_PARAMS_M`, the counts published with the models;
+* the parameter count is exact when the model is at hand (a local folder or the
+  hub cache): read from its safetensors headers (the shapes of what will be
+  loaded, a few KB; no transformers import, which costs the planner ~8 s), else
+  from its ``config.json``, the model built on the ``meta`` device, which
+  allocates nothing, and its parameters counted. Otherwise it comes from
+  :data:`PUBLISHED_PARAMS_M`, the counts published with the models;
 * the activation allowance (features, encoder states, KV caches, attention,
   allocator slack) was measured with ``scripts/measure_asr_activations.py``:
   peak RSS minus the loaded RSS while transcribing a batch of eight 30 s
@@ -34,6 +36,8 @@ from core.asr.dtype import device_kind as device_kind  # re-exported: the planne
 from core.asr.factory import backend_class
 
 import functools
+import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +108,7 @@ class MemoryEstimate:
     """One model's memory need on one device, with where the figures came from."""
 
     params: int
-    params_from: str  # "config" | "published" | "registry" | "override"
+    params_from: str  # "weights" | "config" | "published" | "registry" | "override"
     dtype: str
     batch_size: int
     weights_gb: float
@@ -200,11 +204,43 @@ def params_from_config(folder: Path, family: str) -> int | None:
         return None
 
 
+SAFETENSORS_FILE, SAFETENSORS_INDEX = "model.safetensors", "model.safetensors.index.json"
+HEADER_LIMIT = 100 * 2**20  # a safetensors header larger than this is not one
+
+
+def params_from_weights(folder: Path) -> int | None:
+    """Count the values stored in ``folder``'s safetensors weights from their headers
+    alone (persistent buffers included: they are loaded too). None without them."""
+    try:
+        if (folder / SAFETENSORS_INDEX).is_file():
+            index = json.loads((folder / SAFETENSORS_INDEX).read_text())
+            files = sorted(set(index["weight_map"].values()))
+        elif (folder / SAFETENSORS_FILE).is_file():
+            files = [SAFETENSORS_FILE]
+        else:
+            return None
+        total = 0
+        for name in files:
+            with open(folder / name, "rb") as handle:
+                size = int.from_bytes(handle.read(8), "little")
+                if not 0 < size < HEADER_LIMIT:
+                    return None
+                header = json.loads(handle.read(size))
+            total += sum(math.prod(entry["shape"]) for key, entry in header.items()
+                         if key != "__metadata__")
+        return total or None
+    except (OSError, ValueError, KeyError, TypeError):  # not readable as safetensors
+        return None
+
+
 def parameter_count(spec: AsrModelSpec) -> tuple[int, str]:
-    """The spec's parameter count and its origin (registry, config or published)."""
+    """The spec's parameter count and its origin (registry, weights, config or
+    published)."""
     if spec.params_millions:
         return int(spec.params_millions * 1e6), "registry"
     folder = _config_folder(spec)
+    if folder is not None and (count := params_from_weights(folder)):
+        return count, "weights"
     if folder is not None and (count := params_from_config(folder, spec.family)):
         return count, "config"
     return published_params(spec), "published"

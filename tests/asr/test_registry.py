@@ -5,6 +5,7 @@ from core.asr.faster_whisper_backend import FasterWhisperBackend
 from core.asr.memory import estimate, need_gb, published_params
 from core.asr.transformers_backend import TransformersBackend
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -314,3 +315,43 @@ def test_gemma3n_activation_allowance_covers_what_the_real_shapes_took(
                          clip_seconds=30.0).activations_gb
     allowance -= CUDA_CONTEXT_GB if device == "cuda" else 0.0
     assert measured_gb <= allowance <= 1.5 * measured_gb  # covers it, without waste
+
+
+def test_a_saved_model_is_counted_from_its_weights_without_importing_transformers(tmp_path):
+    """The planner reads the safetensors headers (what will be loaded) instead of importing
+    transformers to build the model on ``meta``: the same count, seconds sooner."""
+    from core.asr import tiny_models
+    from core.asr.memory import params_from_config, params_from_weights
+
+    whisper = tiny_models.build_whisper(tmp_path / "whisper")
+    ctc = tiny_models.build_wav2vec2(tmp_path / "ctc")
+    assert params_from_weights(whisper) == params_from_config(whisper, "whisper")
+    assert params_from_weights(ctc) == params_from_config(ctc, "wav2vec2")
+    toml = tmp_path / "asr.toml"
+    toml.write_text(f'[models."whisper:mine"]\nsource = "{whisper}"\n')
+    code = ("import sys, core; from pathlib import Path; "
+            "from core.asr.registry import load_asr_registry; from core.asr.memory import "
+            f"estimate; m = estimate(load_asr_registry(Path({str(toml)!r})).get('whisper:mine'),"
+            " 'cpu'); print(m.params_from, m.params, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["weights", str(params_from_weights(whisper)), "False"]
+
+
+def test_sharded_weights_are_summed_and_a_broken_file_falls_back(tmp_path):
+    from core.asr.memory import params_from_weights
+
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    save_file({"a": np.zeros((3, 4), np.float32)}, str(tmp_path / "part-1.safetensors"))
+    save_file({"b": np.zeros(5, np.float16), "c": np.zeros((2, 2, 2), np.float32)},
+              str(tmp_path / "part-2.safetensors"))
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
+        "a": "part-1.safetensors", "b": "part-2.safetensors", "c": "part-2.safetensors"}}))
+    assert params_from_weights(tmp_path) == 12 + 5 + 8
+    (tmp_path / "part-2.safetensors").write_bytes(b"\xff" * 16)
+    assert params_from_weights(tmp_path) is None  # the planner then builds it on meta
+    assert params_from_weights(tmp_path / "nowhere") is None
