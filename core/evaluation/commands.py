@@ -287,8 +287,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="cuda: every visible GPU, one data-parallel worker each")
     p.add_argument("--devices", default=None, metavar="LIST",
                    help="data-parallel workers, one per device: cuda:0,cuda:2 picks GPUs; "
-                        "cpu,cpu runs two CPU workers (each model's samples are dealt "
-                        "between them; one run folder, every sample once)")
+                        "cpu,cpu runs two CPU workers (they share each model's samples "
+                        "as they go; one run folder, every sample once)")
     p.add_argument("--cluster", default=None, metavar="ADDRESS",
                    help="run the workers as Ray tasks: local (Ray started on this machine), "
                         "auto (the cluster this machine joined), or HOST:PORT; the run folder "

@@ -45,8 +45,8 @@ class RunConfig:
     # others are recorded as skipped (wrong language). True: on every sample.
     all_languages: bool = False
     baseline: str | None = None  # model whose paired WER change the others report
-    # Data-parallel workers, one per device ("cuda:0", "cuda:1"; "cpu" may repeat): each
-    # model's samples are dealt between them (core.evaluation.shards). Empty: one worker
+    # Data-parallel workers, one per device ("cuda:0", "cuda:1"; "cpu" may repeat): they
+    # share each model's samples as they go (core.evaluation.claims). Empty: one worker
     # on ``device``.
     devices: list[str] = field(default_factory=list)
     # Run the workers as Ray tasks: "local" (Ray started here), "auto" (the cluster this

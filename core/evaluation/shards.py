@@ -1,12 +1,13 @@
 """Data-parallel shards: which samples a worker takes, and which device it runs on.
 
 With several devices, each model of a batch is evaluated by one worker per
-device at once, worker ``i`` of ``n`` taking every ``n``-th pending sample
-from ``i``. The shard is a pure function of the sample order, so a resumed
-run re-deals only what is still missing, a killed worker's samples go to
-whichever worker takes them next time, and the one ``samples.jsonl`` (each
-record one ``O_APPEND`` write, first record per (model, sample) wins) keeps
-every sample exactly once whatever ran it.
+device at once. The workers share the samples as they go
+(:mod:`core.evaluation.claims`); where the run folder cannot hold claims, worker
+``i`` of ``n`` takes every ``n``-th pending sample from ``i`` (:meth:`Shard.take`).
+Either way a resumed run hands out only what is still missing, a killed worker's
+samples go to whichever worker takes them next time, and the one
+``samples.jsonl`` (each record one ``O_APPEND`` write, first record per (model,
+sample) wins) keeps every sample exactly once whatever ran it.
 
 A worker sees only its device: ``CUDA_VISIBLE_DEVICES`` is set to that one
 GPU, so backends keep asking for plain ``"cuda"``.
