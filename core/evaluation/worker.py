@@ -76,6 +76,7 @@ class ModelEvaluation:
         self.replicas = 1  # workers sharing that device
         self.decoding_seconds = 0.0  # wall time of the transcription loop
         self._skipped: deque[tuple[Sample, str | None]] = deque()
+        self.skipped = 0  # samples recorded as skipped (other languages): not in the rate
 
     def _record(self, sample: Sample, **fields: Any) -> None:
         """Append one sample's outcome; ``fields`` are :class:`SampleRecord`'s (time,
@@ -112,6 +113,7 @@ class ModelEvaluation:
         """Record the samples :meth:`_wanted` set aside as skipped (not run, not failed)."""
         while self._skipped:
             sample, language = self._skipped.popleft()
+            self.skipped += 1
             self._record(sample, skipped=(
                 f"wrong language: {language} ({self.spec.key} transcribes "
                 f"{', '.join(self.spec.languages)})"))
@@ -196,7 +198,7 @@ class ModelEvaluation:
             record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
             record.ended = time.time()
             return record
-        began, skipped = time.perf_counter(), self.done
+        began, before = time.perf_counter(), self.done - self.skipped
         try:
             while True:
                 if run.cancel_requested():
@@ -211,7 +213,7 @@ class ModelEvaluation:
                     break
                 self._step(backend, chunk)
                 elapsed = time.perf_counter() - began
-                rate = (self.done - skipped) / elapsed if elapsed > 0 else 0.0
+                rate = (self.done - self.skipped - before) / elapsed if elapsed > 0 else 0.0
                 total = max(total, self.done)  # a worker that shares may do more than its part
                 self.status.update(
                     phase="transcribing", done=self.done, failures=self.failures, total=total,
