@@ -7,7 +7,8 @@ A fork taken while another Python thread holds a lock (stdout's, logging's, a li
 can deadlock the child, so work is only spread when this process runs a single Python
 thread (the runner at the end of a run, the CLI), never from a server with threads (the
 app, the API): there it runs here, serially. Idle native pools (torch's) do not count: the
-child never calls into them, as PyTorch's own DataLoader workers, forked the same way.
+child never calls into them, as PyTorch's own DataLoader workers, forked the same way. Nor
+does tqdm's monitor, which any progress bar starts and which is stopped before forking.
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ R = TypeVar("R")
 def single_threaded() -> bool:
     """Whether this process runs one Python thread (and can fork: Linux)."""
     return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+def stop_tqdm_monitor() -> None:
+    """Stop tqdm's monitor thread if a progress bar started it (a daemon that wakes every
+    10 s to adjust bars: the one extra thread a CLI or a benchmark driver commonly has, which
+    would keep its scoring on one core); tqdm starts it again with its next bar."""
+    module = sys.modules.get("tqdm")
+    monitor = getattr(getattr(module, "tqdm", None), "monitor", None)
+    if monitor is not None and monitor.is_alive():
+        monitor.exit()
 
 
 def usable_cores() -> int:
@@ -52,6 +63,8 @@ def fork_map(fn: Callable[[Sequence[T]], R], items: Sequence[T], min_per_process
     ``[fn(items)]`` in this process. ``fn`` must be a module-level function (it is pickled by
     name) and its results picklable."""
     processes = min(usable_cores(), len(items) // max(1, min_per_process))
+    if processes >= 2:
+        stop_tqdm_monitor()
     if processes < 2 or not single_threaded():
         return [fn(items)]
     import multiprocessing

@@ -100,9 +100,6 @@ def _all_models(args: argparse.Namespace) -> list[str]:
 def _progress_printer() -> Any:
     from tqdm import tqdm
 
-    # No monitor thread (it only adjusts miniters): the run's scoring forks processes at the
-    # end, which core.parallel does only from a process running one Python thread.
-    tqdm.monitor_interval = 0
     bars: dict[str, Any] = {}
 
     def show(status: dict[str, Any]) -> None:

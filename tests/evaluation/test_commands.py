@@ -65,14 +65,19 @@ def test_the_report_names_the_dataset_units_counts_and_what_speed_was_measured_o
     assert "None" not in out and lines["broken"].endswith("—  —")  # no WER, no speed
 
 
-def test_the_cli_progress_bars_leave_the_run_single_threaded_for_its_scoring() -> None:
-    """tqdm's monitor thread would make core.parallel score a large run on one core (in a
-    fresh interpreter: other tests leave threads in this one)."""
-    code = ("from core import parallel\n"
+def test_a_run_that_showed_progress_bars_still_scores_over_forked_processes() -> None:
+    """tqdm's monitor thread, which the CLI's bars (or any tqdm bar) start, would keep
+    core.parallel scoring a large run on one core (in a fresh interpreter: other tests leave
+    threads in this one)."""
+    code = ("import os\n"
+            "from core import parallel\n"
             "from core.evaluation.commands import _progress_printer\n"
+            "def pids(part): return os.getpid()\n"
             "show = _progress_printer()\n"
             "show({'model': 'whisper:tiny', 'total': 3, 'done': 1, 'batch_size': 1})\n"
-            "print(parallel.single_threaded())\n")
+            "parallel.usable_cores = lambda: 2\n"
+            "ran = parallel.fork_map(pids, list(range(10)), 5)\n"
+            "print(len(ran), os.getpid() not in ran, parallel.single_threaded())\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, timeout=120, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "True"
+    assert out.stdout.strip().splitlines()[-1] == "2 True True"
