@@ -16,7 +16,9 @@ from core.languages import language_key  # noqa: F401
 from core.normalize import english_spelling_mapping, normalize  # noqa: F401
 from core.parallel import fork_map
 
+import itertools
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -261,6 +263,10 @@ class _Part:
     chrf: list[list[Any]]
 
 
+def _unpack(parts: Sequence[_Part]) -> list[tuple[SampleScore, list[Any], list[Any]]]:
+    return [(s, b, c) for p in parts for s, b, c in zip(p.samples, p.bleu, p.chrf, strict=True)]
+
+
 def _score_part(rows: Sequence[tuple[Any, ...]]) -> _Part:
     samples = [score_sample(ref, hyp, lang, sample_id=sample_id, duration=dur,
                             processing_time=spent, strip_accents=strip)
@@ -271,6 +277,59 @@ def _score_part(rows: Sequence[tuple[Any, ...]]) -> _Part:
     refs = [[s.reference_norm for s in samples]]
     return _Part(samples, BLEU()._extract_corpus_statistics(hyps, refs),
                  CHRF()._extract_corpus_statistics(hyps, refs))
+
+
+_Row = tuple[str, str, str | None, str, float | None, float | None, bool]
+# Each pair's score and sacrebleu statistics by its inputs: a run's samples are scored while
+# its GPU workers decode (prime), so scoring the run at its end only sums. Bounded: the
+# oldest go first. A lock, since the app and the API score from several threads.
+_Scored = tuple[SampleScore, list[Any], list[Any]]
+_SCORED: dict[_Row, _Scored] = {}
+SCORED_LIMIT = 500_000
+_SCORED_LOCK = threading.Lock()
+
+
+def _rows(references: Sequence[str], hypotheses: Sequence[str],
+          language: str | Sequence[str | None] | None, ids: Sequence[str] | None,
+          durations: Sequence[float | None] | None,
+          processing_times: Sequence[float | None] | None, strip_accents: bool
+          ) -> list[_Row]:
+    n = len(references)
+    if len(hypotheses) != n:
+        raise ValueError(f"{n} references but {len(hypotheses)} hypotheses")
+    languages = _per_sample(language, n, "language")
+    ids = [str(i) for i in (_per_sample(ids, n, "ids") if ids is not None else range(n))]
+    durations = _per_sample(durations, n, "durations")
+    times = _per_sample(processing_times, n, "processing_times")
+    return list(zip(references, hypotheses, languages, ids, durations, times,
+                    [strip_accents] * n, strict=True))
+
+
+def _score_rows(rows: Sequence[_Row], parallel: bool) -> dict[_Row, _Scored]:
+    """Each distinct row's score: those remembered as they are, the others scored now (over
+    forked processes if ``parallel``) and remembered."""
+    with _SCORED_LOCK:
+        known = {row: _SCORED[row] for row in rows if row in _SCORED}
+    missing = [row for row in dict.fromkeys(rows) if row not in known]
+    if not missing:
+        return known
+    parts = (fork_map(_score_part, missing, PARALLEL_MIN_SAMPLES) if parallel
+             else [_score_part(missing)])
+    fresh = dict(zip(missing, _unpack(parts), strict=True))
+    with _SCORED_LOCK:
+        _SCORED.update(fresh)
+        for old in list(itertools.islice(_SCORED, max(0, len(_SCORED) - SCORED_LIMIT))):
+            del _SCORED[old]
+    return {**known, **fresh}
+
+
+def prime(references: Sequence[str], hypotheses: Sequence[str],
+          language: str | Sequence[str | None] | None = None, *,
+          ids: Sequence[str] | None = None, strip_accents: bool = False) -> None:
+    """Score now, in this process, what :func:`score` will be asked with the same arguments
+    (a run's samples as they are recorded), so that it only sums them then."""
+    _score_rows(_rows(references, hypotheses, language, ids, None, None, strip_accents),
+                parallel=False)
 
 
 def score(
@@ -289,25 +348,23 @@ def score(
     Empty texts never crash: an empty hypothesis is all deletions, an empty
     reference all insertions, both empty zero errors. RTFx is total audio
     seconds (``durations``) over ``processing_seconds`` (default: the sum of
-    ``processing_times``); None when either is unknown.
+    ``processing_times``); None when either is unknown. Pairs scored before (by
+    :func:`prime` or an earlier call) are not scored again.
     """
-    n = len(references)
-    if len(hypotheses) != n:
-        raise ValueError(f"{n} references but {len(hypotheses)} hypotheses")
-    languages = _per_sample(language, n, "language")
-    ids = [str(i) for i in (_per_sample(ids, n, "ids") if ids is not None else range(n))]
-    durations = _per_sample(durations, n, "durations")
-    times = _per_sample(processing_times, n, "processing_times")
-    rows = list(zip(references, hypotheses, languages, ids, durations, times,
-                    [strip_accents] * n, strict=True))
-    parts = fork_map(_score_part, rows, PARALLEL_MIN_SAMPLES)
-    samples = tuple(s for part in parts for s in part.samples)
+    rows = _rows(references, hypotheses, language, ids, durations, processing_times,
+                 strip_accents)
+    n = len(rows)
+    durations = [row[4] for row in rows]
+    times = [row[5] for row in rows]
+    table = _score_rows(rows, parallel=True)
+    scored = [table[row] for row in rows]
+    samples = tuple(s for s, _, _ in scored)
     ref_words = sum(s.ref_words for s in samples)
     word_errors = sum(s.word_errors for s in samples)
     ref_chars = sum(s.ref_chars for s in samples)
     char_errors = sum(s.char_errors for s in samples)
-    bleu = BLEU()._aggregate_and_compute([s for p in parts for s in p.bleu]).score if n else 0.0
-    chrf = CHRF()._aggregate_and_compute([s for p in parts for s in p.chrf]).score if n else 0.0
+    bleu = BLEU()._aggregate_and_compute([b for _, b, _ in scored]).score if n else 0.0
+    chrf = CHRF()._aggregate_and_compute([c for _, _, c in scored]).score if n else 0.0
     audio_seconds = (float(sum(durations)) if n and all(d is not None for d in durations)
                      else None)
     if processing_seconds is None and n and all(t is not None for t in times):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from core.confidence import Interval, paired_delta_interval, wer_interval
 from core.languages import language_key
-from core.metrics import CorpusScores, score
+from core.metrics import CorpusScores, prime, score
 
 import json
 from collections.abc import Iterable, Sequence
@@ -138,6 +138,14 @@ def compare(baseline: CorpusScores, candidate: CorpusScores, baseline_name: str
     base_wer = sum(b.word_errors for b, _ in pairs) / max(sum(b.ref_words for b, _ in pairs), 1)
     return Comparison(baseline_name, len(pairs), base_wer, base_wer + delta.value, delta.value,
                       delta.as_list(), delta.excludes_zero)
+
+
+def prime_predictions(predictions: Iterable[Prediction], strip_accents: bool = False) -> None:
+    """Score now what :func:`score_predictions` will be given later (a run's samples as they
+    are recorded), so that it then only sums them (:func:`core.metrics.prime`)."""
+    rows = list(predictions)
+    prime([p.reference for p in rows], [p.hypothesis for p in rows],
+          [p.language for p in rows], ids=[p.id for p in rows], strip_accents=strip_accents)
 
 
 def score_predictions(predictions: Iterable[Prediction], baseline: str | None = None,

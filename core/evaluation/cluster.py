@@ -17,6 +17,7 @@ from core.evaluation.run_dir import RunDir
 from core.evaluation.shards import Shard
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,8 +140,10 @@ def node_table() -> list[dict[str, Any]]:
 
 
 def run_batch_on_cluster(run_dir: Path, batch: str, count: int, device: str,
-                         placement: Placement) -> tuple[list[str], list[str]]:
-    """Every shard of ``batch`` as a task; returns (failures, notes on where each ran)."""
+                         placement: Placement, tick: Callable[[], None] | None = None
+                         ) -> tuple[list[str], list[str]]:
+    """Every shard of ``batch`` as a task; returns (failures, notes on where each ran).
+    ``tick``: called while they run (scoring ahead)."""
     import ray
 
     remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(_task)
@@ -154,6 +157,8 @@ def run_batch_on_cluster(run_dir: Path, batch: str, count: int, device: str,
     pending = list(refs)
     while pending:  # the nodes, for the Monitor page, while the tasks run
         RunDir(run_dir).write_cluster(node_table())
+        if tick:
+            tick()
         _, pending = ray.wait(pending, num_returns=len(pending), timeout=2.0)
     RunDir(run_dir).write_cluster(node_table())
     failures, notes = [], []

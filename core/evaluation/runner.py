@@ -18,7 +18,7 @@ from core.evaluation import cluster, replicas
 from core.evaluation.config import RunConfig
 from core.evaluation.measurements import MeasurementStore
 from core.evaluation.planner import BUDGET_SHARE, Plan, PlannedBatch, make_plan, planned_dtype
-from core.evaluation.results import write_results
+from core.evaluation.results import ScoreAhead, write_results
 from core.evaluation.run_dir import RunDir, run_dirs
 from core.evaluation.run_dir import find_run as find_run_dir
 from core.evaluation.shards import Shard, shards
@@ -251,6 +251,9 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
         plan = _cluster_plan(run, config, plan)
         outcome = RunOutcome(run_dir=run.path, plan=plan)
         resources = cluster.connect(config.cluster) if config.cluster else None
+        # GPU workers leave the CPU idle: score their samples as they come (not CPU workers'
+        # cores).
+        tick = ScoreAhead(run.records()).step if config.device == "cuda" else None
         for batch in plan.batches:
             if run.cancel_requested():
                 outcome.cancelled = True
@@ -261,10 +264,10 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
                     num_gpus=1.0 if config.device == "cuda" else 0.0,
                     memory_bytes=int(batch.need_gb * 2**30))
                 failures, notes = cluster.run_batch_on_cluster(
-                    run.path, batch.name, count, config.device, placement)
+                    run.path, batch.name, count, config.device, placement, tick)
             else:
                 devices, chosen = _replicated(config, plan, batch)
-                failures, notes = _run_batch(run, batch.name, devices, progress)
+                failures, notes = _run_batch(run, batch.name, devices, progress, tick)
                 notes = chosen + notes
             outcome.worker_failures += failures
             outcome.notes += notes
@@ -314,8 +317,8 @@ def _replicated(config: RunConfig, plan: Plan, batch: PlannedBatch
         f"{batch.name}: {choice.reason}"]
 
 
-def _run_batch(run: RunDir, batch: str, devices: list[str],
-               progress: Progress | None) -> tuple[list[str], list[str]]:
+def _run_batch(run: RunDir, batch: str, devices: list[str], progress: Progress | None,
+               tick: Callable[[], None] | None = None) -> tuple[list[str], list[str]]:
     """One worker, or one per device at once (data-parallel workers sharing every model's
     samples as they go, :mod:`core.evaluation.claims`).
 
@@ -326,16 +329,16 @@ def _run_batch(run: RunDir, batch: str, devices: list[str],
     """
     if len(devices) <= 1:
         shard = Shard(0, 1, devices[0]) if devices else None
-        code = _run_workers(run, batch, [shard], progress)[0]
+        code = _run_workers(run, batch, [shard], progress, tick=tick)[0]
         return ([] if code == 0 else [_failure(run, batch, None, code)]), []
     parts = shards(devices)
-    codes = _run_workers(run, batch, parts, progress, run.new_claims(batch))
+    codes = _run_workers(run, batch, parts, progress, run.new_claims(batch), tick)
     failed = [(part, code) for part, code in zip(parts, codes, strict=True) if code != 0]
     if not failed or run.cancel_requested():
         return [_failure(run, batch, part.index, code) for part, code in failed], []
     healthy = [part.device for part, code in zip(parts, codes, strict=True) if code == 0]
     retry = Shard(0, 1, (healthy or devices)[0])
-    retry_code = _run_workers(run, batch, [retry], progress)[0]
+    retry_code = _run_workers(run, batch, [retry], progress, tick=tick)[0]
     notes = [f"{batch}: worker {part.label} on {part.device} exited with {code}; its samples "
              f"were taken by a retry on {retry.device}" for part, code in failed]
     return ([] if retry_code == 0 else [_failure(run, batch, None, retry_code)]), notes
@@ -348,9 +351,11 @@ def _failure(run: RunDir, batch: str, shard: int | None, code: int) -> str:
 
 
 def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
-                 progress: Progress | None, claims: Path | None = None) -> list[int]:
+                 progress: Progress | None, claims: Path | None = None,
+                 tick: Callable[[], None] | None = None) -> list[int]:
     """Start a worker per part (``None``: the batch's one plain worker); wait for all.
-    ``claims``: the folder where data-parallel parts share the samples."""
+    ``claims``: the folder where data-parallel parts share the samples; ``tick``: called
+    while they run (scoring ahead)."""
     procs, logs = [], []
     for part in parts:
         parallel = part is not None and part.count > 1
@@ -368,6 +373,8 @@ def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
         while any(proc.poll() is None for proc in procs):
             if progress:
                 progress(run.read_status())
+            if tick:
+                tick()
             time.sleep(0.5)
     except KeyboardInterrupt:
         for proc in procs:
