@@ -21,6 +21,7 @@ from core.metrics import quality_band
 from core.normalize import normalizer_info
 from core.scoring import Comparison, Prediction, prime_predictions, score_predictions
 
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -50,10 +51,15 @@ class ScoreAhead:
         self._next = time.monotonic() + self.INTERVAL_S
 
     def step(self) -> None:
-        """Score what was recorded since the last step, at most every ``INTERVAL_S``."""
+        """Score what was recorded since the last step, at most every ``INTERVAL_S``. Only a
+        head start: if it fails, it stops, and the run's end scores (and reports) as ever."""
         if time.monotonic() < self._next:
             return
-        prime_predictions(_predictions(self.records.sample_rows()), self.strip_accents)
+        try:
+            prime_predictions(_predictions(self.records.sample_rows()), self.strip_accents)
+        except Exception:  # never the reason a run stops
+            self._next = math.inf
+            return
         self._next = time.monotonic() + self.INTERVAL_S
 
 

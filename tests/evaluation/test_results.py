@@ -36,3 +36,21 @@ def test_samples_scored_ahead_are_not_scored_again_at_the_end(tmp_path, monkeypa
     fresh = summaries["whisper:x"].wer
     monkeypatch.setattr(metrics, "_SCORED", {})
     assert summarize(records)[0]["whisper:x"].wer == fresh
+
+
+def test_scoring_ahead_that_fails_stops_quietly_and_the_end_still_scores(tmp_path, monkeypatch
+                                                                        ) -> None:
+    monkeypatch.setattr(metrics, "_SCORED", {})
+    records = RunRecords(tmp_path / "samples.jsonl", tmp_path / "models.jsonl")
+    records.add_sample(_sample(0))
+    ahead = ScoreAhead(records)
+    ahead._next = 0.0
+
+    def broken(rows: object) -> None:
+        raise RuntimeError("a scoring bug")
+
+    monkeypatch.setattr(metrics, "_score_part", broken)
+    ahead.step()  # the run goes on
+    assert ahead._next == float("inf")
+    monkeypatch.undo()
+    assert summarize(records)[0]["whisper:x"].succeeded == 1
