@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             metrics.PARALLEL_MIN_SAMPLES = spread
 
     def forget() -> None:
-        metrics._SCORED.clear()
+        metrics._PRIMED.clear()
 
     def scored_ahead() -> None:
         forget()

@@ -280,13 +280,14 @@ def _score_part(rows: Sequence[tuple[Any, ...]]) -> _Part:
 
 
 _Row = tuple[str, str, str | None, str, float | None, float | None, bool]
-# Each pair's score and sacrebleu statistics by its inputs: a run's samples are scored while
-# its GPU workers decode (prime), so scoring the run at its end only sums. Bounded: the
-# oldest go first. A lock, since the app and the API score from several threads.
 _Scored = tuple[SampleScore, list[Any], list[Any]]
-_SCORED: dict[_Row, _Scored] = {}
-SCORED_LIMIT = 500_000
-_SCORED_LOCK = threading.Lock()
+# Pairs scored ahead (prime), by their inputs, until score() takes them: a run's samples are
+# scored while its GPU workers decode, so scoring the run at its end only sums. Bounded (about
+# 3 KB a pair; the oldest go first, to be scored at the end); a lock, as the app and the API
+# score from several threads.
+_PRIMED: dict[_Row, _Scored] = {}
+PRIMED_LIMIT = 100_000
+_PRIMED_LOCK = threading.Lock()
 
 
 def _rows(references: Sequence[str], hypotheses: Sequence[str],
@@ -305,31 +306,21 @@ def _rows(references: Sequence[str], hypotheses: Sequence[str],
                     [strip_accents] * n, strict=True))
 
 
-def _score_rows(rows: Sequence[_Row], parallel: bool) -> dict[_Row, _Scored]:
-    """Each distinct row's score: those remembered as they are, the others scored now (over
-    forked processes if ``parallel``) and remembered."""
-    with _SCORED_LOCK:
-        known = {row: _SCORED[row] for row in rows if row in _SCORED}
-    missing = [row for row in dict.fromkeys(rows) if row not in known]
-    if not missing:
-        return known
-    parts = (fork_map(_score_part, missing, PARALLEL_MIN_SAMPLES) if parallel
-             else [_score_part(missing)])
-    fresh = dict(zip(missing, _unpack(parts), strict=True))
-    with _SCORED_LOCK:
-        _SCORED.update(fresh)
-        for old in list(itertools.islice(_SCORED, max(0, len(_SCORED) - SCORED_LIMIT))):
-            del _SCORED[old]
-    return {**known, **fresh}
-
-
 def prime(references: Sequence[str], hypotheses: Sequence[str],
           language: str | Sequence[str | None] | None = None, *,
           ids: Sequence[str] | None = None, strip_accents: bool = False) -> None:
     """Score now, in this process, what :func:`score` will be asked with the same arguments
     (a run's samples as they are recorded), so that it only sums them then."""
-    _score_rows(_rows(references, hypotheses, language, ids, None, None, strip_accents),
-                parallel=False)
+    rows = _rows(references, hypotheses, language, ids, None, None, strip_accents)
+    with _PRIMED_LOCK:
+        missing = [row for row in dict.fromkeys(rows) if row not in _PRIMED]
+    if not missing:
+        return
+    fresh = dict(zip(missing, _unpack([_score_part(missing)]), strict=True))
+    with _PRIMED_LOCK:
+        _PRIMED.update(fresh)
+        for old in list(itertools.islice(_PRIMED, max(0, len(_PRIMED) - PRIMED_LIMIT))):
+            del _PRIMED[old]
 
 
 def score(
@@ -348,15 +339,20 @@ def score(
     Empty texts never crash: an empty hypothesis is all deletions, an empty
     reference all insertions, both empty zero errors. RTFx is total audio
     seconds (``durations``) over ``processing_seconds`` (default: the sum of
-    ``processing_times``); None when either is unknown. Pairs scored before (by
-    :func:`prime` or an earlier call) are not scored again.
+    ``processing_times``); None when either is unknown. Pairs scored ahead by
+    :func:`prime` are taken from there, not scored again.
     """
     rows = _rows(references, hypotheses, language, ids, durations, processing_times,
                  strip_accents)
     n = len(rows)
     durations = [row[4] for row in rows]
     times = [row[5] for row in rows]
-    table = _score_rows(rows, parallel=True)
+    with _PRIMED_LOCK:  # what was scored ahead is taken, the rest scored now
+        table = {row: _PRIMED.pop(row) for row in dict.fromkeys(rows) if row in _PRIMED}
+    missing = [row for row in dict.fromkeys(rows) if row not in table]
+    if missing:
+        table.update(zip(missing, _unpack(fork_map(_score_part, missing, PARALLEL_MIN_SAMPLES)),
+                         strict=True))
     scored = [table[row] for row in rows]
     samples = tuple(s for s, _, _ in scored)
     ref_words = sum(s.ref_words for s in samples)

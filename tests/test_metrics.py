@@ -181,7 +181,6 @@ def test_a_large_corpus_scored_over_processes_equals_one_process(monkeypatch) ->
         return out
 
     monkeypatch.setattr(metrics, "PARALLEL_MIN_SAMPLES", 100)
-    monkeypatch.setattr(metrics, "_SCORED", {})  # score them again, not from memory
     monkeypatch.setattr(metrics, "fork_map", counting)
     monkeypatch.setattr(parallel, "usable_cores", lambda: 4)
     monkeypatch.setattr(parallel, "single_threaded", lambda: True)  # others leave threads here
@@ -196,31 +195,33 @@ def test_a_large_corpus_scored_over_processes_equals_one_process(monkeypatch) ->
 
 def test_pairs_primed_while_a_run_goes_are_summed_at_its_end_not_scored_again(monkeypatch
                                                                              ) -> None:
-    monkeypatch.setattr(metrics, "_SCORED", {})
+    monkeypatch.setattr(metrics, "_PRIMED", {})
     refs = ["le chat noir dort", "vingt et un", "sur un tapis rouge"]
     hyps = ["le chat dort", "vingt-et-un", "sur un tapis"]
     fresh = score(refs, hyps, "fr", ids=["a", "b", "c"])
-    monkeypatch.setattr(metrics, "_SCORED", {})
+    assert metrics._PRIMED == {}  # scoring alone remembers nothing
     metrics.prime(refs[:2], hyps[:2], "fr", ids=["a", "b"])  # as they were recorded
     metrics.prime(refs, hyps, "fr", ids=["a", "b", "c"])
     calls: list[int] = []
     real = metrics._score_part
     monkeypatch.setattr(metrics, "_score_part", lambda rows: calls.append(len(rows)) or
                         real(rows))
-    again = score(refs, hyps, "fr", ids=["a", "b", "c"])
-    assert calls == []  # nothing scored at the end
-    assert again.to_dict() == fresh.to_dict()
-    score(refs, ["le chat noir dort", *hyps[1:]], "fr", ids=["a", "b", "c"])
-    assert calls == [1]  # a changed hypothesis is a new pair
+    metrics.prime(refs, hyps, "fr", ids=["a", "b", "c"])
+    assert calls == []  # primed once each
+    again = score(refs, ["le chat noir dort", *hyps[1:]], "fr", ids=["a", "b", "c"])
+    assert calls == [1]  # a changed hypothesis is a new pair; the two others were primed
+    assert list(metrics._PRIMED) == [("le chat noir dort", "le chat dort", "fr", "a", None,
+                                      None, False)]  # taken by score(): the stale "a" is left
+    assert again.samples[1:] == fresh.samples[1:]
 
 
-def test_the_memory_of_scored_pairs_is_bounded_and_scores_stay_exact(monkeypatch) -> None:
-    monkeypatch.setattr(metrics, "_SCORED", {})
-    monkeypatch.setattr(metrics, "SCORED_LIMIT", 10)
+def test_the_pairs_primed_are_bounded_and_scores_stay_exact(monkeypatch) -> None:
+    monkeypatch.setattr(metrics, "_PRIMED", {})
+    monkeypatch.setattr(metrics, "PRIMED_LIMIT", 10)
     refs = [f"mot{i} et encore" for i in range(30)]
     hyps = [f"mot{i} et" for i in range(30)]
-    bounded = score(refs, hyps, "fr")
-    assert len(metrics._SCORED) == 10
-    monkeypatch.setattr(metrics, "SCORED_LIMIT", 1000)
-    monkeypatch.setattr(metrics, "_SCORED", {})
-    assert bounded.to_dict() == score(refs, hyps, "fr").to_dict()
+    metrics.prime(refs, hyps, "fr")
+    assert len(metrics._PRIMED) == 10
+    primed = score(refs, hyps, "fr")
+    assert metrics._PRIMED == {}
+    assert primed.to_dict() == score(refs, hyps, "fr").to_dict()

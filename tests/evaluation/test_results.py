@@ -16,7 +16,7 @@ def _sample(i: int, **kw: object) -> SampleRecord:
 
 
 def test_samples_scored_ahead_are_not_scored_again_at_the_end(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(metrics, "_SCORED", {})
+    monkeypatch.setattr(metrics, "_PRIMED", {})
     records = RunRecords(tmp_path / "samples.jsonl", tmp_path / "models.jsonl")
     ahead = ScoreAhead(records)
     for i in range(6):
@@ -34,13 +34,13 @@ def test_samples_scored_ahead_are_not_scored_again_at_the_end(tmp_path, monkeypa
     assert scored == [1]  # only the sample recorded after the step
     assert summaries["whisper:x"].succeeded == 7
     fresh = summaries["whisper:x"].wer
-    monkeypatch.setattr(metrics, "_SCORED", {})
+    monkeypatch.setattr(metrics, "_PRIMED", {})
     assert summarize(records)[0]["whisper:x"].wer == fresh
 
 
 def test_scoring_ahead_that_fails_stops_quietly_and_the_end_still_scores(tmp_path, monkeypatch
                                                                         ) -> None:
-    monkeypatch.setattr(metrics, "_SCORED", {})
+    monkeypatch.setattr(metrics, "_PRIMED", {})
     records = RunRecords(tmp_path / "samples.jsonl", tmp_path / "models.jsonl")
     records.add_sample(_sample(0))
     ahead = ScoreAhead(records)
