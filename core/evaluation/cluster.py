@@ -140,10 +140,11 @@ def node_table() -> list[dict[str, Any]]:
 
 
 def run_batch_on_cluster(run_dir: Path, batch: str, count: int, device: str,
-                         placement: Placement, tick: Callable[[], None] | None = None
+                         placement: Placement, waiting: Callable[[], None] | None = None
                          ) -> tuple[list[str], list[str]]:
     """Every shard of ``batch`` as a task; returns (failures, notes on where each ran).
-    ``tick``: called while they run (scoring ahead)."""
+    ``waiting``: called while they run and once at the end (the runner's progress and
+    scoring ahead), as for local workers."""
     import ray
 
     remote = ray.remote(max_retries=TASK_RETRIES, retry_exceptions=False)(_task)
@@ -157,10 +158,12 @@ def run_batch_on_cluster(run_dir: Path, batch: str, count: int, device: str,
     pending = list(refs)
     while pending:  # the nodes, for the Monitor page, while the tasks run
         RunDir(run_dir).write_cluster(node_table())
-        if tick:
-            tick()
+        if waiting:
+            waiting()
         _, pending = ray.wait(pending, num_returns=len(pending), timeout=2.0)
     RunDir(run_dir).write_cluster(node_table())
+    if waiting:
+        waiting()
     failures, notes = [], []
     for i, ref in enumerate(refs):
         try:

@@ -96,18 +96,26 @@ class JsonlLog:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every complete line; a torn or garbled line (a crash mid-write) is skipped."""
+    return read_jsonl_from(path)[0]
+
+
+def read_jsonl_from(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """The complete lines from byte ``offset`` on, and the offset after the last of them,
+    where the next read starts (a log read as it grows, a line at most once)."""
     if not path.exists():
-        return []
+        return [], offset
     rows = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    with path.open("rb") as handle:
+        handle.seek(offset)
         for line in handle:
-            if not line.endswith("\n"):
-                break  # the last write was cut short
+            if not line.endswith(b"\n"):
+                break  # the last write was cut short, or is being written
+            offset += len(line)
             try:
-                rows.append(json.loads(line))
+                rows.append(json.loads(line.decode("utf-8", errors="replace")))
             except ValueError:
                 continue
-    return rows
+    return rows, offset
 
 
 def repair_tail(path: Path) -> None:

@@ -14,7 +14,7 @@ from core.asr.base import DecodeOptions
 from core.evaluation import speed
 from core.evaluation.charts import write_chart
 from core.evaluation.planner import ModelNeed, Plan
-from core.evaluation.records import RunRecords
+from core.evaluation.records import RunRecords, read_jsonl_from
 from core.evaluation.run_dir import CHART, CONSOLIDATED, DETAILED, MEMORY, RunDir, stamp
 from core.evaluation.summary import ModelSummary
 from core.metrics import quality_band
@@ -42,13 +42,16 @@ def _predictions(rows: list[dict[str, Any]]) -> list[Prediction]:
 class ScoreAhead:
     """Scores a run's samples as they are recorded, while its workers decode on GPUs and
     leave the CPU idle, so that :func:`write_results` then only sums them (on a 4-GPU host,
-    scoring 15,360 samples after the workers took 8.4 s of a run's end)."""
+    scoring 15,360 samples after the workers took 8.4 s of a run's end). Each step reads
+    only the lines added since the last one; a later duplicate of a (model, sample), which
+    the results drop, is scored for nothing."""
 
     INTERVAL_S = 5.0
 
     def __init__(self, records: RunRecords, strip_accents: bool = False) -> None:
         self.records, self.strip_accents = records, strip_accents
         self._next = time.monotonic() + self.INTERVAL_S
+        self._offset = 0
 
     def step(self) -> None:
         """Score what was recorded since the last step, at most every ``INTERVAL_S``. Only a
@@ -56,7 +59,8 @@ class ScoreAhead:
         if time.monotonic() < self._next:
             return
         try:
-            prime_predictions(_predictions(self.records.sample_rows()), self.strip_accents)
+            rows, self._offset = read_jsonl_from(self.records.samples.path, self._offset)
+            prime_predictions(_predictions(rows), self.strip_accents)
         except Exception:  # never the reason a run stops
             self._next = math.inf
             return

@@ -11,6 +11,7 @@ resumed run, a copied run and a run from another machine read the same way.
 from __future__ import annotations
 
 from core import paths
+from core.evaluation.claims import can_claim
 from core.evaluation.config import RunConfig
 from core.evaluation.planner import Plan
 from core.evaluation.records import RunRecords
@@ -102,8 +103,6 @@ class RunDir:
         """A fresh folder where one dispatch of ``batch``'s data-parallel workers share its
         samples (:mod:`core.evaluation.claims`); the batch's earlier ones are removed. None
         where the filesystem cannot hold claims: the workers then take dealt shares."""
-        from core.evaluation.claims import can_claim
-
         root = self.path / CLAIMS_DIR / batch
         shutil.rmtree(root, ignore_errors=True)
         folder = root / uuid.uuid4().hex[:12]

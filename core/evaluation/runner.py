@@ -253,7 +253,15 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
         resources = cluster.connect(config.cluster) if config.cluster else None
         # GPU workers leave the CPU idle: score their samples as they come (not CPU workers'
         # cores).
-        tick = ScoreAhead(run.records()).step if config.device == "cuda" else None
+        ahead = ScoreAhead(run.records()) if config.device == "cuda" else None
+
+        def waiting() -> None:
+            """While workers run: the caller's progress, and scoring ahead."""
+            if progress:
+                progress(run.read_status())
+            if ahead:
+                ahead.step()
+
         for batch in plan.batches:
             if run.cancel_requested():
                 outcome.cancelled = True
@@ -264,10 +272,10 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
                     num_gpus=1.0 if config.device == "cuda" else 0.0,
                     memory_bytes=int(batch.need_gb * 2**30))
                 failures, notes = cluster.run_batch_on_cluster(
-                    run.path, batch.name, count, config.device, placement, tick)
+                    run.path, batch.name, count, config.device, placement, waiting)
             else:
                 devices, chosen = _replicated(config, plan, batch)
-                failures, notes = _run_batch(run, batch.name, devices, progress, tick)
+                failures, notes = _run_batch(run, batch.name, devices, waiting)
                 notes = chosen + notes
             outcome.worker_failures += failures
             outcome.notes += notes
@@ -317,8 +325,8 @@ def _replicated(config: RunConfig, plan: Plan, batch: PlannedBatch
         f"{batch.name}: {choice.reason}"]
 
 
-def _run_batch(run: RunDir, batch: str, devices: list[str], progress: Progress | None,
-               tick: Callable[[], None] | None = None) -> tuple[list[str], list[str]]:
+def _run_batch(run: RunDir, batch: str, devices: list[str], waiting: Callable[[], None]
+               ) -> tuple[list[str], list[str]]:
     """One worker, or one per device at once (data-parallel workers sharing every model's
     samples as they go, :mod:`core.evaluation.claims`).
 
@@ -329,16 +337,16 @@ def _run_batch(run: RunDir, batch: str, devices: list[str], progress: Progress |
     """
     if len(devices) <= 1:
         shard = Shard(0, 1, devices[0]) if devices else None
-        code = _run_workers(run, batch, [shard], progress, tick=tick)[0]
+        code = _run_workers(run, batch, [shard], waiting)[0]
         return ([] if code == 0 else [_failure(run, batch, None, code)]), []
     parts = shards(devices)
-    codes = _run_workers(run, batch, parts, progress, run.new_claims(batch), tick)
+    codes = _run_workers(run, batch, parts, waiting, run.new_claims(batch))
     failed = [(part, code) for part, code in zip(parts, codes, strict=True) if code != 0]
     if not failed or run.cancel_requested():
         return [_failure(run, batch, part.index, code) for part, code in failed], []
     healthy = [part.device for part, code in zip(parts, codes, strict=True) if code == 0]
     retry = Shard(0, 1, (healthy or devices)[0])
-    retry_code = _run_workers(run, batch, [retry], progress, tick=tick)[0]
+    retry_code = _run_workers(run, batch, [retry], waiting)[0]
     notes = [f"{batch}: worker {part.label} on {part.device} exited with {code}; its samples "
              f"were taken by a retry on {retry.device}" for part, code in failed]
     return ([] if retry_code == 0 else [_failure(run, batch, None, retry_code)]), notes
@@ -351,11 +359,10 @@ def _failure(run: RunDir, batch: str, shard: int | None, code: int) -> str:
 
 
 def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
-                 progress: Progress | None, claims: Path | None = None,
-                 tick: Callable[[], None] | None = None) -> list[int]:
-    """Start a worker per part (``None``: the batch's one plain worker); wait for all.
-    ``claims``: the folder where data-parallel parts share the samples; ``tick``: called
-    while they run (scoring ahead)."""
+                 waiting: Callable[[], None], claims: Path | None = None) -> list[int]:
+    """Start a worker per part (``None``: the batch's one plain worker); wait for all,
+    calling ``waiting`` meanwhile and once at the end. ``claims``: the folder where
+    data-parallel parts share the samples."""
     procs, logs = [], []
     for part in parts:
         parallel = part is not None and part.count > 1
@@ -371,10 +378,7 @@ def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
                                       cwd=Path(__file__).resolve().parents[2]))
     try:
         while any(proc.poll() is None for proc in procs):
-            if progress:
-                progress(run.read_status())
-            if tick:
-                tick()
+            waiting()
             time.sleep(0.5)
     except KeyboardInterrupt:
         for proc in procs:
@@ -385,8 +389,7 @@ def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
     finally:
         for log in logs:
             log.close()
-    if progress:
-        progress(run.read_status())
+    waiting()
     return [proc.returncode for proc in procs]
 
 

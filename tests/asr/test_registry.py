@@ -355,3 +355,7 @@ def test_sharded_weights_are_summed_and_a_broken_file_falls_back(tmp_path):
     (tmp_path / "part-2.safetensors").write_bytes(b"\xff" * 16)
     assert params_from_weights(tmp_path) is None  # the planner then builds it on meta
     assert params_from_weights(tmp_path / "nowhere") is None
+    for name, data in (("empty", b""), ("huge", (2**40).to_bytes(8, "little") + b"{}")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_bytes(data)  # no header, or absurd one
+        assert params_from_weights(tmp_path / name) is None

@@ -158,12 +158,14 @@ def test_status_of_parallel_workers_is_read_per_device(tmp_path):
 def test_cluster_local_runs_the_shards_as_ray_tasks_every_sample_once(bench, run_config):
     ray = pytest.importorskip("ray")
     config = _config(bench, run_config, devices=["cpu", "cpu"], cluster="local")
+    seen: list[dict] = []  # the CLI's progress bars, per worker, as for local workers
     try:
-        outcome = runner.start(config)
+        outcome = runner.start(config, progress=seen.append)
     finally:
         ray.shutdown()
     assert not outcome.worker_failures, outcome.worker_failures
     assert len([n for n in outcome.notes if "ran on" in n]) == 2  # two shards, as tasks
+    assert len(seen[-1]["shards"]) == 2
     keys = [(r["model"], r["id"]) for r in read_jsonl(config.run_dir / SAMPLES_FILE)]
     assert len(keys) == len(set(keys)) == 16
     parts = read_jsonl(config.run_dir / MODELS_FILE)
