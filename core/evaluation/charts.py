@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.evaluation.summary import speed_label
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.evaluation.summary import ModelSummary
@@ -16,14 +16,21 @@ CHARTS = (("wer", "WER % (lower is better)", 100.0), ("bleu", "BLEU (higher is b
           ("success_rate", "success % (higher is better)", 100.0))
 
 
-def write_chart(path: Path, title: str, summaries: dict[str, ModelSummary]) -> Path | None:
-    """One PNG of the models' WER (with its interval), BLEU, speed and success; None when
-    no model has a sample. A missing figure gets no bar but a dash, so it never reads as 0."""
+def plotting() -> Any:
+    """matplotlib's pyplot, drawing to files (no display). Imported on first use (0.6 s),
+    which a GPU run's runner does while its workers decode (:mod:`core.evaluation.results`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def write_chart(path: Path, title: str, summaries: dict[str, ModelSummary]) -> Path | None:
+    """One PNG of the models' WER (with its interval), BLEU, speed and success; None when
+    no model has a sample. A missing figure gets no bar but a dash, so it never reads as 0."""
+    plt = plotting()
     models = [m for m, s in summaries.items() if s.samples]
     if not models:
         return None

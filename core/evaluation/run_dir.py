@@ -244,7 +244,7 @@ class RunDir:
 
     # -- helpers ---------------------------------------------------------------
     def write_json(self, path: Path, data: Any) -> Path:
-        path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        path.write_text(readable_json(data))
         return path
 
     def _write_json(self, name: str, data: Any) -> Path:
@@ -254,6 +254,25 @@ class RunDir:
     def _read_json(self, name: str) -> Any:
         return json.loads((self.path / name).read_text())
 
+
+LONG_LIST = 16  # a list longer than this is written an item a line
+
+
+def readable_json(data: Any, indent: str = "") -> str:
+    """``json.dumps(data, indent=2)``, except that a long list is written an item a line,
+    each item compact (a detailed result file: one sample a line). The same JSON; Python's
+    indenting encoder is pure Python, and a run of 15,360 samples spent 1.5 s of its end
+    in it; compact items go through the C encoder."""
+    inner = indent + "  "
+    if isinstance(data, dict) and data and all(isinstance(k, str) for k in data):
+        fields = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {readable_json(v, inner)}"
+                  for k, v in data.items()]
+        return "{\n" + ",\n".join(fields) + "\n" + indent + "}"
+    if isinstance(data, list | tuple) and len(data) > LONG_LIST:
+        items = [inner + json.dumps(item, ensure_ascii=False, default=str) for item in data]
+        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str).replace(
+        "\n", "\n" + indent)
 
 class StatusWriter:
     """Rewrites ``status.json`` atomically after every step; the CLI and the UI read it."""

@@ -25,6 +25,7 @@ from core.evaluation.shards import Shard, shards
 from core.languages import language_key
 from core.system import read_machine
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -377,9 +378,11 @@ def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
         procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                       cwd=Path(__file__).resolve().parents[2]))
     try:
-        while any(proc.poll() is None for proc in procs):
+        while alive := [proc for proc in procs if proc.poll() is None]:
             waiting()
-            time.sleep(0.5)
+            # Waiting on one of them (not sleeping) sees the last one end the moment it does.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                alive[0].wait(timeout=0.5)
     except KeyboardInterrupt:
         for proc in procs:
             proc.terminate()  # the worker turns SIGTERM into a clean cancel

@@ -5,6 +5,12 @@ from __future__ import annotations
 from core import metrics
 from core.evaluation.records import RunRecords, SampleRecord
 from core.evaluation.results import ScoreAhead, summarize
+from core.evaluation.run_dir import LONG_LIST, RunDir, readable_json
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 
 def _sample(i: int, **kw: object) -> SampleRecord:
@@ -54,3 +60,36 @@ def test_scoring_ahead_that_fails_stops_quietly_and_the_end_still_scores(tmp_pat
     assert ahead._next == float("inf")
     monkeypatch.undo()
     assert summarize(records)[0]["whisper:x"].succeeded == 1
+
+
+def test_result_files_hold_the_same_json_with_one_sample_a_line(tmp_path) -> None:
+    samples = [{"id": f"s{i}", "hypothesis": "l'été « déjà »", "wer": i / 3, "cer": None,
+                "path": Path("/a") / str(i), "nested": {"k": [1, 2]}}
+               for i in range(LONG_LIST + 5)]
+    data = {"normalizer": {"name": "ert", "languages": ["fr", "en"], "empty": {}},
+            "samples": samples, "short": list(range(LONG_LIST)), "ids": tuple(range(40)),
+            "keys": {1: "a", None: "b"}, "nan": float("nan"), "empty_list": []}
+    expected = json.loads(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    text = readable_json(data)
+    got = json.loads(text)
+    assert got.pop("nan") != got.pop("nan", 0)  # NaN written as JSON's NaN, like json.dumps
+    expected.pop("nan")
+    assert got == expected
+    lines = text.splitlines()
+    assert sum(line.lstrip().startswith('{"id": "s') for line in lines) == len(samples)
+    assert "déjà" in text  # not escaped, as before
+    path = RunDir(tmp_path).write_json(tmp_path / "r.json", data)
+    assert path.read_text() == text
+
+
+def test_scoring_ahead_loads_the_plotting_library_before_the_run_ends(tmp_path) -> None:
+    code = ("import sys\nfrom core.evaluation.records import RunRecords\n"
+            "from core.evaluation.results import ScoreAhead\nfrom pathlib import Path\n"
+            "assert 'matplotlib.pyplot' not in sys.modules\n"
+            f"ahead = ScoreAhead(RunRecords(Path({str(tmp_path / 's.jsonl')!r}), "
+            f"Path({str(tmp_path / 'm.jsonl')!r})))\n"
+            "ahead.step()\nassert 'matplotlib.pyplot' not in sys.modules  # not due yet\n"
+            "ahead._next = 0.0\nahead.step()\nprint('matplotlib.pyplot' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "True", done.stderr
