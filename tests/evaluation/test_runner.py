@@ -148,3 +148,21 @@ def test_second_run_reuses_cached_transcripts(bench, run_config, tmp_path):
     rows2 = RunDir(second.run_dir).records().sample_rows()
     assert all(r["cached"] for r in rows2 if not r["error"])
     assert {r["id"]: r["hypothesis"] for r in rows1} == {r["id"]: r["hypothesis"] for r in rows2}
+
+
+def test_worker_process_ends_without_tearing_its_modules_down(bench, run_config):
+    """A worker's batch done and recorded, its process ends at once (interpreter teardown
+    skipped: no exit handler runs), with exit code 0 and nothing lost."""
+    run = RunDir(runner.prepare(run_config(models=["whisper:tiny-random"])))
+    batch = run.read_plan().batches[0].name
+    code = ("import atexit, runpy, sys\n"
+            "atexit.register(lambda: print('torn down', flush=True))\n"
+            f"sys.argv = ['worker', {str(run.path)!r}, {batch!r}]\n"
+            "runpy.run_module('core.evaluation.worker', run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "torn down" not in done.stdout
+    rows = run.records().sample_rows()
+    assert sorted(r["id"] for r in rows) == sorted(run.read_manifest()["sample_ids"])
+    assert run.records().last_model_status()["whisper:tiny-random"]["status"] == "ok"
