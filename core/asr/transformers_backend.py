@@ -10,6 +10,7 @@ clips are padded together and attention masks tell the model what is padding.
 from __future__ import annotations
 
 from core import threads
+from core.asr import cuda_warmup
 from core.asr.base import Backend, DecodeOptions
 from core.asr.chunking import Span, split
 from core.asr.dtype import load_dtype
@@ -540,9 +541,16 @@ class TransformersBackend(Backend):
                 name = "float16"  # the same size, so the estimate holds
         local = Path(self.spec.source).expanduser()
         where = str(local) if local.exists() else self.spec.source
-        with friendly_hub_errors(self.spec.source):
-            self.runner = RUNNERS[self.spec.family](where, self.spec, getattr(torch, name),
-                                                    self.device)
+        # CUDA's libraries load on a thread while the runner imports transformers.
+        warming = (cuda_warmup.start(self.device, getattr(torch, name))
+                   if self.device.startswith("cuda") else None)
+        try:
+            with friendly_hub_errors(self.spec.source):
+                self.runner = RUNNERS[self.spec.family](where, self.spec, getattr(torch, name),
+                                                        self.device)
+        finally:
+            if warming is not None:
+                warming.join()
         self.dtype = name
 
     def timestamp_level(self) -> str:
