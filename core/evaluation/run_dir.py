@@ -274,6 +274,7 @@ def readable_json(data: Any, indent: str = "") -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, default=str).replace(
         "\n", "\n" + indent)
 
+
 class StatusWriter:
     """Rewrites ``status.json`` atomically after every step; the CLI and the UI read it."""
 
