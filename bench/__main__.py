@@ -37,6 +37,7 @@ BY_NAME_ONLY = {
     "llm_levers": "bench.llm_levers",
     "asr_multigpu": "bench.asr_multigpu",
     "asr_gpu": "bench.asr_gpu",
+    "worker_start": "bench.worker_start",
 }
 
 
