@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,24 +119,40 @@ def read_jsonl_from(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], 
     return rows, offset
 
 
+TORN_RECHECK_S = 0.2  # a torn tail still growing after this is a write going on, not a crash
+
+
 def repair_tail(path: Path) -> None:
-    """Cut a torn last line so the next append starts on a fresh line."""
+    """Cut a torn last line (a crash mid-write) so the next append starts on a fresh line.
+
+    Only a run's sole writer may call it, before it writes (:class:`RunRecords` with
+    ``repair``); and a tail that is still growing is left alone all the same, since cutting
+    a line as another process writes it would lose that line."""
     if not path.exists() or path.stat().st_size == 0:
         return
     with path.open("rb+") as handle:
         handle.seek(-1, os.SEEK_END)
         if handle.read(1) == b"\n":
             return
+        size = path.stat().st_size
+        time.sleep(TORN_RECHECK_S)
+        if path.stat().st_size != size:
+            return
         data = path.read_bytes()
         handle.truncate(data.rfind(b"\n") + 1)
 
 
 class RunRecords:
-    """The two logs of one run (their files are named by :class:`RunDir`)."""
+    """The two logs of one run (their files are named by :class:`RunDir`).
 
-    def __init__(self, samples_path: Path, models_path: Path) -> None:
-        for path in (samples_path, models_path):
-            repair_tail(path)
+    ``repair``: cut a torn last line first — for the runner before it starts any worker,
+    or a batch's only worker. Readers (the UI's progress, scoring ahead, the results) and
+    data-parallel workers never do: another process may be writing."""
+
+    def __init__(self, samples_path: Path, models_path: Path, repair: bool = False) -> None:
+        if repair:
+            for path in (samples_path, models_path):
+                repair_tail(path)
         self.samples = JsonlLog(samples_path)
         self.models = JsonlLog(models_path)
 

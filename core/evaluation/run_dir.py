@@ -87,8 +87,9 @@ class RunDir:
         return self._read_json(MANIFEST_FILE)
 
     # -- logs ----------------------------------------------------------------
-    def records(self) -> RunRecords:
-        return RunRecords(self.path / SAMPLES_FILE, self.path / MODELS_FILE)
+    def records(self, repair: bool = False) -> RunRecords:
+        """The run's logs; ``repair`` only for their sole writer (:class:`RunRecords`)."""
+        return RunRecords(self.path / SAMPLES_FILE, self.path / MODELS_FILE, repair)
 
     @property
     def has_records(self) -> bool:

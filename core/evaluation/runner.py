@@ -252,6 +252,7 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
         plan = _cluster_plan(run, config, plan)
         outcome = RunOutcome(run_dir=run.path, plan=plan)
         resources = cluster.connect(config.cluster) if config.cluster else None
+        run.records(repair=True)  # a crash's torn line cut while no worker writes
         # GPU workers leave the CPU idle: score their samples as they come (not CPU workers'
         # cores).
         ahead = ScoreAhead(run.records()) if config.device == "cuda" else None

@@ -283,7 +283,7 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None,
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)
     sharing = parallel and claims is not None
     mine = samples if sharing else shard.take(samples)
-    records = run.records()
+    records = run.records(repair=not parallel)  # parallel ones share the logs as they write
     status = run.status_writer(shard.index if parallel else None, batch=batch_name,
                                **({"shard": shard.label, "device": shard.device,
                                    "node": socket.gethostname()} if parallel else {}))

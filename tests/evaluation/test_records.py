@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.evaluation import records as records_module
 from core.evaluation.records import read_jsonl, read_jsonl_from
 from core.evaluation.run_dir import SAMPLES_FILE, RunDir
 
@@ -10,9 +11,33 @@ def test_torn_last_line_is_ignored_and_repaired(tmp_path):
     path = tmp_path / SAMPLES_FILE
     path.write_text('{"model": "m", "id": "1"}\n{"model": "m", "id": "2"')
     assert [r["id"] for r in read_jsonl(path)] == ["1"]
-    records = RunDir(tmp_path).records()
+    records = RunDir(tmp_path).records(repair=True)
     records.samples.append({"model": "m", "id": "3"})
     assert [r["id"] for r in read_jsonl(path)] == ["1", "3"]
+
+
+def test_a_reader_never_cuts_the_line_another_process_is_writing(tmp_path):
+    """The UI's progress and scoring ahead open the logs while workers append."""
+    path = tmp_path / SAMPLES_FILE
+    path.write_text('{"model": "m", "id": "1"}\n{"model": "m", "id": "2"')  # being written
+    RunDir(tmp_path).records().sample_rows()
+    with path.open("a") as handle:
+        handle.write("}\n")  # the write completes
+    assert [r["id"] for r in read_jsonl(path)] == ["1", "2"]
+
+
+def test_a_tail_still_growing_is_not_cut_even_by_the_writer(tmp_path, monkeypatch):
+    """An orphan worker of a killed runner may still be writing when a resume starts."""
+    path = tmp_path / SAMPLES_FILE
+    path.write_text('{"model": "m", "id": "1"}\n{"model": "m", "id": "2"')
+
+    def the_write_goes_on(seconds: float) -> None:
+        with path.open("a") as handle:
+            handle.write(', "x": 1}\n')
+
+    monkeypatch.setattr(records_module.time, "sleep", the_write_goes_on)
+    RunDir(tmp_path).records(repair=True)
+    assert [r["id"] for r in read_jsonl(path)] == ["1", "2"]
 
 
 def test_a_log_read_as_it_grows_gives_each_complete_line_once(tmp_path):
