@@ -64,6 +64,10 @@ class FasterWhisperBackend(Backend):
         local = Path(self.spec.source).expanduser()
         return str(local) if local.exists() else self.spec.source
 
+    def preload(self) -> None:
+        import ctranslate2  # noqa: F401
+        import faster_whisper  # noqa: F401
+
     def _load(self) -> None:
         import ctranslate2
         from faster_whisper import BatchedInferencePipeline, WhisperModel

@@ -527,6 +527,11 @@ class TransformersBackend(Backend):
     def model(self) -> Any:
         return self.runner.model if self.runner else None
 
+    def preload(self) -> None:
+        threads.apply_torch()
+        import torch  # noqa: F401
+        from transformers import AutoProcessor, PreTrainedModel  # noqa: F401
+
     def _load(self) -> None:
         threads.apply_torch()
         import torch

@@ -264,23 +264,37 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
             if ahead:
                 ahead.step()
 
-        for batch in plan.batches:
-            if run.cancel_requested():
-                outcome.cancelled = True
-                break
-            if resources is not None:
-                count = cluster.shard_count(resources, config.device, len(config.devices))
-                placement = cluster.Placement(
-                    num_gpus=1.0 if config.device == "cuda" else 0.0,
-                    memory_bytes=int(batch.need_gb * 2**30))
-                failures, notes = cluster.run_batch_on_cluster(
-                    run.path, batch.name, count, config.device, placement, waiting)
-            else:
-                devices, chosen = _replicated(config, plan, batch)
-                failures, notes = _run_batch(run, batch.name, devices, waiting)
-                notes = chosen + notes
-            outcome.worker_failures += failures
-            outcome.notes += notes
+        upcoming: Workers | None = None  # the next batch's, started ahead and held
+        try:
+            for index, batch in enumerate(plan.batches):
+                if run.cancel_requested():
+                    outcome.cancelled = True
+                    break
+                if resources is not None:
+                    count = cluster.shard_count(resources, config.device, len(config.devices))
+                    placement = cluster.Placement(
+                        num_gpus=1.0 if config.device == "cuda" else 0.0,
+                        memory_bytes=int(batch.need_gb * 2**30))
+                    failures, notes = cluster.run_batch_on_cluster(
+                        run.path, batch.name, count, config.device, placement, waiting)
+                else:
+                    following = plan.batches[index + 1:index + 2]
+
+                    def start_next(following: list[PlannedBatch] = following
+                                   ) -> Workers | None:
+                        if not following or not starts_ahead(config):
+                            return None
+                        return _start_batch(run, config, plan, following[0], held=True)
+
+                    workers = upcoming or _start_batch(run, config, plan, batch)
+                    upcoming = None
+                    failures, notes, upcoming = _run_batch(run, workers, waiting, start_next)
+                    notes = workers.notes + notes
+                outcome.worker_failures += failures
+                outcome.notes += notes
+        finally:
+            if upcoming is not None:
+                upcoming.release()  # a cancel, or an error: they end without running
         run.drop_claims()
         outcome.cancelled = outcome.cancelled or run.cancel_requested()
         began = time.perf_counter()
@@ -327,31 +341,94 @@ def _replicated(config: RunConfig, plan: Plan, batch: PlannedBatch
         f"{batch.name}: {choice.reason}"]
 
 
-def _run_batch(run: RunDir, batch: str, devices: list[str], waiting: Callable[[], None]
-               ) -> tuple[list[str], list[str]]:
-    """One worker, or one per device at once (data-parallel workers sharing every model's
-    samples as they go, :mod:`core.evaluation.claims`).
+def starts_ahead(config: RunConfig) -> bool:
+    """Whether the next batch's workers start (and import what their models need) while a
+    batch runs: on GPUs, where the host's memory is not what the plan budgets and the
+    workers leave its CPU idle. On CPUs they would take memory and cores from the batch
+    that runs."""
+    return config.device == "cuda"
+
+
+@dataclass
+class Workers:
+    """A batch's worker processes, started; ``held`` ones wait for :meth:`go`."""
+
+    run: RunDir
+    batch: str
+    parts: list[Shard | None]
+    claims: Path | None
+    procs: list[subprocess.Popen[bytes]]
+    logs: list[Any]
+    notes: list[str] = field(default_factory=list)  # why the devices are what they are
+
+    def go(self) -> None:
+        """Let held workers start their batch (no effect on the others)."""
+        self._tell(b"go\n")
+
+    def release(self) -> None:
+        """End held workers without running anything, and wait for them."""
+        self._tell(b"")
+        for proc in self.procs:
+            proc.wait()
+        self.close_logs()
+
+    def _tell(self, message: bytes) -> None:
+        for proc in self.procs:
+            if proc.stdin is not None and not proc.stdin.closed:
+                with contextlib.suppress(OSError):  # one that already ended
+                    proc.stdin.write(message)
+                    proc.stdin.close()
+
+    def close_logs(self) -> None:
+        for log in self.logs:
+            log.close()
+
+
+def _start_batch(run: RunDir, config: RunConfig, plan: Plan, batch: PlannedBatch,
+                 held: bool = False) -> Workers:
+    """Start the batch's workers: one, or one per device sharing its samples as they go
+    (:mod:`core.evaluation.claims`), with the replicas :func:`_replicated` chose."""
+    devices, notes = _replicated(config, plan, batch)
+    if len(devices) <= 1:
+        parts: list[Shard | None] = [Shard(0, 1, devices[0]) if devices else None]
+        claims = None
+    else:
+        parts, claims = list(shards(devices)), run.new_claims(batch.name)
+    workers = _start_workers(run, batch.name, parts, claims, held)
+    workers.notes = notes
+    return workers
+
+
+def _run_batch(run: RunDir, workers: Workers, waiting: Callable[[], None],
+               start_next: Callable[[], Workers | None] = lambda: None
+               ) -> tuple[list[str], list[str], Workers | None]:
+    """Run a batch's started workers to the end; meanwhile ``start_next`` may start the
+    next batch's, held (returned, to be let go or released).
 
     Returns the failures left and notes on what was recovered. A data-parallel worker
     that dies (killed, out of memory) leaves what it had claimed unfinished: one more
     worker then takes every sample of the batch still missing, on a device whose worker
     ended well, so nothing is lost and, records being first-wins, nothing doubles.
     """
-    if len(devices) <= 1:
-        shard = Shard(0, 1, devices[0]) if devices else None
-        code = _run_workers(run, batch, [shard], waiting)[0]
-        return ([] if code == 0 else [_failure(run, batch, None, code)]), []
-    parts = shards(devices)
-    codes = _run_workers(run, batch, parts, waiting, run.new_claims(batch))
+    batch, parts = workers.batch, workers.parts
+    workers.go()
+    upcoming = start_next()
+    codes = _wait_workers(workers, waiting)
+    if len(parts) == 1:
+        return ([] if codes[0] == 0 else [_failure(run, batch, None, codes[0])]), [], upcoming
     failed = [(part, code) for part, code in zip(parts, codes, strict=True) if code != 0]
     if not failed or run.cancel_requested():
-        return [_failure(run, batch, part.index, code) for part, code in failed], []
-    healthy = [part.device for part, code in zip(parts, codes, strict=True) if code == 0]
+        return ([_failure(run, batch, part.index if part else None, code)
+                 for part, code in failed], [], upcoming)
+    healthy = [part.device for part, code in zip(parts, codes, strict=True)
+               if code == 0 and part is not None]
+    devices = [part.device for part in parts if part is not None]
     retry = Shard(0, 1, (healthy or devices)[0])
     retry_code = _run_workers(run, batch, [retry], waiting)[0]
     notes = [f"{batch}: worker {part.label} on {part.device} exited with {code}; its samples "
-             f"were taken by a retry on {retry.device}" for part, code in failed]
-    return ([] if retry_code == 0 else [_failure(run, batch, None, retry_code)]), notes
+             f"were taken by a retry on {retry.device}" for part, code in failed
+             if part is not None]
+    return ([] if retry_code == 0 else [_failure(run, batch, None, retry_code)]), notes, upcoming
 
 
 def _failure(run: RunDir, batch: str, shard: int | None, code: int) -> str:
@@ -360,11 +437,10 @@ def _failure(run: RunDir, batch: str, shard: int | None, code: int) -> str:
     return f"{batch}: worker exited with {code}: {' '.join(tail)}"
 
 
-def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
-                 waiting: Callable[[], None], claims: Path | None = None) -> list[int]:
-    """Start a worker per part (``None``: the batch's one plain worker); wait for all,
-    calling ``waiting`` meanwhile and once at the end. ``claims``: the folder where
-    data-parallel parts share the samples."""
+def _start_workers(run: RunDir, batch: str, parts: list[Shard | None], claims: Path | None,
+                   held: bool = False) -> Workers:
+    """Start a worker per part (``None``: the batch's one plain worker); ``claims``: the
+    folder where data-parallel parts share the samples; ``held``: they wait for ``go``."""
     procs, logs = [], []
     for part in parts:
         parallel = part is not None and part.count > 1
@@ -373,11 +449,20 @@ def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
             cmd += part.as_args()
         if parallel and claims is not None:
             cmd += ["--claims", str(claims)]
+        if held:
+            cmd += ["--hold"]
         env = {**os.environ, **(part.environment() if part is not None else {})}
         log = run.worker_log(batch, part.index if parallel else None).open("ab")
         logs.append(log)
         procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                      stdin=subprocess.PIPE if held else subprocess.DEVNULL,
                                       cwd=Path(__file__).resolve().parents[2]))
+    return Workers(run, batch, parts, claims, procs, logs)
+
+
+def _wait_workers(workers: Workers, waiting: Callable[[], None]) -> list[int]:
+    """Wait for all, calling ``waiting`` meanwhile and once at the end."""
+    procs = workers.procs
     try:
         while alive := [proc for proc in procs if proc.poll() is None]:
             waiting()
@@ -391,10 +476,15 @@ def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
             proc.wait(timeout=60)
         raise
     finally:
-        for log in logs:
-            log.close()
+        workers.close_logs()
     waiting()
     return [proc.returncode for proc in procs]
+
+
+def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
+                 waiting: Callable[[], None], claims: Path | None = None) -> list[int]:
+    """Start a worker per part and wait for all (see :func:`_start_workers`)."""
+    return _wait_workers(_start_workers(run, batch, parts, claims), waiting)
 
 
 def progress_of(run_dir: Path) -> dict[str, Any]:

@@ -332,10 +332,34 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None,
     return 0
 
 
+def preload(run_dir: Path, batch_name: str) -> None:
+    """Import what the batch's backends need, loading nothing (see :func:`hold`)."""
+    run = RunDir(run_dir)
+    config = run.read_config()
+    registry = load_asr_registry(Path(config.registry_path) if config.registry_path else None)
+    for key in run.read_plan().batch(batch_name).models:
+        try:
+            create_backend(registry.get(key), config.device).preload()
+        except Exception:  # noqa: S112  (its turn reports what is wrong with the model)
+            continue
+
+
+def hold(run_dir: Path, batch_name: str) -> bool:
+    """A worker started ahead of its turn (``--hold``, :mod:`core.evaluation.runner` starts
+    the next batch's while one runs): import what its models need, then wait for the runner
+    to write ``go`` on its standard input. Anything else (the runner cancelled the run, or
+    died, which closes the pipe) ends it without touching the run."""
+    preload(run_dir, batch_name)
+    return sys.stdin.readline().strip() == "go"
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m core.evaluation.worker RUN_DIR BATCH [--shard I/N --on DEVICE
-    [--claims DIR]]``."""
+    [--claims DIR]] [--hold]``."""
     args = list(argv if argv is not None else sys.argv[1:])
+    held = "--hold" in args
+    if held:
+        args.remove("--hold")
     shard, claims = None, None
     if len(args) == 8 and args[6] == "--claims":
         claims = Path(args[7])
@@ -345,8 +369,10 @@ def main(argv: list[str] | None = None) -> int:
         args = args[:2]
     if len(args) != 2:
         print("usage: python -m core.evaluation.worker RUN_DIR BATCH [--shard I/N --on DEVICE "
-              "[--claims DIR]]", file=sys.stderr)
+              "[--claims DIR]] [--hold]", file=sys.stderr)
         return 2
+    if held and not hold(Path(args[0]), args[1]):
+        return 0
     # SIGTERM (Cancel in the UI) ends the current step cleanly, like a cancel file.
     signal.signal(signal.SIGTERM, lambda *_: RunDir(args[0]).request_cancel())
     return run_batch(Path(args[0]), args[1], shard, claims)

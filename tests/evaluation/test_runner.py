@@ -166,3 +166,66 @@ def test_worker_process_ends_without_tearing_its_modules_down(bench, run_config)
     rows = run.records().sample_rows()
     assert sorted(r["id"] for r in rows) == sorted(run.read_manifest()["sample_ids"])
     assert run.records().last_model_status()["whisper:tiny-random"]["status"] == "ok"
+
+
+def _watch_starts(monkeypatch) -> list[tuple[str, str, float]]:
+    """Record when each batch's workers start (held or not) and are let go."""
+    events: list[tuple[str, str, float]] = []
+    start, go = runner._start_workers, runner.Workers.go
+
+    def watched_start(run, batch, parts, claims, held=False):
+        events.append(("held" if held else "started", batch, time.monotonic()))
+        return start(run, batch, parts, claims, held)
+
+    def watched_go(self):
+        events.append(("go", self.batch, time.monotonic()))
+        go(self)
+
+    monkeypatch.setattr(runner, "_start_workers", watched_start)
+    monkeypatch.setattr(runner.Workers, "go", watched_go)
+    return events
+
+
+def test_next_batch_starts_ahead_and_waits_for_its_turn(bench, run_config, monkeypatch):
+    """With workers started ahead (GPU runs; forced here), the second batch's worker is
+    started while the first runs, runs only once the first has ended, and the run's
+    records are those of a run without it: every (model, sample) once."""
+    monkeypatch.setattr(runner, "starts_ahead", lambda config: True)
+    events = _watch_starts(monkeypatch)
+    outcome = runner.start(run_config(batches=["first", "second"]))
+    assert not outcome.worker_failures
+    assert [(kind, batch) for kind, batch, _ in events] == [
+        ("started", "first"), ("go", "first"), ("held", "second"), ("go", "second")]
+    run = RunDir(outcome.run_dir)
+    first_ended = max(m["ended"] for m in run.records().model_rows()
+                      if m["batch"] == "first")
+    second_began = min(m["started"] for m in run.records().model_rows()
+                       if m["batch"] == "second")
+    assert second_began >= first_ended  # held until then, though started long before
+    keys = [(r["model"], r["id"]) for r in run.records().sample_rows()]
+    raw = read_jsonl(outcome.run_dir / SAMPLES_FILE)
+    assert len(raw) == len(keys) == len(set(keys)) == 3 * 5  # whisper:missing failed to load
+    statuses = run.records().last_model_status()
+    assert statuses["wav2vec2:tiny-random"]["status"] == "ok"
+    assert statuses["whisper:missing"]["status"] == "failed"
+
+
+def test_a_cancel_ends_the_held_workers_without_running_them(bench, run_config, monkeypatch):
+    monkeypatch.setattr(runner, "starts_ahead", lambda config: True)
+    events = _watch_starts(monkeypatch)
+    held: list[runner.Workers] = []
+    real_run_batch = runner._run_batch
+
+    def cancel_after_the_first(run, workers, waiting, start_next):
+        failures, notes, upcoming = real_run_batch(run, workers, waiting, start_next)
+        held.append(upcoming)
+        run.request_cancel()
+        return failures, notes, upcoming
+
+    monkeypatch.setattr(runner, "_run_batch", cancel_after_the_first)
+    outcome = runner.start(run_config(batches=["first", "second"]))
+    assert outcome.cancelled
+    assert ("go", "second") not in [(kind, batch) for kind, batch, _ in events]
+    assert [proc.returncode for proc in held[0].procs] == [0]  # ended, having run nothing
+    models = {r["model"] for r in RunDir(outcome.run_dir).records().sample_rows()}
+    assert models == {"faster-whisper:tiny.en", "whisper:tiny-random"}  # the first batch's
