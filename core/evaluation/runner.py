@@ -402,8 +402,9 @@ def _start_batch(run: RunDir, config: RunConfig, plan: Plan, batch: PlannedBatch
 def _run_batch(run: RunDir, workers: Workers, waiting: Callable[[], None],
                start_next: Callable[[], Workers | None] = lambda: None
                ) -> tuple[list[str], list[str], Workers | None]:
-    """Run a batch's started workers to the end; meanwhile ``start_next`` may start the
-    next batch's, held (returned, to be let go or released).
+    """Run a batch's started workers to the end; once they have loaded, ``start_next`` may
+    start the next batch's, held (returned, to be let go or released; None if the batch
+    ended before any of its workers had loaded).
 
     Returns the failures left and notes on what was recovered. A data-parallel worker
     that dies (killed, out of memory) leaves what it had claimed unfinished: one more
@@ -412,14 +413,29 @@ def _run_batch(run: RunDir, workers: Workers, waiting: Callable[[], None],
     """
     batch, parts = workers.batch, workers.parts
     workers.go()
-    upcoming = start_next()
-    codes = _wait_workers(workers, waiting)
+    upcoming: list[Workers | None] = []
+
+    def waiting_then_next() -> None:
+        """Start the next batch's workers once this batch's have loaded: their imports
+        would otherwise compete with this batch's loads."""
+        waiting()
+        if not upcoming and _loaded(workers):
+            upcoming.append(start_next())
+
+    try:
+        codes = _wait_workers(workers, waiting_then_next)
+    except BaseException:
+        for held in upcoming:
+            if held is not None:
+                held.release()
+        raise
+    upcoming = upcoming or [None]
     if len(parts) == 1:
-        return ([] if codes[0] == 0 else [_failure(run, batch, None, codes[0])]), [], upcoming
+        return ([] if codes[0] == 0 else [_failure(run, batch, None, codes[0])]), [], upcoming[0]
     failed = [(part, code) for part, code in zip(parts, codes, strict=True) if code != 0]
     if not failed or run.cancel_requested():
         return ([_failure(run, batch, part.index if part else None, code)
-                 for part, code in failed], [], upcoming)
+                 for part, code in failed], [], upcoming[0])
     healthy = [part.device for part, code in zip(parts, codes, strict=True)
                if code == 0 and part is not None]
     devices = [part.device for part in parts if part is not None]
@@ -428,7 +444,19 @@ def _run_batch(run: RunDir, workers: Workers, waiting: Callable[[], None],
     notes = [f"{batch}: worker {part.label} on {part.device} exited with {code}; its samples "
              f"were taken by a retry on {retry.device}" for part, code in failed
              if part is not None]
-    return ([] if retry_code == 0 else [_failure(run, batch, None, retry_code)]), notes, upcoming
+    return ([] if retry_code == 0 else [_failure(run, batch, None, retry_code)]), notes, \
+        upcoming[0]
+
+
+def _loaded(workers: Workers) -> bool:
+    """Whether one of ``workers`` is past loading its first model (transcribing, on a
+    later model, or finished); statuses are told apart by process id, so an earlier
+    attempt's do not count."""
+    status = workers.run.read_status()
+    pids = {proc.pid for proc in workers.procs}
+    return any(s.get("pid") in pids and (s.get("phase") != "loading"
+                                         or s.get("model_index", 0) > 0)
+               for s in status.get("shards") or [status])
 
 
 def _failure(run: RunDir, batch: str, shard: int | None, code: int) -> str:

@@ -174,11 +174,11 @@ def _watch_starts(monkeypatch) -> list[tuple[str, str, float]]:
     start, go = runner._start_workers, runner.Workers.go
 
     def watched_start(run, batch, parts, claims, held=False):
-        events.append(("held" if held else "started", batch, time.monotonic()))
+        events.append(("held" if held else "started", batch, time.time()))
         return start(run, batch, parts, claims, held)
 
     def watched_go(self):
-        events.append(("go", self.batch, time.monotonic()))
+        events.append(("go", self.batch, time.time()))
         go(self)
 
     monkeypatch.setattr(runner, "_start_workers", watched_start)
@@ -188,8 +188,8 @@ def _watch_starts(monkeypatch) -> list[tuple[str, str, float]]:
 
 def test_next_batch_starts_ahead_and_waits_for_its_turn(bench, run_config, monkeypatch):
     """With workers started ahead (GPU runs; forced here), the second batch's worker is
-    started while the first runs, runs only once the first has ended, and the run's
-    records are those of a run without it: every (model, sample) once."""
+    started once the first batch's has loaded, runs only once the first has ended, and the
+    run's records are those of a run without it: every (model, sample) once."""
     monkeypatch.setattr(runner, "starts_ahead", lambda config: True)
     events = _watch_starts(monkeypatch)
     outcome = runner.start(run_config(batches=["first", "second"]))
@@ -197,8 +197,10 @@ def test_next_batch_starts_ahead_and_waits_for_its_turn(bench, run_config, monke
     assert [(kind, batch) for kind, batch, _ in events] == [
         ("started", "first"), ("go", "first"), ("held", "second"), ("go", "second")]
     run = RunDir(outcome.run_dir)
-    first_ended = max(m["ended"] for m in run.records().model_rows()
-                      if m["batch"] == "first")
+    first = [m for m in run.records().model_rows() if m["batch"] == "first"]
+    held_at = events[2][2]
+    assert held_at >= first[0]["started"] + first[0]["load_seconds"]  # not during its load
+    first_ended = max(m["ended"] for m in first)
     second_began = min(m["started"] for m in run.records().model_rows()
                        if m["batch"] == "second")
     assert second_began >= first_ended  # held until then, though started long before
