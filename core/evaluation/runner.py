@@ -366,8 +366,11 @@ class Workers:
         self._tell(b"go\n")
 
     def release(self) -> None:
-        """End held workers without running anything, and wait for them."""
+        """End held workers without running anything, and wait for them. They have not
+        touched the run (nor set their SIGTERM handler): ending them mid-import is safe."""
         self._tell(b"")
+        for proc in self.procs:
+            proc.terminate()
         for proc in self.procs:
             proc.wait()
         self.close_logs()

@@ -228,6 +228,7 @@ def test_a_cancel_ends_the_held_workers_without_running_them(bench, run_config, 
     outcome = runner.start(run_config(batches=["first", "second"]))
     assert outcome.cancelled
     assert ("go", "second") not in [(kind, batch) for kind, batch, _ in events]
-    assert [proc.returncode for proc in held[0].procs] == [0]  # ended, having run nothing
+    # ended (on the closed pipe, or stopped mid-import), having run nothing
+    assert [proc.returncode in (0, -signal.SIGTERM) for proc in held[0].procs] == [True]
     models = {r["model"] for r in RunDir(outcome.run_dir).records().sample_rows()}
     assert models == {"faster-whisper:tiny.en", "whisper:tiny-random"}  # the first batch's
