@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core import paths
 from core.asr.base import DecodeOptions
+from core.asr.registry import AsrRegistry, load_asr_registry
 from core.evaluation.guard import GuardConfig
 
 import secrets
@@ -59,6 +60,11 @@ class RunConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.out_dir) / self.run_id
+
+    def registry(self) -> AsrRegistry:
+        """The model registry the run names its models from (``registry_path``, else the
+        default one)."""
+        return load_asr_registry(Path(self.registry_path) if self.registry_path else None)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

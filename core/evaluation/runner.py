@@ -11,7 +11,7 @@ from __future__ import annotations
 import core  # noqa: F401  (thread caps before torch)
 from core import paths
 from core.asr.dtype import load_dtype
-from core.asr.registry import AsrRegistry, load_asr_registry
+from core.asr.registry import AsrRegistry
 from core.asr.spec import AsrModelSpec
 from core.datasets import Sample, load_dataset_spec
 from core.evaluation import cluster, replicas
@@ -26,6 +26,7 @@ from core.languages import language_key
 from core.system import read_machine
 
 import contextlib
+import functools
 import os
 import platform
 import subprocess
@@ -73,7 +74,7 @@ def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
     :func:`language_counts`) lets it warn about models that do not speak some.
     ``ask_cluster``: for a cluster run, budget with the cluster's memory (joining it; the
     run's own plan does, a preview keeps this machine's figures)."""
-    registry = registry or load_asr_registry(_registry_path(config))
+    registry = registry or config.registry()
     specs, named = selected_specs(config, registry)
     budget, where = config.budget_gb, None
     if ask_cluster and config.cluster and budget is None:  # the workers run there
@@ -107,10 +108,6 @@ def language_counts(samples: list[Sample], override: str | None = None
         language = language_key(override or sample.language)
         counts[language] = counts.get(language, 0) + 1
     return counts
-
-
-def _registry_path(config: RunConfig) -> Path | None:
-    return Path(config.registry_path) if config.registry_path else None
 
 
 def versions() -> dict[str, str]:
@@ -279,13 +276,9 @@ def _execute(run_dir: Path, progress: Progress | None) -> RunOutcome:
                         run.path, batch.name, count, config.device, placement, waiting)
                 else:
                     following = plan.batches[index + 1:index + 2]
-
-                    def start_next(following: list[PlannedBatch] = following
-                                   ) -> Workers | None:
-                        if not following or not starts_ahead(config):
-                            return None
-                        return _start_batch(run, config, plan, following[0], held=True)
-
+                    start_next = (functools.partial(_start_batch, run, config, plan,
+                                                    following[0], held=True)
+                                  if following and starts_ahead(config) else None)
                     workers = upcoming or _start_batch(run, config, plan, batch)
                     upcoming = None
                     failures, notes, upcoming = _run_batch(run, workers, waiting, start_next)
@@ -325,7 +318,7 @@ def _replicated(config: RunConfig, plan: Plan, batch: PlannedBatch
     (GPU runs only), and a note saying why when it is more than one."""
     if config.device != "cuda" or config.replicas == 1:
         return config.devices, []
-    registry = load_asr_registry(_registry_path(config))
+    registry = config.registry()
     store = MeasurementStore()
     try:
         specs = [registry.get(m) for m in batch.models]
@@ -403,52 +396,52 @@ def _start_batch(run: RunDir, config: RunConfig, plan: Plan, batch: PlannedBatch
 
 
 def _run_batch(run: RunDir, workers: Workers, waiting: Callable[[], None],
-               start_next: Callable[[], Workers | None] = lambda: None
+               start_next: Callable[[], Workers] | None = None
                ) -> tuple[list[str], list[str], Workers | None]:
-    """Run a batch's started workers to the end; once they have loaded, ``start_next`` may
-    start the next batch's, held (returned, to be let go or released; None if the batch
-    ended before any of its workers had loaded).
-
-    Returns the failures left and notes on what was recovered. A data-parallel worker
-    that dies (killed, out of memory) leaves what it had claimed unfinished: one more
-    worker then takes every sample of the batch still missing, on a device whose worker
-    ended well, so nothing is lost and, records being first-wins, nothing doubles.
-    """
-    batch, parts = workers.batch, workers.parts
+    """Run a batch's started workers to the end; once they have loaded, ``start_next``
+    starts the next batch's, held (returned, to be let go or released; None if it was not
+    called). Returns the failures left and notes on what was recovered (:func:`_settle`)."""
     workers.go()
-    upcoming: list[Workers | None] = []
+    upcoming: Workers | None = None
 
     def waiting_then_next() -> None:
         """Start the next batch's workers once this batch's have loaded: their imports
         would otherwise compete with this batch's loads."""
+        nonlocal upcoming
         waiting()
-        if not upcoming and _loaded(workers):
-            upcoming.append(start_next())
+        if start_next is not None and upcoming is None and _loaded(workers):
+            upcoming = start_next()
 
     try:
         codes = _wait_workers(workers, waiting_then_next)
     except BaseException:
-        for held in upcoming:
-            if held is not None:
-                held.release()
+        if upcoming is not None:
+            upcoming.release()
         raise
-    upcoming = upcoming or [None]
-    if len(parts) == 1:
-        return ([] if codes[0] == 0 else [_failure(run, batch, None, codes[0])]), [], upcoming[0]
+    failures, notes = _settle(run, workers, codes, waiting)
+    return failures, notes, upcoming
+
+
+def _settle(run: RunDir, workers: Workers, codes: list[int], waiting: Callable[[], None]
+            ) -> tuple[list[str], list[str]]:
+    """The failures a batch's ended workers leave, and notes on what was recovered. A
+    data-parallel worker that dies (killed, out of memory) leaves what it had claimed
+    unfinished: one more worker then takes every sample of the batch still missing, on a
+    device whose worker ended well, so nothing is lost and, records being first-wins,
+    nothing doubles."""
+    batch = workers.batch
+    if len(workers.parts) == 1:
+        return ([] if codes[0] == 0 else [_failure(run, batch, None, codes[0])]), []
+    parts = [part for part in workers.parts if part is not None]  # all, when several
     failed = [(part, code) for part, code in zip(parts, codes, strict=True) if code != 0]
     if not failed or run.cancel_requested():
-        return ([_failure(run, batch, part.index if part else None, code)
-                 for part, code in failed], [], upcoming[0])
-    healthy = [part.device for part, code in zip(parts, codes, strict=True)
-               if code == 0 and part is not None]
-    devices = [part.device for part in parts if part is not None]
-    retry = Shard(0, 1, (healthy or devices)[0])
+        return [_failure(run, batch, part.index, code) for part, code in failed], []
+    healthy = [part.device for part, code in zip(parts, codes, strict=True) if code == 0]
+    retry = Shard(0, 1, (healthy or [part.device for part in parts])[0])
     retry_code = _run_workers(run, batch, [retry], waiting)[0]
     notes = [f"{batch}: worker {part.label} on {part.device} exited with {code}; its samples "
-             f"were taken by a retry on {retry.device}" for part, code in failed
-             if part is not None]
-    return ([] if retry_code == 0 else [_failure(run, batch, None, retry_code)]), notes, \
-        upcoming[0]
+             f"were taken by a retry on {retry.device}" for part, code in failed]
+    return ([] if retry_code == 0 else [_failure(run, batch, None, retry_code)]), notes
 
 
 def _loaded(workers: Workers) -> bool:

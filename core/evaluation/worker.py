@@ -11,7 +11,6 @@ import core  # noqa: F401  (thread caps before torch)
 from core.asr.base import Backend, DecodeOptions
 from core.asr.dtype import load_dtype
 from core.asr.factory import create_backend
-from core.asr.registry import load_asr_registry
 from core.asr.spec import AsrModelSpec
 from core.audio import SAMPLE_RATE
 from core.datasets import Sample, load_dataset_spec
@@ -279,7 +278,7 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None,
     config = run.read_config()
     plan = run.read_plan()
     batch = plan.batch(batch_name)
-    registry = load_asr_registry(Path(config.registry_path) if config.registry_path else None)
+    registry = config.registry()
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)
     sharing = parallel and claims is not None
     mine = samples if sharing else shard.take(samples)
@@ -336,7 +335,7 @@ def preload(run_dir: Path, batch_name: str) -> None:
     """Import what the batch's backends need, loading nothing (see :func:`hold`)."""
     run = RunDir(run_dir)
     config = run.read_config()
-    registry = load_asr_registry(Path(config.registry_path) if config.registry_path else None)
+    registry = config.registry()
     for key in run.read_plan().batch(batch_name).models:
         try:
             create_backend(registry.get(key), config.device).preload()
