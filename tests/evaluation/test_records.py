@@ -33,10 +33,12 @@ def test_a_tail_still_growing_is_not_cut_even_by_the_writer(tmp_path, monkeypatc
 
     def the_write_goes_on(seconds: float) -> None:
         with path.open("a") as handle:
-            handle.write(', "x": 1}\n')
+            handle.write(', "x"')  # more of the line came, not its end yet
 
     monkeypatch.setattr(records_module.time, "sleep", the_write_goes_on)
     RunDir(tmp_path).records(repair=True)
+    with path.open("a") as handle:
+        handle.write(': 1}\n')  # the write completes
     assert [r["id"] for r in read_jsonl(path)] == ["1", "2"]
 
 
