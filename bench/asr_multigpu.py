@@ -31,13 +31,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-ASSETS = Path(".bench-gpu")
+from bench.asr_gpu import ASSETS, LARGE_V3_DIR, build_large_v3
+
 MAX_NEW_TOKENS = 48
 BATCH = 64
 MODEL_KEY = "whisper:large-v3-random"
 
 
-def _registry(folder: Path, model: Path) -> Path:
+def large_v3() -> Path:
+    """Whisper large-v3 shapes with random weights (``bench.asr_gpu.build_large_v3``), built
+    on the first call on a machine; the same seed, so an earlier call's is the same."""
+    if not (LARGE_V3_DIR / "config.json").exists():
+        build_large_v3(LARGE_V3_DIR)
+    return LARGE_V3_DIR
+
+
+def write_registry(folder: Path, model: Path) -> Path:
     path = folder / "asr_models.toml"
     path.write_text(f'default = "{MODEL_KEY}"\n[models."{MODEL_KEY}"]\nsource = "{model}"\n'
                     'languages = ["fr", "en"]\nmemory_gb_gpu = 8.0\n')
@@ -94,13 +103,8 @@ def run(gpus: list[int], out: Path, copies: int, replicas: list[int] | None = No
 
     import torch
 
-    from bench.asr_gpu import build_large_v3
-
     available = torch.cuda.device_count()
-    model = Path("/tmp/whisper-large-v3-random")
-    if not (model / "config.json").exists():  # the same seed: an earlier call's is the same
-        build_large_v3(model)
-    registry = _registry(out, model)
+    registry = write_registry(out, large_v3())
     dataset = _dataset(out, copies)
     import transformers
 

@@ -28,10 +28,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODEL = Path("/tmp/whisper-large-v3-random")
-CLIPS = 64
-NEW_TOKENS = 48
-KEY = "whisper:large-v3-random"
+from bench.asr_gpu import ASSETS
+from bench.asr_multigpu import BATCH as CLIPS
+from bench.asr_multigpu import MAX_NEW_TOKENS as NEW_TOKENS
+from bench.asr_multigpu import MODEL_KEY as KEY
+from bench.asr_multigpu import large_v3, write_registry
 
 
 def _off(*_: Any) -> threading.Thread:
@@ -61,7 +62,7 @@ def child(warm: bool, fast_exit: bool, registry: Path) -> None:
     mark("import torch")
     if not warm:
         cuda_warmup.start = _off  # type: ignore[assignment]
-    samples = load_dataset_spec(str(Path(".bench-gpu/demo-fr/manifest.jsonl").resolve()))
+    samples = load_dataset_spec(str(ASSETS / "demo-fr" / "manifest.jsonl"))
     clips = [s.load_audio() for s in (samples * (CLIPS // len(samples) + 1))[:CLIPS]]
     mark("audio read")
     backend = create_backend(load_asr_registry(registry).get(KEY), "cuda", "bfloat16")
@@ -79,12 +80,7 @@ def child(warm: bool, fast_exit: bool, registry: Path) -> None:
 
 
 def run(pairs: int, out: Path) -> dict[str, Any]:
-    if not (MODEL / "config.json").exists():
-        from bench.asr_gpu import build_large_v3
-
-        build_large_v3(MODEL)
-    registry = out / "asr_models.toml"
-    registry.write_text(f'[models."{KEY}"]\nsource = "{MODEL}"\nlanguages = ["fr"]\n')
+    registry = write_registry(out, large_v3())
     rows = []
     # Each pair: (no warm-up, normal exit), (warm-up, os._exit), then the other two.
     order = [(False, False), (True, True), (True, False), (False, True)] * pairs
