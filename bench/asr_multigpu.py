@@ -118,18 +118,26 @@ def run(gpus: list[int], out: Path, copies: int, replicas: list[int] | None = No
         rows = read_jsonl(out / "runs" / _run_id(entry["gpus"], entry["replicas"]) / SAMPLES_FILE)
         transcripts[entry["gpus"], entry["replicas"]] = {
             (r["model"], r["id"]): r["hypothesis"] for r in rows}
-    for count, per_gpu in [(g, r) for g in gpus if g <= available for r in replicas or [1]]:
-        if (count, per_gpu) in transcripts:
-            continue  # measured by an earlier call on this machine
-        devices = [f"cuda:{i}" for i in range(count)]
-        shutil.rmtree(out / "runs" / _run_id(count, per_gpu), ignore_errors=True)  # no resume
-        config = RunConfig(dataset=str(dataset), models=[MODEL_KEY], device="cuda",
-                           devices=devices if count > 1 else [], out_dir=str(out / "runs"),
-                           run_id=_run_id(count, per_gpu), registry_path=str(registry),
-                           replicas=per_gpu,
-                           decode=DecodeOptions(language="fr", max_new_tokens=MAX_NEW_TOKENS,
-                                                batch_size=BATCH),
-                           tune_batch_size=False, use_cache=False)
+
+    def configure(run_id: str, manifest: Path, devices: list[str], per_gpu: int = 1
+                  ) -> RunConfig:
+        shutil.rmtree(out / "runs" / run_id, ignore_errors=True)  # a fresh run, no resume
+        return RunConfig(dataset=str(manifest), models=[MODEL_KEY], device="cuda",
+                         devices=devices if len(devices) > 1 else [], out_dir=str(out / "runs"),
+                         run_id=run_id, registry_path=str(registry), replicas=per_gpu,
+                         decode=DecodeOptions(language="fr", max_new_tokens=MAX_NEW_TOKENS,
+                                              batch_size=BATCH),
+                         tune_batch_size=False, use_cache=False)
+
+    todo = [(g, r) for g in gpus if g <= available for r in replicas or [1]
+            if (g, r) not in transcripts]  # not measured by an earlier call on this machine
+    if todo:
+        # As on a machine where ERT has run before: the workers' bytecode cache filled
+        # (core.bytecode; this image writes none of its own), the weights read once.
+        runner.start(configure("warm-up", _dataset(out, 1), ["cuda:0"]))
+    for count, per_gpu in todo:
+        config = configure(_run_id(count, per_gpu), dataset,
+                           [f"cuda:{i}" for i in range(count)], per_gpu)
         started = time.perf_counter()
         run_dir = runner.prepare(config)
         prepared = time.perf_counter()

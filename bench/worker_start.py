@@ -16,6 +16,7 @@ pair is measured side by side; the parent times the whole process.
 from __future__ import annotations
 
 from core import threads  # noqa: F401  (caps the CPU pools before torch loads)
+from core.bytecode import child_environment
 
 import argparse
 import json
@@ -88,7 +89,7 @@ def run(pairs: int, out: Path) -> dict[str, Any]:
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "bench.worker_start", "--child",
                                str(int(warm)), str(int(fast)), str(registry)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env=child_environment())
         wall = time.perf_counter() - started
         line = next((x for x in done.stdout.splitlines() if x.startswith("MARKS ")), None)
         if line is None:

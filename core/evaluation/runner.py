@@ -13,6 +13,7 @@ from core import paths
 from core.asr.dtype import load_dtype
 from core.asr.registry import AsrRegistry
 from core.asr.spec import AsrModelSpec
+from core.bytecode import child_environment
 from core.datasets import Sample, load_dataset_spec
 from core.evaluation import cluster, replicas
 from core.evaluation.config import RunConfig
@@ -197,7 +198,8 @@ def spawn(run_dir: Path) -> Path:
     log = run.runner_log.open("ab")
     proc = subprocess.Popen([sys.executable, "-m", "core.evaluation.runner", str(run_dir)],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            cwd=Path(__file__).resolve().parents[2], start_new_session=True)
+                            env=child_environment(), cwd=Path(__file__).resolve().parents[2],
+                            start_new_session=True)
     log.close()
     # Reap the runner when it ends, without blocking the caller (the Streamlit page): a child
     # nobody waits for stays a <defunct> zombie under the server, and a zombie still answers
@@ -475,7 +477,8 @@ def _start_workers(run: RunDir, batch: str, parts: list[Shard | None], claims: P
             cmd += ["--claims", str(claims)]
         if held:
             cmd += ["--hold"]
-        env = {**os.environ, **(part.environment() if part is not None else {})}
+        env = child_environment({**os.environ,
+                                 **(part.environment() if part is not None else {})})
         log = run.worker_log(batch, part.index if parallel else None).open("ab")
         logs.append(log)
         procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,

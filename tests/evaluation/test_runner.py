@@ -8,12 +8,14 @@ from core.evaluation.guard import GuardConfig
 from core.evaluation.records import read_jsonl
 from core.evaluation.run_dir import SAMPLES_FILE, RunDir
 
+import importlib.util
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -232,3 +234,20 @@ def test_a_cancel_ends_the_held_workers_without_running_them(bench, run_config, 
     assert [proc.returncode in (0, -signal.SIGTERM) for proc in held[0].procs] == [True]
     models = {r["model"] for r in RunDir(outcome.run_dir).records().sample_rows()}
     assert models == {"faster-whisper:tiny.en", "whisper:tiny-random"}  # the first batch's
+
+
+def test_workers_keep_bytecode_in_erts_cache_where_the_environment_writes_none(
+        bench, run_config, monkeypatch, tmp_path):
+    """On an image that writes no bytecode each worker would compile torch and transformers
+    from source (13–15 s of a GPU worker's start there): the runner gives its workers ERT's
+    bytecode cache, which the first fills."""
+    import transformers.models.whisper.modeling_whisper as whisper
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("ERT_CACHE_DIR", str(tmp_path / "cache"))
+    outcome = runner.start(run_config(models=["whisper:tiny-random"]))
+    assert not outcome.worker_failures
+    source = Path(whisper.__file__).resolve()
+    cached = (tmp_path / "cache" / "pycache" / source.relative_to("/").parent
+              / Path(importlib.util.cache_from_source(str(source))).name)
+    assert cached.is_file()  # written by the worker: this process imported it long before
