@@ -38,6 +38,7 @@ BY_NAME_ONLY = {
     "asr_multigpu": "bench.asr_multigpu",
     "asr_gpu": "bench.asr_gpu",
     "worker_start": "bench.worker_start",
+    "worker_imports": "bench.worker_imports",
 }
 
 
