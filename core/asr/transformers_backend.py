@@ -21,6 +21,7 @@ from core.hub import ModelUnavailableError, friendly_hub_errors
 from core.languages import english_name, iso639_3
 
 import importlib.util
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,11 +39,27 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+class _LengthNotice(logging.Filter):
+    """Drops generate()'s notice that ``max_new_tokens`` wins over the ``max_length`` a
+    checkpoint carries (448 in Whisper's): ERT asks for ``max_new_tokens`` on purpose, and
+    transformers repeats the notice on every call, a line per batch in a worker's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`max_new_tokens` will take precedence" not in record.getMessage()
+
+
+def _quiet_length_notice() -> None:
+    generation = logging.getLogger("transformers.generation.utils")
+    if not any(isinstance(f, _LengthNotice) for f in generation.filters):
+        generation.addFilter(_LengthNotice())
+
+
 class _Runner:
     """Loads one family's processor and model; turns clips into texts."""
 
     def __init__(self, where: str, spec: AsrModelSpec, dtype: Any, device: str) -> None:
         self.spec, self.dtype, self.device = spec, dtype, device
+        _quiet_length_notice()
         self.common = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
         self.processor, self.model = self.load(where)
         self.model.eval()

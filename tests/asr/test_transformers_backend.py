@@ -17,6 +17,7 @@ from core.asr.tiny_models import (
 from core.hub import ModelUnavailableError
 
 import gc
+import logging
 import weakref
 
 import numpy as np
@@ -115,6 +116,22 @@ def test_old_fine_tune_forced_decoder_ids_are_dropped_and_language_tables_rebuil
     assert model.generation_config.lang_to_id["<|fr|>"] == 50265
     assert model.generation_config.task_to_id == {"transcribe": 50359, "translate": 50358}
     assert model.generation_config.is_multilingual
+
+
+def test_a_batch_logs_no_notice_that_max_new_tokens_wins(whisper):
+    """Whisper checkpoints carry max_length 448; transformers said on every generate() that
+    the max_new_tokens ERT passes wins: a line per batch in a worker's log."""
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    library = logging.getLogger("transformers")  # its records stop there (no propagation)
+    library.addHandler(handler)
+    try:
+        for _ in range(2):
+            assert all(t.ok for t in whisper.transcribe(noise_clips([1.0, 2.0]), GREEDY))
+    finally:
+        library.removeHandler(handler)
+    assert not [m for m in seen if "will take precedence" in m]
 
 
 def test_whisper_detects_the_language_when_none_is_given(whisper):
