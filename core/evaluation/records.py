@@ -1,7 +1,7 @@
 """The run's append-only logs: one JSON line per finished sample, one per model outcome.
 
-Each line is written and fsync'd as soon as it is known, so a run killed at
-any moment keeps every finished sample; a torn last line (killed mid-write)
+Each batch's lines are written and fsync'd as soon as they are known, so a run
+killed at any moment keeps every finished sample; a torn last line (killed mid-write)
 is ignored on reading. Resuming skips exactly the (model, sample) pairs
 already recorded, failures included: a failure is data, not a to-do.
 """
@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,9 +73,10 @@ class ModelRecord:
 class JsonlLog:
     """Append JSON lines durably from any thread and any process.
 
-    Each line is one ``write`` on an ``O_APPEND`` descriptor, then ``fsync``: the kernel
-    puts every line whole at the end of the file, so data-parallel workers can share
-    one log without interleaving.
+    Each call's lines are one ``write`` on an ``O_APPEND`` descriptor, then one ``fsync``:
+    the kernel puts them whole at the end of the file, so data-parallel workers can share
+    one log without interleaving, and a batch's lines cost one flush to disk, not one each
+    (0.23 ms a line here: 15 ms of every batch of 64, with the GPU waiting).
     """
 
     def __init__(self, path: Path) -> None:
@@ -83,13 +85,18 @@ class JsonlLog:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, row: dict[str, Any]) -> None:
-        data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+        self.extend([row])
+
+    def extend(self, rows: Iterable[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
+        if not data:
+            return
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                written = os.write(fd, data)
-                if written != len(data):  # only on a full disk or a signal: finish the line
-                    os.write(fd, data[written:])
+                left = memoryview(data)
+                while left:  # more than one write only on a full disk or a signal
+                    left = left[os.write(fd, left):]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -156,8 +163,12 @@ class RunRecords:
         self.samples = JsonlLog(samples_path)
         self.models = JsonlLog(models_path)
 
+    def add_samples(self, records: Iterable[SampleRecord]) -> None:
+        """Append ``records`` together (a batch's: one write, one flush)."""
+        self.samples.extend(asdict(r) for r in records)
+
     def add_sample(self, record: SampleRecord) -> None:
-        self.samples.append(asdict(record))
+        self.add_samples([record])
 
     def add_model(self, record: ModelRecord) -> None:
         self.models.append(asdict(record))

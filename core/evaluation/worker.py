@@ -76,20 +76,29 @@ class ModelEvaluation:
         self.replicas = 1  # workers sharing that device
         self.decoding_seconds = 0.0  # wall time of the transcription loop
         self._skipped: deque[tuple[Sample, str | None]] = deque()
+        self._outbox: list[SampleRecord] = []  # recorded, not yet written (see _flush)
         self.skipped = 0  # samples recorded as skipped (other languages): not in the rate
 
     def _record(self, sample: Sample, **fields: Any) -> None:
-        """Append one sample's outcome; ``fields`` are :class:`SampleRecord`'s (time,
-        error, latency, …); the sample's own facts are filled in here."""
+        """Add one sample's outcome to what :meth:`_flush` writes next; ``fields`` are
+        :class:`SampleRecord`'s (time, error, latency, …); the sample's own facts are
+        filled in here."""
         fields.setdefault("duration", sample.duration)
         fields.setdefault("device", self.device)
-        self.records.add_sample(SampleRecord(
+        self._outbox.append(SampleRecord(
             id=sample.id, model=self.spec.key, batch=self.batch,
             audio_filepath=str(sample.audio_filepath) if sample.audio_filepath else None,
             reference=sample.text, language=sample.language,
             **{"hypothesis": "", "time": 0.0, **fields}))
         self.done += 1
         self.failures += fields.get("error") is not None
+
+    def _flush(self) -> None:
+        """Write what was recorded since the last flush: a step's samples together, one
+        flush to disk for the batch, before the next batch starts."""
+        if self._outbox:
+            self.records.add_samples(self._outbox)
+            self._outbox = []
 
     def _options(self, size: int) -> DecodeOptions:
         return dataclasses.replace(self.config.decode, batch_size=size)
@@ -117,15 +126,23 @@ class ModelEvaluation:
             self._record(sample, skipped=(
                 f"wrong language: {language} ({self.spec.key} transcribes "
                 f"{', '.join(self.spec.languages)})"))
+        self._flush()
 
     def _step(self, backend: Backend, chunk: list[Clip]) -> None:
-        """Serve cache hits, transcribe the rest of ``chunk`` (read ahead) as one batch.
+        """Serve cache hits, transcribe the rest of ``chunk`` (read ahead) as one batch,
+        and write the step's records together, whatever the batch raised.
 
         Times recorded per sample (README "Speed"): ``decode_seconds`` (reading its
         audio; read ahead on a thread for a GPU model), ``time`` (its share of the batch's compute),
         ``latency`` (from the start of this step to its result, as a caller of a
         batching server would wait).
         """
+        try:
+            self._run_step(backend, chunk)
+        finally:
+            self._flush()
+
+    def _run_step(self, backend: Backend, chunk: list[Clip]) -> None:
         step_started = time.perf_counter()
         to_run: list[tuple[Sample, Any, str | None, float]] = []
         for clip in chunk:
@@ -153,6 +170,7 @@ class ModelEvaluation:
         results = backend.transcribe([a for _, a, _, _ in to_run], self._options(size),
                                      languages=[s.language for s, _, _, _ in to_run])
         finished = time.perf_counter()
+        fresh: list[tuple[str, str, float | None]] = []  # for the cache, stored together
         for (sample, audio, key, decoding), result in zip(to_run, results, strict=True):
             self._record(sample, hypothesis=result.text, time=result.seconds, error=result.error,
                          batch_size=size, duration=result.audio_seconds or audio.size / SAMPLE_RATE,
@@ -161,8 +179,10 @@ class ModelEvaluation:
             if result.ok:
                 self.timed_clips.append(result.audio_seconds)
                 self.compute += result.seconds
-            if key is not None and result.ok and self.cache is not None:
-                self.cache.put(key, result.text, result.seconds)
+            if key is not None and result.ok:
+                fresh.append((key, result.text, result.seconds))
+        if fresh and self.cache is not None:
+            self.cache.put_many(fresh)
         self.tuner.observe(size, sum(r.audio_seconds for r in results), finished - started,
                            self.guard.peak_rss_gb - self.guard.baseline_rss_gb)
 

@@ -251,3 +251,37 @@ def test_workers_keep_bytecode_in_erts_cache_where_the_environment_writes_none(
     cached = (tmp_path / "cache" / "pycache" / source.relative_to("/").parent
               / Path(importlib.util.cache_from_source(str(source))).name)
     assert cached.is_file()  # written by the worker: this process imported it long before
+
+
+def test_a_batch_is_written_to_the_log_and_the_cache_in_one_flush_each(
+        bench, run_config, monkeypatch, tmp_path):
+    """A line and a cache entry each flushed to disk cost 0.23 and 0.25 ms here, 64 of each
+    per GPU batch with the GPU waiting; a batch's (its audio failure included) go together."""
+    from core.evaluation import cache as cache_module
+    from core.evaluation.worker import run_batch
+
+    config = run_config(models=["whisper:tiny-random"], tune_batch_size=False,
+                        use_cache=True)
+    config.decode.batch_size = 5  # the five samples in one step
+    run = RunDir(runner.prepare(config))
+    monkeypatch.setattr(cache_module.paths, "cache_dir", lambda *parts: tmp_path)
+    log_flushes: list[str] = []
+    cache_writes: list[int] = []
+    fsync, put_many = os.fsync, cache_module.TranscriptCache.put_many
+
+    def counted_fsync(fd: int) -> None:
+        log_flushes.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name)
+        fsync(fd)
+
+    def counted_put_many(cache, items):
+        items = list(items)
+        cache_writes.append(len(items))
+        put_many(cache, items)
+
+    monkeypatch.setattr(os, "fsync", counted_fsync)
+    monkeypatch.setattr(cache_module.TranscriptCache, "put_many", counted_put_many)
+    assert run_batch(run.path, run.read_plan().batches[0].name) == 0
+    assert log_flushes.count(SAMPLES_FILE) == 1
+    assert cache_writes == [4]  # one transaction: the four readable clips
+    rows = run.records().sample_rows()
+    assert len(rows) == 5 and sum(bool(r["error"]) for r in rows) == 1
