@@ -21,13 +21,20 @@ FOLDER = "pycache"  # under the cache: one tree per source path, per Python vers
 OPT_OUT = "ERT_BYTECODE_CACHE"
 
 
-def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a Python process ERT starts: ``base`` (default: this process's),
-    with a bytecode cache where ``base`` would have every process compile from source."""
-    env = dict(os.environ if base is None else base)
+def overrides(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables to set in a Python process started from ``base`` (default: this
+    process's environment) so that it keeps bytecode: none where it already does, where
+    the user chose where, or where ERT is told not to (``ERT_BYTECODE_CACHE=0``). An empty
+    ``PYTHONDONTWRITEBYTECODE`` is Python's "unset"."""
+    env = os.environ if base is None else base
     if (not env.get("PYTHONDONTWRITEBYTECODE") or env.get("PYTHONPYCACHEPREFIX")
             or env.get(OPT_OUT) == "0"):
-        return env  # bytecode is written as usual, or where the user said, or not at all
-    del env["PYTHONDONTWRITEBYTECODE"]
-    env["PYTHONPYCACHEPREFIX"] = str(cache_dir(FOLDER))
-    return env
+        return {}
+    return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(cache_dir(FOLDER))}
+
+
+def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a Python process ERT starts: ``base`` (default: this process's)
+    with :func:`overrides`."""
+    env = dict(os.environ if base is None else base)
+    return {**env, **overrides(env)}

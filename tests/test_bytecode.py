@@ -25,7 +25,7 @@ def test_children_keep_bytecode_in_erts_cache_where_the_environment_writes_none(
     monkeypatch.setenv("ERT_CACHE_DIR", str(tmp_path / "cache"))
     env = child_environment(IMAGE)
     prefix = tmp_path / "cache" / FOLDER
-    assert env["PYTHONPYCACHEPREFIX"] == str(prefix) and "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPYCACHEPREFIX"] == str(prefix) and env["PYTHONDONTWRITEBYTECODE"] == ""
     source = REPO / "core" / "evaluation" / "claims.py"
     code = "import core.evaluation.claims as m; print(m.__cached__)"
     subprocess.run([sys.executable, "-c", code], env=IMAGE, cwd=REPO, check=True)

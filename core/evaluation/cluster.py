@@ -13,6 +13,7 @@ already recorded, nothing is lost or done twice.
 
 from __future__ import annotations
 
+from core import bytecode
 from core.evaluation.run_dir import RunDir
 from core.evaluation.shards import Shard
 
@@ -48,7 +49,8 @@ def connect(address: str) -> dict[str, Any]:
         try:
             if address == "local":  # always a fresh Ray here, never a stale cluster file's
                 ray.init(address="local", include_dashboard=False, log_to_driver=False,
-                         runtime_env={"env_vars": {"PYTHONPATH": str(_repo_root())}})
+                         runtime_env={"env_vars": {"PYTHONPATH": str(_repo_root()),
+                                                   **bytecode.overrides()}})
             else:
                 ray.init(address=address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -155,8 +155,12 @@ def test_status_of_parallel_workers_is_read_per_device(tmp_path):
 
 
 @pytest.mark.slow
-def test_cluster_local_runs_the_shards_as_ray_tasks_every_sample_once(bench, run_config):
+def test_cluster_local_runs_the_shards_as_ray_tasks_every_sample_once(
+        bench, run_config, monkeypatch, tmp_path):
     ray = pytest.importorskip("ray")
+    # as on an image that writes no bytecode: Ray's workers get ERT's cache, like its own
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("ERT_CACHE_DIR", str(tmp_path / "cache"))
     config = _config(bench, run_config, devices=["cpu", "cpu"], cluster="local")
     seen: list[dict] = []  # the CLI's progress bars, per worker, as for local workers
     try:
@@ -170,6 +174,7 @@ def test_cluster_local_runs_the_shards_as_ray_tasks_every_sample_once(bench, run
     assert len(keys) == len(set(keys)) == 16
     parts = read_jsonl(config.run_dir / MODELS_FILE)
     assert {p["shard"] for p in parts} == {"1/2", "2/2"} and all(p["node"] for p in parts)
+    assert list((tmp_path / "cache" / "pycache").rglob("core/evaluation/worker.*.pyc"))
     single = _config(bench, run_config, run_id="single-local")
     assert not runner.start(single).worker_failures
     assert {(r["model"], r["id"]): r["hypothesis"]
