@@ -9,6 +9,7 @@ remembered (path, size, mtime) so later loads skip the hashing.
 from __future__ import annotations
 
 from core import paths
+from core.files import temporary_sibling, write_atomic
 
 import hashlib
 import importlib.util
@@ -155,9 +156,7 @@ def verify_file(path: Path, expected: str) -> None:
             "reinstall the package"
         )
     stamps[key] = expected
-    tmp = stamp_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(stamps, indent=1))
-    os.replace(tmp, stamp_file)
+    write_atomic(stamp_file, json.dumps(stamps, indent=1))
 
 
 def _join_parts(model: BundledModel, target: Path) -> None:
@@ -168,15 +167,18 @@ def _join_parts(model: BundledModel, target: Path) -> None:
         out = target / name
         if out.exists():
             continue
-        tmp = out.with_suffix(out.suffix + ".partial")
-        if name in model.parts:
-            with tmp.open("wb") as sink:
-                for package, piece in model.parts[name]:
-                    with (_package_dir(package) / model.subdir / piece).open("rb") as source:
-                        shutil.copyfileobj(source, sink, 1 << 22)
-        else:
-            shutil.copyfile(src_dir / name, tmp)
-        os.replace(tmp, out)
+        tmp = temporary_sibling(out)  # workers starting at once may join it together
+        try:
+            if name in model.parts:
+                with tmp.open("wb") as sink:
+                    for package, piece in model.parts[name]:
+                        with (_package_dir(package) / model.subdir / piece).open("rb") as source:
+                            shutil.copyfileobj(source, sink, 1 << 22)
+            else:
+                shutil.copyfile(src_dir / name, tmp)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def locate(name: str) -> Path:

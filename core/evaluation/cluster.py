@@ -157,6 +157,27 @@ def run_batch_on_cluster(run_dir: Path, batch: str, count: int, device: str,
     refs = [remote.options(**options).remote(str(run_dir), batch, i, count, device,
                                              str(claims) if claims else None)
             for i in range(count)]
+    failures, notes = _gather(run_dir, batch, refs, waiting)
+    run = RunDir(run_dir)
+    if count == 1 or run.cancel_requested():
+        return failures, notes
+    # As for local workers (runner._settle): what a shard left (a task that failed past
+    # Ray's retries, a model it could not load) goes to one more task, which takes every
+    # sample of the batch still missing.
+    unfinished = [] if failures else run.unfinished(batch)
+    if not failures and not unfinished:
+        return failures, notes
+    retry = remote.options(**options).remote(str(run_dir), batch, 0, 1, device, None)
+    retry_failures, retry_notes = _gather(run_dir, batch, [retry], waiting, "retry")
+    notes += [f"{batch}: {why}; taken by a retry" for why in failures + unfinished]
+    return retry_failures, notes + retry_notes
+
+
+def _gather(run_dir: Path, batch: str, refs: list[Any], waiting: Callable[[], None] | None,
+            label: str | None = None) -> tuple[list[str], list[str]]:
+    """Wait for ``refs`` (a shard each); their failures and where each ran."""
+    import ray
+
     pending = list(refs)
     while pending:  # the nodes, for the Monitor page, while the tasks run
         RunDir(run_dir).write_cluster(node_table())
@@ -168,13 +189,14 @@ def run_batch_on_cluster(run_dir: Path, batch: str, count: int, device: str,
         waiting()
     failures, notes = [], []
     for i, ref in enumerate(refs):
+        name = label or f"shard {i + 1}/{len(refs)}"
         try:
             done = ray.get(ref)
         except (ray.exceptions.RayError, OSError) as exc:
-            failures.append(f"{batch}: shard {i + 1}/{count} failed on the cluster: {exc}")
+            failures.append(f"{batch}: {name} failed on the cluster: {exc}")
             continue
-        notes.append(f"{batch}: shard {i + 1}/{count} ran on {done['node']} ({done['device']}, "
+        notes.append(f"{batch}: {name} ran on {done['node']} ({done['device']}, "
                      f"node {done['node_id']})")
         if done["code"] != 0:
-            failures.append(f"{batch}: shard {i + 1}/{count} exited with {done['code']}")
+            failures.append(f"{batch}: {name} exited with {done['code']}")
     return failures, notes

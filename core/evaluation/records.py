@@ -191,6 +191,15 @@ class RunRecords:
     def done(self, model: str) -> set[str]:
         return {row["id"] for row in self.sample_rows() if row["model"] == model}
 
+    def failed_models(self) -> set[str]:
+        """Models whose every turn failed (could not load): done, their failure recorded,
+        not run again. A data-parallel worker that could not load a model the others ran
+        does not make it one: what it had taken is still to do."""
+        statuses: dict[str, set[str]] = {}
+        for row in self.model_rows():
+            statuses.setdefault(row["model"], set()).add(row["status"])
+        return {model for model, seen in statuses.items() if seen == {"failed"}}
+
     def last_model_status(self) -> dict[str, dict[str, Any]]:
         status: dict[str, dict[str, Any]] = {}
         for row in self.model_rows():

@@ -16,6 +16,7 @@ from core.evaluation.config import RunConfig
 from core.evaluation.planner import Plan
 from core.evaluation.records import RunRecords
 from core.evaluation.summary import ModelSummary
+from core.files import write_atomic
 
 import json
 import os
@@ -90,6 +91,25 @@ class RunDir:
     def records(self, repair: bool = False) -> RunRecords:
         """The run's logs; ``repair`` only for their sole writer (:class:`RunRecords`)."""
         return RunRecords(self.path / SAMPLES_FILE, self.path / MODELS_FILE, repair)
+
+    def unfinished(self, batch: str) -> list[str]:
+        """Why models of ``batch`` still lack samples once its data-parallel workers have
+        ended well: a worker that could not load a model the others ran, or was stopped by
+        the memory guard, leaves what it had taken (a line per such turn; none when nothing
+        is missing). Models that failed everywhere are done."""
+        records = self.records()
+        done_failing = records.failed_models()
+        models = [m for m in self.read_plan().batch(batch).models if m not in done_failing]
+        turns = [row for row in records.model_rows()
+                 if row["model"] in models and row["status"] not in ("ok", "cancelled")]
+        if not turns:
+            return []
+        ids = set(self.read_manifest()["sample_ids"])
+        rows = records.sample_rows()
+        lacking = {m for m in models if ids - {r["id"] for r in rows if r["model"] == m}}
+        return [f"{row['model']} on {row.get('device') or 'its device'} ({row.get('shard')}): "
+                f"{row['status']}" + (f", {row['error']}" if row.get("error") else "")
+                for row in turns if row["model"] in lacking]
 
     @property
     def has_records(self) -> bool:
@@ -285,9 +305,7 @@ class StatusWriter:
 
     def update(self, **fields: Any) -> None:
         self.fields.update(fields, updated=time.time())
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.fields))
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self.fields))
 
 
 def run_dirs(root: str | Path | None = None) -> Iterator[RunDir]:

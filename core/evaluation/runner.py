@@ -427,22 +427,27 @@ def _run_batch(run: RunDir, workers: Workers, waiting: Callable[[], None],
 def _settle(run: RunDir, workers: Workers, codes: list[int], waiting: Callable[[], None]
             ) -> tuple[list[str], list[str]]:
     """The failures a batch's ended workers leave, and notes on what was recovered. A
-    data-parallel worker that dies (killed, out of memory) leaves what it had claimed
-    unfinished: one more worker then takes every sample of the batch still missing, on a
-    device whose worker ended well, so nothing is lost and, records being first-wins,
-    nothing doubles."""
+    data-parallel worker that dies (killed, out of memory), or cannot load a model the
+    others ran, leaves what it had claimed unfinished: one more worker then takes every
+    sample of the batch still missing, on a device whose worker ended well, so nothing is
+    lost and, records being first-wins, nothing doubles."""
     batch = workers.batch
     if len(workers.parts) == 1:
         return ([] if codes[0] == 0 else [_failure(run, batch, None, codes[0])]), []
     parts = [part for part in workers.parts if part is not None]  # all, when several
     failed = [(part, code) for part, code in zip(parts, codes, strict=True) if code != 0]
-    if not failed or run.cancel_requested():
+    if run.cancel_requested():
         return [_failure(run, batch, part.index, code) for part, code in failed], []
+    unfinished = [] if failed else run.unfinished(batch)
+    if not failed and not unfinished:
+        return [], []
     healthy = [part.device for part, code in zip(parts, codes, strict=True) if code == 0]
     retry = Shard(0, 1, (healthy or [part.device for part in parts])[0])
     retry_code = _run_workers(run, batch, [retry], waiting)[0]
     notes = [f"{batch}: worker {part.label} on {part.device} exited with {code}; its samples "
              f"were taken by a retry on {retry.device}" for part, code in failed]
+    notes += [f"{batch}: {why}; its samples were taken by a retry on {retry.device}"
+              for why in unfinished]
     return ([] if retry_code == 0 else [_failure(run, batch, None, retry_code)]), notes
 
 

@@ -310,8 +310,8 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None,
     guard.start()
     cache = TranscriptCache() if config.use_cache else None
     measured = MeasurementStore()
-    # A model whose load failed is done: its failure is recorded, not retried on resume.
-    failed = {m for m, row in records.last_model_status().items() if row["status"] == "failed"}
+    # A model that failed to load is done: its failure is recorded, not retried on resume.
+    failed = records.failed_models()
     try:
         for position, key in enumerate(batch.models):
             done = records.done(key)

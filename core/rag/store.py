@@ -14,6 +14,7 @@ similarity, the one figure users can compare between questions.
 from __future__ import annotations
 
 from core import paths
+from core.files import temporary_sibling, write_atomic
 from core.rag.chunking import chunk_document
 from core.rag.documents import Document
 from core.rag.fusion import above_relative_floor, ranking, reciprocal_rank_fusion
@@ -87,12 +88,6 @@ def _vectors(rows: Sequence[Sequence[float]]) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(rows, dtype=np.float32))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 class Collection:
     """Chunks of documents with their vectors; thread-safe, saved after each change."""
 
@@ -150,13 +145,13 @@ class Collection:
 
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
-            tmp_index = self.folder / (INDEX_FILE + ".tmp")
+            tmp_index = temporary_sibling(self.folder / INDEX_FILE)
             faiss.write_index(self.index, str(tmp_index))
             os.replace(tmp_index, self.folder / INDEX_FILE)
-            _atomic_write(self.folder / CHUNKS_FILE, "".join(
+            write_atomic(self.folder / CHUNKS_FILE, "".join(
                 json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in self.chunks.values()))
             self.lexical.save(self.folder / LEXICAL_DIR)
-            _atomic_write(self.folder / META_FILE, json.dumps(
+            write_atomic(self.folder / META_FILE, json.dumps(
                 {"name": self.name, "dim": self.dim, "chunks": len(self.chunks)}))
 
     def delete(self) -> None:

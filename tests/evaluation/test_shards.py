@@ -142,6 +142,42 @@ def test_a_killed_worker_share_is_retried_and_no_sample_is_lost_or_doubled(bench
     assert len(keys) == len(set(keys)) == 16
 
 
+def test_a_worker_that_cannot_load_a_model_the_other_ran_leaves_its_samples_to_a_retry(
+        bench, run_config, tmp_path):
+    """One worker failed to load (two verified a bundled model at once and tripped over each
+    other's file) after claiming its first samples; it ended well, so nothing took them and
+    the run ended a sample short. The model ran elsewhere: the batch's samples still missing
+    go to one more worker, and the model is not a failed one."""
+    from core.asr.tiny_models import build_whisper
+    from core.evaluation.records import RunRecords
+    from core.evaluation.run_dir import RunDir
+    from core.evaluation.worker import run_batch
+
+    folder = tmp_path / "appears-later"
+    registry = tmp_path / "asr_models.toml"
+    registry.write_text(f'[models."whisper:flaky"]\nsource = "{folder}"\n')
+    config = run_config(dataset=str(bench["eight"]), tune_batch_size=False,
+                        models=["whisper:flaky"], devices=["cpu", "cpu"],
+                        registry_path=str(registry))
+    run = RunDir(runner.prepare(config))
+    batch = run.read_plan().batches[0].name
+    claims = run.new_claims(batch)
+    parts = [Shard(0, 2, "cpu"), Shard(1, 2, "cpu")]
+    assert run_batch(run.path, batch, parts[0], claims) == 0  # cannot load: no folder yet
+    build_whisper(folder)
+    with pytest.MonkeyPatch.context() as started_together:  # the other began before the
+        started_together.setattr(RunRecords, "failed_models", lambda self: set())  # failure
+        assert run_batch(run.path, batch, parts[1], claims) == 0  # loads, takes all it can
+    assert len(run.records().sample_rows()) == 7  # the first worker's first claim is lost
+    assert run.unfinished(batch) and "whisper:flaky" not in run.records().failed_models()
+    workers = runner.Workers(run, batch, list(parts), claims, [], [])
+    failures, notes = runner._settle(run, workers, [0, 0], lambda: None)
+    assert not failures and any("retry" in n and "failed" in n for n in notes), notes
+    keys = [(r["model"], r["id"]) for r in read_jsonl(run.path / SAMPLES_FILE)]
+    assert len(keys) == len(set(keys)) == 8
+    assert not run.unfinished(batch)
+
+
 def test_status_of_parallel_workers_is_read_per_device(tmp_path):
     from core.evaluation.run_dir import RunDir
 
@@ -231,6 +267,35 @@ def test_a_simulated_cluster_places_by_memory_and_survives_a_lost_node(bench, ru
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_what_cluster_shards_leave_unfinished_goes_to_a_retry_task(
+        bench, run_config, monkeypatch):
+    """As for local workers: a shard that ended well but left samples (it could not load a
+    model the others ran; simulated here by the first look at the batch) is followed by one
+    more task, which takes every sample still missing."""
+    ray = pytest.importorskip("ray")
+    from core.evaluation.run_dir import RunDir
+
+    looks: list[list[str]] = []
+    real = RunDir.unfinished
+
+    def first_look_finds_some(self, batch):
+        looks.append(real(self, batch) if looks else ["whisper:x on cpu (1/2): failed, boom"])
+        return looks[-1]
+
+    monkeypatch.setattr(RunDir, "unfinished", first_look_finds_some)
+    config = _config(bench, run_config, devices=["cpu", "cpu"], cluster="local")
+    try:
+        outcome = runner.start(config)
+    finally:
+        ray.shutdown()
+    assert not outcome.worker_failures, outcome.worker_failures
+    assert any("boom; taken by a retry" in n for n in outcome.notes), outcome.notes
+    assert any("retry ran on" in n for n in outcome.notes), outcome.notes
+    keys = [(r["model"], r["id"]) for r in read_jsonl(config.run_dir / SAMPLES_FILE)]
+    assert len(keys) == len(set(keys)) == 16
 
 
 @pytest.mark.slow
