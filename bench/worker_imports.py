@@ -1,9 +1,9 @@
 """What a worker's imports cost with and without compiled bytecode (issue 15).
 
-``python -m bench.worker_imports [--repeat 2] [--out DIR]``. A worker process imports ERT's
-worker, torch and transformers' Whisper and reads a Whisper processor before its model
-loads; ERT starts one per batch and per GPU. Each variant runs those imports in fresh
-processes:
+``python -m bench worker_imports [-- --repeat 2]`` (figures saved under ``runs/bench/``).
+A worker process imports ERT's worker, torch and transformers' Whisper and reads a Whisper
+processor before its model loads; ERT starts one per batch and per GPU. Each variant runs
+those imports in fresh processes:
 
 - ``as is``: this environment (a pip install keeps bytecode in ``__pycache__``);
 - ``no bytecode``: every module compiled from source in every process, as on an image
@@ -23,17 +23,16 @@ from core.bytecode import child_environment
 from core.paths import REPO_ROOT
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from bench.asr_gpu import ASSETS
+from bench.common import save
 
 IMPORTS = ("import core.evaluation.worker, torch\n"
            "from transformers import AutoProcessor, WhisperForConditionalGeneration\n"
@@ -47,7 +46,7 @@ def _time(env: dict[str, str]) -> float:
     return round(time.perf_counter() - started, 2)
 
 
-def run(repeat: int, out: Path) -> dict[str, Any]:
+def run(repeat: int) -> dict[str, Any]:
     base = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
     with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as cache:
         image = {**base, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -63,7 +62,7 @@ def run(repeat: int, out: Path) -> dict[str, Any]:
              "vs_no_bytecode": round(statistics.mean(values) / baseline, 2)}
             for name, values in times.items()]
     result = {"python": sys.version.split()[0], "rows": rows}
-    (out / "worker_imports.json").write_text(json.dumps(result, indent=2))
+    save("worker_imports", result)
     print("| variant | seconds | mean s | × no bytecode |\n| --- | --- | ---: | ---: |")
     for row in rows:
         print(f"| {row['variant']} | {', '.join(map(str, row['seconds']))} | {row['mean_s']} "
@@ -72,13 +71,9 @@ def run(repeat: int, out: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m bench.worker_imports")
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--out", default="runs/bench/worker_imports")
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    return run(args.repeat, out)
+    parser = argparse.ArgumentParser(prog="python -m bench worker_imports --")
+    parser.add_argument("--repeat", type=int, default=2, help="processes per variant")
+    return run(parser.parse_args(argv).repeat)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,11 @@ def overrides(base: Mapping[str, str] | None = None) -> dict[str, str]:
     if (not env.get("PYTHONDONTWRITEBYTECODE") or env.get("PYTHONPYCACHEPREFIX")
             or env.get(OPT_OUT) == "0"):
         return {}
-    return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(cache_dir(FOLDER))}
+    try:
+        folder = cache_dir(FOLDER)
+    except OSError:  # a cache that cannot be written: compile as before, start all the same
+        return {}
+    return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(folder)}
 
 
 def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:

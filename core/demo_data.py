@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from core import audio as audio_io
 from core import paths
+from core.files import temporary_sibling, write_atomic
 
 import json
 import os
@@ -155,7 +156,7 @@ def synthesize(text: str, language: str, sampling_rate: int = audio_io.SAMPLE_RA
 def write_wav(path: Path, audio: np.ndarray, sampling_rate: int = audio_io.SAMPLE_RATE) -> None:
     """16-bit PCM mono, written to a temporary name first so a crash leaves no half file."""
     pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
-    tmp = path.with_suffix(".wav.partial")
+    tmp = temporary_sibling(path)
     with wave.open(str(tmp), "wb") as handle:
         handle.setnchannels(1)
         handle.setsampwidth(2)
@@ -214,8 +215,5 @@ def make_demo_dataset(
             rows.append({"id": sample_id, "audio_filepath": f"audio/{path.name}", "text": text,
                          "duration": round(seconds, 3), "language": lang})
     manifest = out / MANIFEST_NAME
-    tmp = manifest.with_suffix(".jsonl.partial")
-    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows),
-                   encoding="utf-8")
-    os.replace(tmp, manifest)
+    write_atomic(manifest, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return manifest

@@ -1,6 +1,6 @@
-"""Writing a file so that no reader, and no other writer, ever sees half of it.
+"""Writing a file (or a folder) so that no reader, and no other writer, ever sees half of it.
 
-The content goes to a temporary name beside the file, then replaces it in one rename. The
+The content goes to a temporary name beside it, then replaces it in one rename. The
 temporary name is unique to the call: several processes may write the same file at once
 (data-parallel workers verifying or joining a bundled model on first use; a fixed ``.tmp``
 name let one worker rename the other's half-written file, or find its own gone).
@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def temporary_sibling(path: Path) -> Path:
-    """A name beside ``path`` that no other process or call uses."""
+    """A name beside ``path`` (a file or a folder) that no other process or call uses."""
     return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
 
 

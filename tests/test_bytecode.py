@@ -49,3 +49,10 @@ def test_a_bytecode_prefix_the_user_chose_is_kept():
 def test_opting_out_leaves_the_environment_as_it_is():
     assert child_environment({**IMAGE, "ERT_BYTECODE_CACHE": "0"}) == {
         **IMAGE, "ERT_BYTECODE_CACHE": "0"}
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_environment_as_it_is(tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("ERT_CACHE_DIR", str(blocked))
+    assert child_environment(IMAGE) == IMAGE  # the worker still starts, compiling as before

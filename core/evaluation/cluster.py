@@ -169,7 +169,8 @@ def run_batch_on_cluster(run_dir: Path, batch: str, count: int, device: str,
         return failures, notes
     retry = remote.options(**options).remote(str(run_dir), batch, 0, 1, device, None)
     retry_failures, retry_notes = _gather(run_dir, batch, [retry], waiting, "retry")
-    notes += [f"{batch}: {why}; taken by a retry" for why in failures + unfinished]
+    notes += [f"{failure}; taken by a retry" for failure in failures]
+    notes += [f"{batch}: {why}; taken by a retry" for why in unfinished]
     return retry_failures, notes + retry_notes
 
 

@@ -8,6 +8,7 @@ that folder (well under a second for the 135M default).
 from __future__ import annotations
 
 from core import bundled, paths, threads
+from core.files import temporary_sibling
 from core.hub import ModelUnavailableError, friendly_hub_errors
 from core.llm.registry import LLMSpec
 
@@ -87,8 +88,7 @@ def _convert_gguf(spec: LLMSpec, source: str, target: Path) -> None:
     """Dequantize a GGUF checkpoint once and save it as safetensors (atomic rename)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temporary_sibling(target)
     with friendly_hub_errors(spec.source):
         tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=spec.gguf_file,
                                                   revision=spec.revision)

@@ -25,6 +25,8 @@ seconds on a small CPU, so the loader caches it beside the converted weights.
 
 from __future__ import annotations
 
+from core.files import temporary_sibling
+
 import contextlib
 import json
 import os
@@ -252,9 +254,12 @@ def save_packed(packed: dict[str, PackedLinear], path: Path) -> None:
                 tensors[f"{name}.{part}"] = tensor.contiguous()
     meta = {"format": PACK_FORMAT, "torch": torch.__version__,
             "kinds": json.dumps({name: p.kind for name, p in packed.items()})}
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    tmp = temporary_sibling(path)
+    try:
+        save_file(tensors, str(tmp), metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_packed(path: Path) -> dict[str, PackedLinear] | None:

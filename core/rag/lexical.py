@@ -8,6 +8,8 @@ the FAISS index it sits beside.
 
 from __future__ import annotations
 
+from core.files import temporary_sibling
+
 import functools
 import json
 import os
@@ -97,8 +99,7 @@ class LexicalIndex:
 
     def save(self, folder: Path) -> None:
         """Write beside the FAISS index; a temporary folder swapped in, so never half-written."""
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = temporary_sibling(folder)
         tmp.mkdir(parents=True)
         if self._retriever is not None:
             self._retriever.save(str(tmp), show_progress=False)  # type: ignore[attr-defined]
