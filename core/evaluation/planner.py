@@ -88,6 +88,9 @@ class Plan:
     # Where the budget came from when not this machine's free memory nor --budget-gb: a
     # cluster run's plan says "the cluster: …" (core.evaluation.cluster.plan_memory_gb).
     budget_from: str | None = None
+    # Where the clip durations the estimates use came from ("read from audio headers for 80
+    # of 80 samples", core.durations.DurationReport); None in plans that did not record it.
+    durations: str | None = None
 
     @property
     def estimated_seconds(self) -> float:
@@ -112,7 +115,7 @@ class Plan:
                             for b in data.get("batches", [])],
                    refused=[Refusal(**r) for r in data.get("refused", [])],
                    warnings=list(data.get("warnings", [])),
-                   budget_from=data.get("budget_from"))
+                   budget_from=data.get("budget_from"), durations=data.get("durations"))
 
     def describe(self) -> str:
         """The plan as the CLI prints it."""
@@ -134,7 +137,8 @@ class Plan:
             lines.append(f"  refused {refusal.model}: {refusal.reason}")
         for warning in self.warnings:
             lines.append(f"  warning: {warning}")
-        lines.append(f"estimated time: {format_duration(self.estimated_seconds)}")
+        lines.append(f"estimated time: {format_duration(self.estimated_seconds)}"
+                     + (f" (clip durations {self.durations})" if self.durations else ""))
         return "\n".join(lines)
 
 

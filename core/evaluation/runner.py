@@ -15,6 +15,7 @@ from core.asr.registry import AsrRegistry
 from core.asr.spec import AsrModelSpec
 from core.bytecode import child_environment
 from core.datasets import Sample, load_dataset_spec
+from core.durations import DurationReport, fill_durations
 from core.evaluation import cluster, replicas
 from core.evaluation.config import RunConfig
 from core.evaluation.measurements import MeasurementStore
@@ -70,11 +71,14 @@ def selected_specs(config: RunConfig, registry: AsrRegistry
 
 def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
              audio_seconds: float = 0.0, languages: dict[str | None, int] | None = None,
-             clip_seconds: float | None = None, ask_cluster: bool = False) -> Plan:
+             clip_seconds: float | None = None, ask_cluster: bool = False,
+             durations: DurationReport | None = None) -> Plan:
     """The plan of ``config``; ``languages`` (sample counts by language, see
     :func:`language_counts`) lets it warn about models that do not speak some.
     ``ask_cluster``: for a cluster run, budget with the cluster's memory (joining it; the
-    run's own plan does, a preview keeps this machine's figures)."""
+    run's own plan does, a preview keeps this machine's figures). ``durations``: where the
+    clip durations came from (:func:`core.durations.fill_durations`), for the plan to say
+    and to name the files left out of its time estimate."""
     registry = registry or config.registry()
     specs, named = selected_specs(config, registry)
     budget, where = config.budget_gb, None
@@ -89,9 +93,18 @@ def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
                          dtype=config.dtype, measured=store, clip_seconds=clip_seconds)
         if where:
             plan.budget_from = f"the cluster: {where}" if budget else f"this machine ({where})"
+        if durations is not None:
+            plan.durations = durations.describe()
+            plan.warnings += durations.warnings()
         return plan
     finally:
         store.close()
+
+
+def total_seconds(samples: list[Sample]) -> float:
+    """The audio the samples hold, in seconds, counting the clips whose length is known
+    (see :func:`core.durations.fill_durations` for the others)."""
+    return sum(s.duration or 0.0 for s in samples)
 
 
 def longest_clip(samples: list[Sample]) -> float | None:
@@ -133,11 +146,14 @@ def active_run(out_dir: Path | None = None) -> Path | None:
     return next((run.path for run in run_dirs(out_dir) if run.is_running()), None)
 
 
-def _plan_samples(config: RunConfig, registry: AsrRegistry | None, samples: list[Sample],
-                  ask_cluster: bool) -> Plan:
-    return plan_run(config, registry, sum(s.duration or 0.0 for s in samples),
+def plan_samples(config: RunConfig, registry: AsrRegistry | None, samples: list[Sample],
+                 ask_cluster: bool = False) -> Plan:
+    """The plan of ``config`` over ``samples``, whose missing durations are first read
+    from their audio headers: a manifest without them would otherwise plan ~0 s."""
+    durations = fill_durations(samples)
+    return plan_run(config, registry, total_seconds(samples),
                     language_counts(samples, config.decode.language), longest_clip(samples),
-                    ask_cluster=ask_cluster)
+                    ask_cluster=ask_cluster, durations=durations)
 
 
 def prepare(config: RunConfig, registry: AsrRegistry | None = None,
@@ -158,8 +174,7 @@ def prepare(config: RunConfig, registry: AsrRegistry | None = None,
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)
     if not samples:
         raise RunError(f"the dataset {config.dataset} has no samples")
-    audio_seconds = sum(s.duration or 0.0 for s in samples)
-    plan = _plan_samples(config, registry, samples, ask_cluster)
+    plan = plan_samples(config, registry, samples, ask_cluster)
     if not plan.batches:
         reasons = "; ".join(f"{r.model}: {r.reason}" for r in plan.refused)
         raise RunError(f"nothing fits the memory budget ({reasons})")
@@ -170,7 +185,7 @@ def prepare(config: RunConfig, registry: AsrRegistry | None = None,
     run.write_plan(plan)
     run.write_manifest({
         "run_id": config.run_id, "dataset": config.dataset, "samples": len(samples),
-        "sample_ids": [s.id for s in samples], "audio_seconds": audio_seconds,
+        "sample_ids": [s.id for s in samples], "audio_seconds": total_seconds(samples),
         "machine": read_machine().to_dict(), "versions": versions(),
         "config": config.to_dict(), "plan": plan.to_dict(), "created": time.time()})
     return run.path
@@ -307,7 +322,7 @@ def _cluster_plan(run: RunDir, config: RunConfig, plan: Plan) -> Plan:
             run.records().sample_rows():
         return plan
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)
-    fresh = _plan_samples(config, None, samples, ask_cluster=True)
+    fresh = plan_samples(config, None, samples, ask_cluster=True)
     if fresh.batches:
         run.write_plan(fresh)
         return fresh
