@@ -11,6 +11,10 @@ from core.evaluation.summary import plural
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.scoring import LanguageChoice
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -137,7 +141,9 @@ def _score(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     try:
-        predictions = read_many(args.paths, args.language)
+        predictions, choices = read_many(args.paths, args.language)
+        for choice in choices:
+            _say_language(choice)
         baseline = args.baseline or default_baseline(args.paths)
         scores = score_predictions(predictions, baseline, args.strip_accents)
         if args.write:
@@ -158,11 +164,30 @@ def _score(args: argparse.Namespace) -> int:
         print(json.dumps({"normalizer": normalizer_info(args.strip_accents),
                           "baseline": baseline,
                           "sources": [str(p) for p in args.paths],
+                          "language_sources": [c.to_dict() for c in choices],
                           "models": [s.to_dict() for s in scores.values()]},
                          indent=2, ensure_ascii=False))
     else:
         print(render_table(scores))
     return 0
+
+
+def _say_language(choice: LanguageChoice) -> None:
+    """On stderr, when a file's rows named no language: the one read from its references,
+    or, when they do not tell, which normaliser scored them and how to choose."""
+    from core.languages import english_name
+    from core.normalize import normalizer_label
+    from core.scoring import FROM_REFERENCES, UNKNOWN_ORIGIN
+
+    rows = f"{choice.unnamed} row{'s' if choice.unnamed != 1 else ''} with no language"
+    if choice.origin == FROM_REFERENCES:
+        print(f"ert score: {choice.source}: {rows}, read as "
+              f"{english_name(choice.language) or choice.language} from the references "
+              f"(--language overrides)", file=sys.stderr)
+    elif choice.origin == UNKNOWN_ORIGIN:
+        print(f"warning: ert score: {choice.source}: {rows}, and the references do not tell "
+              f"which; scored with {normalizer_label(None)}. Choose one with --language "
+              f"(e.g. --language fr).", file=sys.stderr)
 
 
 def _info(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ language, a model's ``supports()`` and a Seamless target language agree.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -70,3 +72,43 @@ def english_name(language: str | None) -> str | None:
     """``fr`` → ``French``, for a chat model's prompt; ``None`` outside the table."""
     found = BY_CODE.get(language_key(language) or "")
     return found.english if found else None
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Frequent function words that only one of these languages uses (as a written word), for
+# telling a file's language from its references when it names none. Words shared by two of
+# them (le, la, il, de, que, un, is, in, das, je, was…) are left out on purpose.
+_FUNCTION_WORDS: dict[str, frozenset[str]] = {
+    "en": _words("the and of to that it for with this you are be have not what he she they we "
+                 "there his from by at which were would been has"),
+    "fr": _words("les est et une dans pour pas sur au aux avec ce cette elle ils nous vous "
+                 "sont mais très être été ça où ont tout comme qu leur aussi peut fait"),
+    "es": _words("el los las y pero muy yo también hay cuando donde qué él ella ellos esto eso "
+                 "ahora entonces hasta ya"),
+    "pt": _words("não uma os em ao é você muito isso isto ele ela eles são com pelo pela foi "
+                 "tem seu sua às então onde"),
+    "it": _words("di che è sono gli della nel nella anche questo questa ci più molto ho io "
+                 "lei noi voi loro perché essere cosa dove delle degli alla"),
+    "de": _words("der und ist nicht ein eine zu den mit sich auf ich sie wir auch dem von wird "
+                 "sind aber oder noch nur bei nach über für wenn kann hat"),
+    "nl": _words("het een van niet zijn ook maar wat voor ik wij deze naar bij heeft hebben "
+                 "worden zo nog"),
+}
+_LANGUAGE_OF = {word: code for code, words in _FUNCTION_WORDS.items() for word in words}
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def guess_language(texts: Iterable[str], min_words: int = 3, margin: float = 3.0
+                   ) -> str | None:
+    """The language of ``texts`` (references that name none) by their function words, or
+    None unless the evidence is clear: at least ``min_words`` of one language's and
+    ``margin`` times as many as any other's. Only the languages whose scoring differs (their
+    own normaliser or numbers) and Dutch, which would otherwise pass for German, are told."""
+    counts = Counter(_LANGUAGE_OF[word] for text in texts
+                     for word in _WORD.findall(text.lower()) if word in _LANGUAGE_OF)
+    ranked = counts.most_common(2) + [("", 0), ("", 0)]
+    (best, hits), (_, runner_up) = ranked[0], ranked[1]
+    return best if hits >= min_words and hits >= margin * runner_up else None

@@ -25,7 +25,10 @@ cardinal (``es waren 3. Dann`` → ``drei dann``).
 
 from __future__ import annotations
 
-from core.languages import language_key  # also re-exported: core.normalize.language_key
+from core.languages import (
+    english_name,
+    language_key,  # also re-exported: core.normalize.language_key
+)
 
 import hashlib
 import importlib.util
@@ -249,6 +252,18 @@ def normalize(text: str, language: str | None = None, strip_accents: bool = Fals
     text = _APOSTROPHES.sub("'", text or "").translate(_LIGATURES)
     text = _normalizer(language_key(language))(spell_numbers(text, language)).strip()
     return _drop_accents(text) if strip_accents else text
+
+
+def normalizer_label(language: str | None) -> str:
+    """Which rules :func:`normalize` applies to ``language``, in words, for a message that
+    says what scored a text (``ert score`` when a file names no language)."""
+    key = _profile(language)
+    if key == "en":
+        return "Whisper's English normalizer"
+    if key in _NUMBERS:
+        return (f"Whisper's basic normalizer with {english_name(key) or key} numbers spelled "
+                "out")
+    return "Whisper's basic normalizer (no language's rules: digits and spellings as written)"
 
 
 def normalizer_info(strip_accents: bool = False) -> dict[str, Any]:

@@ -11,12 +11,12 @@ or ERT's own rows (``reference``, ``hypothesis``).
 from __future__ import annotations
 
 from core.confidence import Interval, paired_delta_interval, wer_interval
-from core.languages import language_key
+from core.languages import guess_language, language_key
 from core.metrics import CorpusScores, prime, score
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -148,13 +148,23 @@ def prime_predictions(predictions: Iterable[Prediction], strip_accents: bool = F
           [p.language for p in rows], ids=[p.id for p in rows], strip_accents=strip_accents)
 
 
+def _row_order(p: Prediction) -> tuple[str, str, str, str]:
+    """Sample id first; the texts only break ties between rows that share an id."""
+    return p.id, p.reference, p.hypothesis, p.language or ""
+
+
 def score_predictions(predictions: Iterable[Prediction], baseline: str | None = None,
                       strip_accents: bool = False) -> dict[str, ModelScore]:
     """Scores per model (in order of first appearance); with ``baseline``, every other
-    model also gets its paired change against it. ``strip_accents`` scores ``é`` as ``e``."""
+    model also gets its paired change against it. ``strip_accents`` scores ``é`` as ``e``.
+
+    Each model's rows are scored in sample-id order: the bootstrap draws utterances by
+    position, so the same transcripts in another order (another file, a resumed run) would
+    otherwise give other intervals."""
     by_model: dict[str, list[Prediction]] = {}
     for p in predictions:
         by_model.setdefault(p.model, []).append(p)
+    by_model = {model: sorted(rows, key=_row_order) for model, rows in by_model.items()}
     if baseline is not None and baseline not in by_model:
         raise PredictionsError(f"baseline {baseline!r} is not among the models: "
                                f"{', '.join(by_model) or 'none'}")
@@ -177,8 +187,43 @@ def score_predictions(predictions: Iterable[Prediction], baseline: str | None = 
 # --- reading predictions ------------------------------------------------------------------
 
 
-def _from_row(row: dict[str, Any], where: str, default_model: str, index: int,
-              default_language: str | None) -> Prediction:
+# Where the language of a source's rows that name none came from (``ert score --json``).
+FROM_ROWS, FROM_OPTION, FROM_REFERENCES, UNKNOWN_ORIGIN = (
+    "rows", "--language", "references", "unknown")
+
+
+@dataclass(frozen=True)
+class LanguageChoice:
+    """The language one source's rows were scored in when some named none, and why: French
+    scored without French rules counts equivalent texts (``22`` / ``vingt-deux``) as errors."""
+
+    source: str
+    language: str | None  # None: no language's rules (the basic normaliser)
+    origin: str  # FROM_ROWS (each row names its own), FROM_OPTION, FROM_REFERENCES, UNKNOWN_ORIGIN
+    unnamed: int  # rows that named no language
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "language": self.language, "from": self.origin,
+                "rows_without_language": self.unnamed}
+
+
+def _fill_language(rows: list[Prediction], language: str | None, source: str
+                   ) -> tuple[list[Prediction], LanguageChoice]:
+    """Rows that name no language take ``language``, else the one their references are
+    clearly in (:func:`core.languages.guess_language`, over the whole source), else none."""
+    unnamed = [p for p in rows if not p.language]
+    if not unnamed:
+        return rows, LanguageChoice(source, None, FROM_ROWS, 0)
+    origin = FROM_OPTION
+    if not language:
+        language = guess_language(p.reference for p in unnamed)
+        origin = FROM_REFERENCES if language else UNKNOWN_ORIGIN
+    if language:
+        rows = [p if p.language else replace(p, language=language) for p in rows]
+    return rows, LanguageChoice(source, language, origin, len(unnamed))
+
+
+def _from_row(row: dict[str, Any], where: str, default_model: str, index: int) -> Prediction:
     if "pred_text" in row:  # NeMo / Open ASR Leaderboard
         reference, hypothesis = row.get("text"), row.get("pred_text")
     elif "hypothesis" in row:  # ERT's own rows
@@ -190,7 +235,7 @@ def _from_row(row: dict[str, Any], where: str, default_model: str, index: int,
         raise PredictionsError(f"{where}: the reference must be text")
     sample_id = row.get("id") or row.get("audio_filepath") or f"{index}"
     return Prediction(str(row.get("model") or default_model), str(sample_id), reference,
-                      hypothesis or "", row.get("language") or default_language)
+                      hypothesis or "", row.get("language") or None)
 
 
 def _usable(row: dict[str, Any]) -> bool:
@@ -201,10 +246,21 @@ def _usable(row: dict[str, Any]) -> bool:
 def read_predictions(path: str | Path, language: str | None = None) -> list[Prediction]:
     """Predictions from a run folder, a JSONL file (NeMo or ERT rows) or a JSON list.
 
-    ``language`` fills in rows that name none. Rows without ``model`` take the
-    file's stem as the model name.
+    ``language`` fills in rows that name none; without it, the language their references
+    are clearly in (see :func:`read_source`). Rows without ``model`` take the file's stem
+    as the model name.
     """
-    path = Path(path)
+    return read_source(path, language)[0]
+
+
+def read_source(path: str | Path, language: str | None = None
+                ) -> tuple[list[Prediction], LanguageChoice]:
+    """:func:`read_predictions`, and how its rows that named no language got one."""
+    rows = _read_rows(Path(path))
+    return _fill_language(rows, language, str(path))
+
+
+def _read_rows(path: Path) -> list[Prediction]:
     if path.is_dir():
         from core.evaluation.run_dir import RunDir
 
@@ -212,7 +268,7 @@ def read_predictions(path: str | Path, language: str | None = None) -> list[Pred
         if not run.has_records:
             raise PredictionsError(f"{path} is not an ERT run folder (no sample records)")
         rows = [r for r in run.records().sample_rows() if _usable(r)]
-        return [_from_row(r, f"{path} record {i + 1}", path.name, i, language)
+        return [_from_row(r, f"{path} record {i + 1}", path.name, i)
                 for i, r in enumerate(rows)]
     try:
         text = path.read_text(encoding="utf-8")
@@ -239,7 +295,7 @@ def read_predictions(path: str | Path, language: str | None = None) -> list[Pred
         if not isinstance(row, dict):
             raise PredictionsError(f"{where}: expected a JSON object")
         if _usable(row):
-            out.append(_from_row(row, where, path.stem, index, language))
+            out.append(_from_row(row, where, path.stem, index))
     if not out:
         raise PredictionsError(f"{path} holds no prediction to score")
     return out
@@ -258,18 +314,22 @@ def default_baseline(paths: Sequence[str | Path]) -> str | None:
         return None
 
 
-def read_many(paths: Sequence[str | Path], language: str | None = None) -> list[Prediction]:
-    """Predictions of several files; a model named in two files is an error, not a merge."""
+def read_many(paths: Sequence[str | Path], language: str | None = None
+              ) -> tuple[list[Prediction], list[LanguageChoice]]:
+    """Predictions of several files, and how each file's language was chosen (per file);
+    a model named in two files is an error, not a merge."""
     out: list[Prediction] = []
+    choices: list[LanguageChoice] = []
     seen: dict[str, str] = {}
     for path in paths:
-        rows = read_predictions(path, language)
+        rows, choice = read_source(path, language)
+        choices.append(choice)
         for model in dict.fromkeys(p.model for p in rows):
             if model in seen:
                 raise PredictionsError(f"model {model!r} is in both {seen[model]} and {path}")
             seen[model] = str(path)
         out += rows
-    return out
+    return out, choices
 
 
 # --- reporting ----------------------------------------------------------------------------

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from core import datasets, metrics, normalize
-from core.languages import BY_CODE, LANGUAGES, english_name, iso639_3, language_key
+from core.languages import (
+    BY_CODE,
+    LANGUAGES,
+    english_name,
+    guess_language,
+    iso639_3,
+    language_key,
+)
 
 import re
 
@@ -66,3 +73,20 @@ def test_brazilian_portuguese_keeps_its_own_numbers() -> None:
     assert language_key("pt-BR") == "pt"
     assert normalize.normalize("16 anos", "pt-BR") == "dezesseis anos"
     assert normalize.normalize("16 anos", "pt") == "dezasseis anos"
+
+
+@pytest.mark.parametrize(("texts", "language"), [
+    (["Le chat est sur la table, n'est-ce pas ?"], "fr"),
+    (["The cat sat on the mat and we walked to the park."], "en"),
+    (["Der Hund ist nicht hier und wir gehen nach Hause."], "de"),
+    (["El perro y yo vamos a la casa cuando hay sol."], "es"),
+    (["O cão não está em casa, ele foi embora."], "pt"),
+    (["Il gatto è sulla tavola e questo è molto bello."], "it"),
+    (["De hond is niet hier, het is een mooie dag."], "nl"),
+    (["Bonjour 22"], None),  # too little to tell
+    (["Le chat est sur la table.", "The cat is on the table and the dog is under it."], None),
+    ([], None),
+])
+def test_a_texts_language_is_guessed_only_on_clear_evidence(texts: list[str],
+                                                            language: str | None) -> None:
+    assert guess_language(texts) == language

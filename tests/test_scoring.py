@@ -7,7 +7,7 @@ from core.evaluation.config import RunConfig
 from core.evaluation.planner import Plan, PlannedBatch, Strategy
 from core.evaluation.records import SampleRecord
 from core.evaluation.run_dir import RunDir
-from core.scoring import PredictionsError, read_predictions, score_predictions
+from core.scoring import Prediction, PredictionsError, read_predictions, score_predictions
 
 import json
 from pathlib import Path
@@ -137,3 +137,67 @@ def test_strip_accents_is_an_option_recorded_with_the_scores(tmp_path, capsys):
     assert kept["models"][0]["wer"] > 0 and kept["normalizer"]["strip_accents"] is False
     stripped = _score_json(capsys, str(path), "--strip-accents")
     assert stripped["models"][0]["wer"] == 0 and stripped["normalizer"]["strip_accents"] is True
+
+
+def test_intervals_do_not_depend_on_the_order_of_the_rows() -> None:
+    """The same transcripts in another order (another file, a resumed run) give the same
+    intervals, the paired change's and the per-language ones included."""
+    import random
+
+    rng = random.Random(1)
+    words = ["le", "chat", "dort", "sur", "la", "table", "près", "de", "la", "fenêtre",
+             "ouverte", "ce", "matin"]
+    rows = []
+    for i in range(40):
+        ref = " ".join(rng.sample(words, 8))
+        for model in ("base", "cand"):
+            hyp = " ".join(w for w in ref.split() if rng.random() > (0.3 if model == "base"
+                                                                    else 0.2))
+            rows.append(Prediction(model, f"s{i}", ref, hyp, "fr" if i % 3 else "en"))
+    shuffled = rows[:]
+    rng.shuffle(shuffled)
+
+    def figures(predictions: list[Prediction]) -> dict[str, object]:
+        scores = score_predictions(predictions, baseline="base")
+        return {m: (s.wer_ci, s.comparison and s.comparison.delta_wer_ci,
+                    {k: v.wer_ci for k, v in s.languages.items()}) for m, s in scores.items()}
+
+    assert figures(shuffled) == figures(rows)
+    assert figures(list(reversed(rows))) == figures(rows)
+
+
+FRENCH = [("Le chat est sur la table, n'est-ce pas ?", "le chat est sur la table n est ce pas"),
+          ("Il a vingt-deux ans depuis le premier mai.", "il a 22 ans depuis le 1er mai"),
+          ("Nous sommes dix mille dans la rue avec elle.",
+           "nous sommes 10 000 dans la rue avec elle"),
+          ("C'est le troisième jour pour vous.", "c est le 3e jour pour vous")]
+
+
+def test_score_reads_the_language_of_a_file_that_names_none_from_its_references(
+        tmp_path, capsys):
+    path = _jsonl(tmp_path / "fr.jsonl", [{"text": r, "pred_text": h} for r, h in FRENCH])
+    assert main(["score", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["models"][0]["wer"] == 0  # French rules: 22 / vingt-deux, 1er / premier
+    assert set(doc["models"][0]["languages"]) == {"fr"}
+    assert doc["language_sources"] == [{"source": str(path), "language": "fr",
+                                        "from": "references", "rows_without_language": 4}]
+    assert "read as French" in captured.err and "warning" not in captured.err
+    named = _score_json(capsys, str(path), "--language", "en")  # the option still decides
+    assert named["language_sources"][0]["from"] == "--language"
+    assert named["models"][0]["wer"] > 0
+
+
+def test_score_warns_when_the_references_do_not_tell_the_language(tmp_path, capsys):
+    path = _jsonl(tmp_path / "short.jsonl", [{"text": "Bonjour 22", "pred_text": "bonjour 22"},
+                                             {"text": "OK", "pred_text": "ok"}])
+    assert main(["score", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["language_sources"][0]["from"] == "unknown"
+    assert "warning" in captured.err and "basic normalizer" in captured.err
+    assert "--language fr" in captured.err
+    named = _jsonl(tmp_path / "named.jsonl", [{"text": "OK", "pred_text": "ok",
+                                               "language": "fr"}])
+    assert main(["score", str(named)]) == 0
+    assert capsys.readouterr().err == ""  # every row names its language: nothing to say

@@ -81,3 +81,53 @@ def test_a_run_that_showed_progress_bars_still_scores_over_forked_processes() ->
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, timeout=120, check=True)
     assert out.stdout.strip().splitlines()[-1] == "2 True True"
+
+
+def test_the_progress_bars_end_at_what_the_run_recorded(tmp_path, monkeypatch, capsys) -> None:
+    """The runner polls the live status, so a model's last steps can fall between two polls
+    (a bar left at 11/17): when a model gives way to the next and when the run ends, its bar
+    takes the records' count, per device with data-parallel workers."""
+    from core.evaluation import commands, runner
+    from core.evaluation.records import SampleRecord
+    from core.evaluation.run_dir import RunDir
+
+    from types import SimpleNamespace
+
+    run = RunDir(tmp_path / "run")
+    run.write_manifest({"samples": 17})
+    shown: list = []
+    real_printer = commands._progress_printer
+    monkeypatch.setattr(commands, "_progress_printer",
+                        lambda run_dir=None: shown.append(real_printer(run_dir)) or shown[-1])
+    monkeypatch.setattr(commands, "_plan", lambda args, config: SimpleNamespace(
+        describe=lambda: "the plan"))
+    monkeypatch.setattr(commands, "_report", lambda outcome: 0)
+
+    def fake_start(config, progress, parallel: bool = False):
+        records = run.records()
+        for model in ("a", "b"):
+            for i in range(17):
+                device = f"cuda:{i % 2}" if parallel else None
+                records.add_sample(SampleRecord(str(i), model, "b1", None, "x", "x", "en", 1.0,
+                                                0.1, device=device))
+                if i == 10 and parallel:  # each worker's share was about half
+                    progress({"model": model, "shards": [
+                        {"model": model, "device": "cuda:0", "total": 8, "done": 6},
+                        {"model": model, "device": "cuda:1", "total": 9, "done": 5}]})
+                elif i == 10:  # the last poll of this model saw 11 of 17
+                    progress({"model": model, "total": 17, "done": 11, "batch_size": 4})
+        return SimpleNamespace(run_dir=run.path)
+
+    monkeypatch.setattr(runner, "start", fake_start)
+    assert commands._run(SimpleNamespace(), SimpleNamespace(run_dir=run.path)) == 0
+    bars = shown[-1].bars
+    assert {key: (bar.n, bar.total) for key, bar in bars.items()} == {"a": (17, 17),
+                                                                        "b": (17, 17)}
+    assert "17/17" in capsys.readouterr().err and all(bar.disable for bar in bars.values())
+
+    (run.path / "samples.jsonl").unlink()
+    monkeypatch.setattr(runner, "start", lambda config, progress: fake_start(config, progress,
+                                                                           parallel=True))
+    assert commands._run(SimpleNamespace(), SimpleNamespace(run_dir=run.path)) == 0
+    assert {key: (bar.n, bar.total) for key, bar in shown[-1].bars.items()} == {
+        "a · cuda:0": (9, 9), "a · cuda:1": (8, 8), "b · cuda:0": (9, 9), "b · cuda:1": (8, 8)}

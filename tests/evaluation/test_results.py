@@ -93,3 +93,51 @@ def test_scoring_ahead_loads_the_plotting_library_before_the_run_ends(tmp_path) 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.strip() == "True", done.stderr
+
+
+def test_every_run_folder_has_csv_copies_of_its_results(tmp_path) -> None:
+    """``results.csv`` (a row per model, the consolidated file's fields and units) and
+    ``samples.csv`` (a row per sample of the detailed file) beside the JSON files."""
+    from core.evaluation.planner import Plan, PlannedBatch, Strategy
+    from core.evaluation.results import write_results
+    from core.evaluation.run_dir import RESULTS_CSV, SAMPLES_CSV
+
+    import csv
+
+    run = RunDir(tmp_path / "run")
+    records = run.records()
+    for model in ("whisper:x", "whisper:y"):
+        for i in range(5):
+            hypothesis = f"le chat {i} dort" if model == "whisper:x" else f"le chien {i} dort"
+            records.add_sample(_sample(i, model=model, hypothesis=hypothesis))
+    records.add_sample(_sample(5, model="whisper:y", hypothesis="", error="audio: unreadable"))
+    plan = Plan("cpu", 1.0, 1.0, Strategy.CONSERVATIVE,
+                [PlannedBatch("b", ["whisper:x", "whisper:y"], 0.2, "two models")])
+    run.write_plan(plan)
+    manifest = {"run_id": "run", "samples": 6, "config": {"baseline": "whisper:x"}}
+    files = write_results(run, plan, manifest, 6)
+
+    def read(name: str) -> list[dict[str, str]]:
+        with (run.path / name).open(encoding="utf-8", newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    assert files["results_csv"] == run.path / RESULTS_CSV
+    consolidated = json.loads(files["consolidated"].read_text())["models"]
+    models = read(RESULTS_CSV)
+    assert [row["model"] for row in models] == list(consolidated)
+    for row in models:
+        figures = consolidated[row["model"]]
+        assert float(row["wer"]) == figures["wer"]  # fractions, like the JSON
+        assert [float(row["wer_low"]), float(row["wer_high"])] == figures["wer_ci"]
+        assert json.loads(row["languages"]) == figures["languages"]
+        assert set(figures) - {"wer_ci"} <= set(row)
+    assert json.loads(models[1]["baseline"])["verdict"] == consolidated["whisper:y"][
+        "baseline"]["verdict"]
+    detailed = json.loads(files["detailed"].read_text())["samples"]
+    samples = read(SAMPLES_CSV)
+    assert len(samples) == len(detailed) == 11
+    for row, sample in zip(samples, detailed, strict=True):
+        assert (row["model"], row["id"], row["reference"]) == (
+            sample["model"], sample["id"], sample["reference"])
+        assert (float(row["wer"]) if row["wer"] else None) == sample["wer"]
+    assert "numéro" in (run.path / SAMPLES_CSV).read_text(encoding="utf-8")
