@@ -7,7 +7,7 @@ another machine, copied into ``runs/``, compares like a local one.
 from __future__ import annotations
 
 from core.evaluation.run_dir import RunDir, run_dirs
-from core.evaluation.summary import ModelSummary, speed_label
+from core.evaluation.summary import ModelSummary, speed_label, status_label
 from core.metrics import align, quality_band, relative_change
 from core.scoring import Prediction, score_predictions
 
@@ -87,7 +87,7 @@ def model_rows(runs: list[RunInfo]) -> list[dict[str, Any]]:
 def summary_row(m: ModelSummary) -> dict[str, Any]:
     """One model's figures as a row (fractions, the result files' names), for every table."""
     low, high = m.wer_ci or (None, None)
-    return {"model": m.model, "status": m.status, "wer": m.wer, "wer_low": low,
+    return {"model": m.model, "status": status_label(m), "wer": m.wer, "wer_low": low,
             "wer_high": high, "cer": m.cer, "bleu": m.bleu, "chrf": m.chrf, "rtfx": m.rtfx,
             "rtfx_end_to_end": m.rtfx_end_to_end,
             "success_rate": m.success_rate if m.samples else None,
@@ -244,7 +244,8 @@ def highlight(reference: str, hypothesis: str, language: str | None = None) -> s
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
     """The rows as CSV, every column of any row, a missing value (None or NaN) as an empty
-    cell whatever pandas made of it."""
+    cell whatever pandas made of it, a list or dict as JSON text. The Compare page's export
+    and a run folder's ``results.csv`` / ``samples.csv``."""
     import csv
     import io
 
@@ -252,7 +253,20 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
         return ""
     fields = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows({k: "" if missing(v) else v for k, v in row.items()} for row in rows)
+    writer = csv.writer(buffer)
+    writer.writerow(fields)
+    # Plain values go as they are (None is an empty cell): 15,360 samples in 0.2 s, not 0.4.
+    writer.writerows([v if type(v) in _PLAIN else _cell(v) for v in map(row.get, fields)]
+                     for row in rows)
     return buffer.getvalue()
+
+
+_PLAIN = {str, int, bool, type(None)}
+
+
+def _cell(value: Any) -> Any:
+    if missing(value):
+        return ""
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value

@@ -7,6 +7,8 @@ machine without a GPU or without NVML: the GPU list is simply empty.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import os
 import platform
@@ -145,6 +147,26 @@ def read_machine() -> MachineInfo:
         cpu_cores=os.cpu_count() or 1, cpu_model=cpu_model(),
         ram_total_gb=vm.total / GB, ram_available_gb=vm.available / GB,
         swap_total_gb=swap.total / GB, swap_used_gb=swap.used / GB, gpus=read_gpus())
+
+
+@functools.cache
+def _malloc_trim() -> Any | None:
+    """glibc's ``malloc_trim``, or ``None`` where the C library has none (macOS, musl)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand what the allocator keeps after a model is freed back to the system.
+
+    glibc keeps freed pages in its arenas, so a model loaded next reuses them without
+    growing RSS and measures less than it takes alone; trimming before each model's
+    baseline makes its measured peak the same in whatever order models run."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def process_tree_rss_gb(pid: int | None = None) -> float:

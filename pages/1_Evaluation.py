@@ -6,12 +6,19 @@ from core.asr.registry import AsrRegistryError
 from core.compare import display_rows, summary_row
 from core.datasets import DatasetError, dataset_label, load_dataset_spec
 from core.demo_data import DemoDataError, default_manifest, make_demo_dataset
+from core.durations import DurationReport, fill_durations
 from core.evaluation import runner
 from core.evaluation.config import RunConfig
 from core.evaluation.planner import format_duration
 from core.evaluation.run_dir import RunDir, run_dirs
 from core.evaluation.shards import run_devices
-from core.evaluation.summary import plan_against_run, plural, speed_label, worker_row
+from core.evaluation.summary import (
+    invariance_label,
+    plan_against_run,
+    plural,
+    speed_label,
+    worker_row,
+)
 from core.hub import ModelUnavailableError
 
 from pathlib import Path
@@ -67,6 +74,11 @@ with right:
         format_func=lambda k: f"{k} · {need_gb(registry.get(k), device):.1f} GB")
     budget = st.number_input("Memory budget (GB, 0 = 80 % of what is free)", 0.0, 2048.0, 0.0,
                              step=0.5)
+    check_invariance = st.checkbox(
+        "Check batch invariance", key="eval_invariance",
+        help="Re-decode up to 32 batched clips per model at batch size 1 and report how many "
+             "transcripts differ, and the WER difference: the evaluation's own numerical "
+             "noise floor, beside the 95 % interval.")
     run_on = st.radio("Run on", ["This machine", "Ray cluster"], horizontal=True,
                       key="eval_run_on",
                       help="This machine: one worker, or one per GPU when several are visible. "
@@ -80,10 +92,11 @@ with right:
 
 @st.cache_data(show_spinner="Reading the dataset…", ttl=60)
 def dataset_facts(spec: str, samples: int
-                  ) -> tuple[int, float, dict[str | None, int], float | None]:
+                  ) -> tuple[int, float, dict[str | None, int], float | None, DurationReport]:
     items = load_dataset_spec(spec, samples or None)
-    return (len(items), sum(s.duration or 0.0 for s in items), runner.language_counts(items),
-            runner.longest_clip(items))
+    durations = fill_durations(items)  # a manifest without durations: read from the audio
+    return (len(items), runner.total_seconds(items), runner.language_counts(items),
+            runner.longest_clip(items), durations)
 
 
 def make_config() -> RunConfig:
@@ -91,7 +104,8 @@ def make_config() -> RunConfig:
     return RunConfig(dataset=spec, models=list(models), batches=list(batches),
                      samples=int(samples) or None, device=run_device,
                      budget_gb=float(budget) or None, out_dir=str(out_dir),
-                     devices=devices, cluster=cluster_address or None)
+                     devices=devices, cluster=cluster_address or None,
+                     check_batch_invariance=32 if check_invariance else 0)
 
 
 # ---------------------------------------------------------------- plan
@@ -102,8 +116,9 @@ if not ready:
     st.info("Choose a dataset and at least one model or batch to see the plan.")
 else:
     try:
-        count, audio_seconds, languages, longest = dataset_facts(spec, int(samples))
-        plan = runner.plan_run(make_config(), registry, audio_seconds, languages, longest)
+        count, audio_seconds, languages, longest, durations = dataset_facts(spec, int(samples))
+        plan = runner.plan_run(make_config(), registry, audio_seconds, languages, longest,
+                               durations=durations)
     except (DatasetError, ModelUnavailableError, AsrRegistryError, runner.RunError,
             ValueError) as exc:
         st.error(str(exc))
@@ -115,6 +130,8 @@ if plan is not None:
     cols[1].caption(f"budget {plan.budget_gb:.1f} GB")
     cols[2].metric("Strategy", plan.strategy.value)
     cols[3].metric("Estimated time", format_duration(plan.estimated_seconds))
+    if plan.durations:
+        cols[3].caption(f"clip durations {plan.durations}")
     st.dataframe(pd.DataFrame([{
         "batch": b.name, "models": ", ".join(b.models), "needs (GB)": round(b.need_gb, 2),
         "of budget": f"{100 * b.need_gb / plan.budget_gb:.0f} %",
@@ -228,6 +245,13 @@ def live_progress() -> None:
             st.dataframe(pd.DataFrame([{"model": k, "plan vs run": plan_against_run(v)}
                                        for k, v in summaries.items()]),
                          hide_index=True, width="stretch")
+            checks = {k: invariance_label(v) for k, v in summaries.items()
+                      if invariance_label(v)}
+            if checks:
+                st.markdown("**Batch invariance** — clips re-decoded alone against their "
+                            "batched transcript")
+                st.dataframe(pd.DataFrame([{"model": k, "check": v} for k, v in checks.items()]),
+                             hide_index=True, width="stretch")
             chart = RunDir(run_dir).chart()
             if chart is not None:
                 st.image(str(chart))

@@ -1,8 +1,10 @@
 """A transcription cache shared by runs: identical work is done once.
 
 It also keeps, per model and device, the batch size the tuner last settled on,
-so a later or resumed run starts there instead of at 1, and the compute time
-each transcript took, so a fully cached model still has a known speed.
+so a later or resumed run starts there instead of at 1; per model, device and
+dataset, the step sizes a run used, so a repeated run decodes each clip at the
+same size (:mod:`core.evaluation.tuning`); and the compute time each transcript
+took, so a fully cached model still has a known speed.
 
 The key covers everything that can change a transcript: the model (key,
 source, revision), the decoding options and the audio content itself (a
@@ -28,7 +30,8 @@ import numpy as np
 
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS transcripts (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
            "seconds REAL)",
-           "CREATE TABLE IF NOT EXISTS batch_sizes (key TEXT PRIMARY KEY, size INTEGER NOT NULL)")
+           "CREATE TABLE IF NOT EXISTS batch_sizes (key TEXT PRIMARY KEY, size INTEGER NOT NULL)",
+           "CREATE TABLE IF NOT EXISTS batch_schedules (key TEXT PRIMARY KEY, steps TEXT NOT NULL)")
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,16 @@ def audio_hash(audio: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
 
 
-def tuning_key(spec: AsrModelSpec, device: str, dtype: str | None = None) -> str:
-    """What a remembered batch size depends on: the model, the device and the dtype."""
-    return json.dumps({"model": spec.key, "source": spec.source, "revision": spec.revision,
-                       "backend": spec.backend, "device": device, "dtype": dtype},
-                      sort_keys=True)
+def tuning_key(spec: AsrModelSpec, device: str, dtype: str | None = None,
+               dataset: dict[str, object] | None = None) -> str:
+    """What a remembered batch size depends on: the model, the device and the dtype; a
+    remembered schedule also on the ``dataset`` (its source, sample count, seed, decoding
+    options: what decides which clip comes at which step)."""
+    ident = {"model": spec.key, "source": spec.source, "revision": spec.revision,
+             "backend": spec.backend, "device": device, "dtype": dtype}
+    if dataset is not None:
+        ident["dataset"] = dataset
+    return json.dumps(ident, sort_keys=True, default=str)
 
 
 def cache_key(spec: AsrModelSpec, options: DecodeOptions, audio_sha: str,
@@ -99,6 +107,21 @@ class TranscriptCache:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO batch_sizes (key, size) VALUES (?, ?)",
                              (key, size))
+            self._db.commit()
+
+    def batch_schedule(self, key: str) -> list[int] | None:
+        """The step sizes an earlier run of this model on this dataset used (see
+        :func:`tuning_key`), to be followed again."""
+        with self._lock:
+            row = self._db.execute("SELECT steps FROM batch_schedules WHERE key = ?",
+                                   (key,)).fetchone()
+        steps = json.loads(row[0]) if row else None
+        return [int(s) for s in steps] if steps and all(int(s) > 0 for s in steps) else None
+
+    def remember_batch_schedule(self, key: str, steps: list[int]) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO batch_schedules (key, steps) VALUES (?, ?)",
+                             (key, json.dumps(steps)))
             self._db.commit()
 
     def close(self) -> None:

@@ -61,7 +61,9 @@ def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> 
                              pack_short=args.pack_short),
         tune_batch_size=not args.no_tune, max_batch_size=args.max_batch_size,
         guard=GuardConfig(threshold_pct=args.threshold, limit_gb=args.guard_limit_gb),
-        use_cache=not args.no_cache, all_languages=args.all_languages,
+        use_cache=not args.no_cache, write_cache=not args.no_cache_write,
+        retune=args.retune, check_batch_invariance=args.check_batch_invariance,
+        all_languages=args.all_languages,
         baseline=args.baseline, devices=devices, cluster=args.cluster,
         replicas=None if args.replicas == "auto" else int(args.replicas))
 
@@ -86,58 +88,108 @@ def _print_machine() -> None:
 
 def _plan(args: argparse.Namespace, config: RunConfig) -> Any:
     from core.datasets import load_dataset_spec
-    from core.evaluation.runner import language_counts, longest_clip, plan_run
+    from core.evaluation.runner import plan_samples
 
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)
-    return plan_run(config, _registry(args), sum(s.duration or 0.0 for s in samples),
-                    language_counts(samples, config.decode.language), longest_clip(samples))
+    return plan_samples(config, _registry(args), samples)
 
 
 def _all_models(args: argparse.Namespace) -> list[str]:
     return list(_registry(args).models)
 
 
-def _progress_printer() -> Any:
-    from tqdm import tqdm
+class _ProgressBars:
+    """The CLI's bars: one per model; with data-parallel workers, one per model and device.
 
-    bars: dict[str, Any] = {}
+    They follow the live status, which the runner polls: a model's last steps can end
+    between two polls (a bar stopped at 11/17 on a run that did all 17), so a bar is set to
+    what the records hold when its model gives way to the next and when the run ends."""
 
-    def show(status: dict[str, Any]) -> None:
-        """A bar per model; with data-parallel workers, a bar per model and device."""
+    def __init__(self, run_dir: Path | None = None) -> None:
+        self.run_dir = run_dir
+        self.bars: dict[str, Any] = {}
+        self.keys: dict[str, tuple[str, str | None]] = {}  # bar → (model, device)
+
+    def __call__(self, status: dict[str, Any]) -> None:
+        from tqdm import tqdm
+
         parallel = "shards" in status
         for part in status.get("shards") or [status]:
             model = part.get("model")
             if not model or part.get("total") is None:
                 continue
-            key = f"{model} · {part['device']}" if parallel and part.get("device") else model
-            bar = bars.get(key)
+            device = part.get("device") if parallel else None
+            key = f"{model} · {device}" if device else model
+            bar = self.bars.get(key)
             if bar is None:
                 if not parallel:
-                    for other in bars.values():
-                        other.close()
-                bar = bars[key] = tqdm(total=part["total"], desc=key, unit="sample",
-                                       dynamic_ncols=True, position=len(bars) if parallel
-                                       else None)
+                    self._settle([k for k, b in self.bars.items() if not b.disable])
+                bar = self.bars[key] = tqdm(total=part["total"], desc=key, unit="sample",
+                                            dynamic_ncols=True, position=len(self.bars)
+                                            if parallel else None)
+                self.keys[key] = (model, device)
             bar.n = part.get("done", 0)
             bar.set_postfix(batch=part.get("batch_size"), failed=part.get("failures", 0),
                             refresh=False)
             bar.refresh()
 
-    return show
+    def finish(self, run_dir: Path | None = None) -> None:
+        """The run is over: every bar ends at the samples its model (on its device)
+        recorded."""
+        self.run_dir = run_dir or self.run_dir
+        self._settle([k for k, b in self.bars.items() if not b.disable])
+
+    def _settle(self, keys: list[str]) -> None:
+        """Set these bars to their recorded counts and close them; a model that recorded
+        every sample of the run fills its bars (data-parallel shares are not known ahead)."""
+        if not keys:
+            return
+        from core.evaluation.run_dir import RunDir
+
+        run = RunDir(self.run_dir) if self.run_dir else None
+        rows = run.records().sample_rows() if run and run.has_records else []
+        try:
+            expected = int(run.read_manifest()["samples"]) if rows and run else 0
+        except (OSError, ValueError, KeyError):
+            expected = 0
+        for key in keys:
+            model, device = self.keys[key]
+            mine = [r for r in rows if r["model"] == model]
+            bar = self.bars[key]
+            if device is not None:
+                bar.n = sum(r.get("device") == device for r in mine)
+                if expected and len(mine) >= expected:
+                    bar.total = bar.n
+            elif rows:
+                bar.n = len(mine)
+            bar.refresh()
+            bar.close()
+
+
+def _progress_printer(run_dir: Path | None = None) -> _ProgressBars:
+    return _ProgressBars(run_dir)
 
 
 def _run(args: argparse.Namespace, config: RunConfig) -> int:
     from core.evaluation import runner
 
     print(_plan(args, config).describe())
-    outcome = runner.start(config, progress=_progress_printer())
+    bars = _progress_printer(config.run_dir)
+    outcome = runner.start(config, progress=bars)
+    bars.finish(outcome.run_dir)
     return _report(outcome)
 
 
 def _report(outcome: Any) -> int:
     from core.datasets import dataset_label
     from core.evaluation.run_dir import RunDir
-    from core.evaluation.summary import plan_against_run, plural, speed_label
+    from core.evaluation.summary import (
+        invariance_label,
+        plan_against_run,
+        plural,
+        speed_label,
+        status_label,
+    )
 
     run = RunDir(outcome.run_dir)
     consolidated = run.read_consolidated() or {}
@@ -165,8 +217,12 @@ def _report(outcome: Any) -> int:
             print(f"  {lang:26} {plural(figures['samples'], 'sample'):>12} "
                   f"{pct(figures['wer'])} {interval(figures['wer_ci']):>12} "
                   f"{pct(figures.get('cer'))}")
+        if m.resumed:
+            print(f"  {status_label(m)}: load time, compute and peaks over every part")
         if m.predicted_gb is not None or m.measured_gb is not None:
             print(f"  {plan_against_run(m)}")
+        if invariance_label(m):
+            print(f"  batch invariance: {invariance_label(m)}")
         if m.baseline:
             versus = m.baseline
             print(f"  vs {versus['model']}: {versus['verdict']} (ΔWER "
@@ -203,7 +259,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             return 0
         if args.resume:
             run_dir = runner.find_run(args.resume, _out(args))
-            return _report(runner.resume(run_dir, progress=_progress_printer()))
+            bars = _progress_printer(run_dir)
+            outcome = runner.resume(run_dir, progress=bars)
+            bars.finish(outcome.run_dir)
+            return _report(outcome)
         if args.analyze_only:
             return cmd_analyze(args)
         models = args.models or []
@@ -318,7 +377,19 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-batch-size", type=int, default=None,
                    help="largest batch the tuner tries (default: 32 on CPU, 256 on GPU)")
     p.add_argument("--no-tune", action="store_true", help="keep the batch size fixed")
-    p.add_argument("--no-cache", action="store_true", help="ignore the transcription cache")
+    p.add_argument("--retune", action="store_true",
+                   help="tune the batch size afresh (default: a repeated run of a model on the "
+                        "same dataset follows the sizes the last one used, so every clip is "
+                        "decoded alike)")
+    p.add_argument("--check-batch-invariance", type=int, nargs="?", const=32, default=0,
+                   metavar="N",
+                   help="re-decode N clips per model (default 32) at batch size 1 and report "
+                        "how many differ from their batched transcript, and the WER it makes")
+    p.add_argument("--no-cache", action="store_true",
+                   help="neither read nor trust the transcription cache: every sample is "
+                        "transcribed (and still written to the cache)")
+    p.add_argument("--no-cache-write", action="store_true",
+                   help="leave the transcription cache as it was")
     p.add_argument("--threshold", type=float, default=85.0, help="memory warning %% (default 85)")
     p.add_argument("--guard-limit-gb", type=float, default=None,
                    help="stop a model whose memory grows past this many GB")

@@ -41,7 +41,16 @@ class RunConfig:
     # None: 32 on the CPU, 256 on a GPU (large-v3 on an H100 peaked at batch 256).
     max_batch_size: int | None = None
     guard: GuardConfig = field(default_factory=GuardConfig)
+    # The transcription cache: read it (``--no-cache``: neither read nor trust it, the models
+    # transcribe every sample) and write to it (``--no-cache-write``: leave it as it was).
     use_cache: bool = True
+    write_cache: bool = True
+    # A repeated run of a model on the same dataset follows the batch sizes the last one
+    # used (core.evaluation.tuning: identical transcripts); True tunes afresh (``--retune``).
+    retune: bool = False
+    # Re-decode up to this many batched clips per model at batch size 1 and report how many
+    # differ (``--check-batch-invariance``): the run's own numerical noise floor. 0: off.
+    check_batch_invariance: int = 0
     # False: a model is run and scored only on samples in its registry languages; the
     # others are recorded as skipped (wrong language). True: on every sample.
     all_languages: bool = False
@@ -56,6 +65,13 @@ class RunConfig:
     # Workers per GPU: None chooses from measured throughput (core.evaluation.replicas);
     # 1 or 2 fixes it (a 2 that does not fit the GPU budget is refused by the choice).
     replicas: int | None = None
+
+    def dataset_identity(self) -> dict[str, Any]:
+        """What decides which clip a model sees at which step: the dataset, its sampling and
+        the decoding options (a remembered batch schedule is kept per identity)."""
+        return {"dataset": self.dataset, "samples": self.samples, "seed": self.seed,
+                "decode": asdict(self.decode), "all_languages": self.all_languages,
+                "max_batch_size": self.max_batch_size}
 
     @property
     def run_dir(self) -> Path:

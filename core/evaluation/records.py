@@ -47,7 +47,10 @@ class SampleRecord:
 
 @dataclass
 class ModelRecord:
-    """How a model's turn ended: ``ok``, ``failed``, ``stopped: memory`` or ``cancelled``."""
+    """How a model's turn ended: ``ok``, ``failed``, ``stopped: memory`` or ``cancelled``;
+    or, while it runs, ``running``: the turn's checkpoints, so that a worker killed mid-turn
+    (SIGKILL, OOM killer) still leaves its load time, peaks and tuning curve on disk. Lines of
+    one turn share ``turn``; the last one says how far it got (:meth:`RunRecords.turns`)."""
 
     model: str
     batch: str
@@ -57,6 +60,8 @@ class ModelRecord:
     dtype: str | None = None  # what the weights loaded in ("bfloat16", "int8", …)
     batch_size: int | None = None
     batch_curve: list[dict[str, float]] = field(default_factory=list)
+    batch_steps: list[int] = field(default_factory=list)  # the size asked for at each step
+    batch_replayed: bool = False  # the steps followed an earlier run's (same dataset)
     peak_rss_gb: float | None = None
     peak_gpu_gb: float | None = None
     samples_done: int = 0
@@ -68,6 +73,14 @@ class ModelRecord:
     shard: str | None = None  # "2/4": this record covers one worker's share of the samples
     device: str | None = None
     node: str | None = None  # the host that ran it
+    turn: str | None = None  # "host:pid:started": the worker turn this line belongs to
+    updated: float | None = None  # when this line was written (a checkpoint's time)
+    compute_seconds: float = 0.0  # model compute of the samples it transcribed
+    # False: every sample it had was served from the cache, so it was never loaded.
+    loaded: bool = True
+    # The batch-invariance check (``--check-batch-invariance``): the clips re-decoded at
+    # batch size 1, {"batch_sizes": {id: size}, "single": {id: text}} (scored by results).
+    invariance: dict[str, Any] | None = None
 
 
 class JsonlLog:
@@ -186,7 +199,21 @@ class RunRecords:
         return rows
 
     def model_rows(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.models.path)
+        """Every model turn as it ended, or as far as it got (:meth:`turns`)."""
+        return self.turns()
+
+    def turns(self, alive: bool = True) -> list[dict[str, Any]]:
+        """One row per worker turn, in the order turns began: the last line of each
+        (checkpoints while it ran, then its ending). A turn whose last line says ``running``
+        is going on, or was killed; with ``alive=False`` (the run is not running) it reads
+        ``killed``. Lines written before turns were named are each their own turn."""
+        last: dict[str, dict[str, Any]] = {}
+        for index, row in enumerate(read_jsonl(self.models.path)):
+            last[row.get("turn") or f"#{index}"] = row
+        rows = list(last.values())
+        if not alive:
+            rows = [{**r, "status": "killed"} if r["status"] == "running" else r for r in rows]
+        return rows
 
     def done(self, model: str) -> set[str]:
         return {row["id"] for row in self.sample_rows() if row["model"] == model}
@@ -196,7 +223,7 @@ class RunRecords:
         not run again. A data-parallel worker that could not load a model the others ran
         does not make it one: what it had taken is still to do."""
         statuses: dict[str, set[str]] = {}
-        for row in self.model_rows():
+        for row in self.turns():
             statuses.setdefault(row["model"], set()).add(row["status"])
         return {model for model, seen in statuses.items() if seen == {"failed"}}
 

@@ -11,12 +11,23 @@ names the text normalizer that made its scores.
 from __future__ import annotations
 
 from core.asr.base import DecodeOptions
+from core.compare import to_csv
 from core.evaluation import speed
 from core.evaluation.charts import plotting, write_chart
 from core.evaluation.planner import ModelNeed, Plan
 from core.evaluation.records import RunRecords, read_jsonl_from
-from core.evaluation.run_dir import CHART, CONSOLIDATED, DETAILED, MEMORY, RunDir, stamp
-from core.evaluation.summary import ModelSummary
+from core.evaluation.run_dir import (
+    CHART,
+    CONSOLIDATED,
+    DETAILED,
+    MEMORY,
+    RESULTS_CSV,
+    SAMPLES_CSV,
+    RunDir,
+    stamp,
+)
+from core.evaluation.summary import ModelSummary, csv_row
+from core.files import write_atomic
 from core.metrics import quality_band
 from core.normalize import normalizer_info
 from core.scoring import Comparison, Prediction, prime_predictions, score_predictions
@@ -86,7 +97,7 @@ def summarize(records: RunRecords, models: list[str] | None = None,
     language) and failures are left out of them.
     """
     rows = records.sample_rows()
-    part_rows = records.model_rows()
+    part_rows = records.turns(alive=False)  # the workers have ended: a running turn was killed
     order = models or list(dict.fromkeys([r["model"] for r in rows] +
                                          [p["model"] for p in part_rows]))
     predictions = [p for p in _predictions(rows) if p.model in order]
@@ -133,10 +144,24 @@ def summarize(records: RunRecords, models: list[str] | None = None,
             rtfx_end_to_end=speed.end_to_end_rtfx(mine, load or 0.0),
             mean_compute_s=speed.mean_compute(mine),
             rtfx_when_cached=speed.rtfx_when_cached(mine), parts=len(parts),
+            resumed=whole["resumed"], compute_seconds=speed.compute_seconds(mine),
+            batch_sizes=_batch_sizes(mine), batch_sizes_from=whole["batch_sizes_from"],
+            batch_invariance=_invariance(mine, parts, strip_accents),
+            loaded=whole["loaded"],
             dtype=whole["dtype"], measured_gb=whole["peak_growth_gb"],
             retained_gb=whole["retained_gb"], actual_seconds=whole["wall_seconds"],
             **_predicted((planned or {}).get(model)))
     return summaries, detailed
+
+
+def _segments(spans: list[tuple[float, float]]) -> int:
+    """How many stretches of time the (start, end) spans make: overlapping ones
+    (data-parallel workers) are one, successive ones (a resumed run) several."""
+    count, reach = 0, float("-inf")
+    for start, end in sorted(spans):
+        count += start > reach
+        reach = max(reach, end)
+    return count
 
 
 def _busy_seconds(spans: list[tuple[float, float]]) -> float:
@@ -161,7 +186,10 @@ def aggregate_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
         return max(known) if known else None
 
     loads = [p["load_seconds"] for p in parts if p.get("load_seconds") is not None]
-    spans = [(p["started"], p["ended"]) for p in parts if p.get("ended") and p.get("started")]
+    # A killed turn ends at its last checkpoint.
+    spans = [(p["started"], p.get("ended") or p["updated"]) for p in parts
+             if p.get("started") and (p.get("ended") or p.get("updated"))]
+    replayed = [p.get("batch_replayed") for p in parts if p.get("batch_steps")]
     return {"status": last.get("status"), "error": last.get("error"), "batch": last.get("batch"),
             "load_seconds": sum(loads) if loads else None,
             "peak_rss_gb": peak("peak_rss_gb"), "peak_gpu_gb": peak("peak_gpu_gb"),
@@ -172,7 +200,49 @@ def aggregate_parts(parts: list[dict[str, Any]]) -> dict[str, Any]:
             "nodes": sorted({p["node"] for p in parts if p.get("node")}),
             "batch_curve": [{**point, "part": i} for i, p in enumerate(parts, start=1)
                             for point in p.get("batch_curve") or []],
-            "packing_retries": sum(int(p.get("packing_retries") or 0) for p in parts)}
+            "packing_retries": sum(int(p.get("packing_retries") or 0) for p in parts),
+            "resumed": _segments(spans) > 1,
+            "compute_seconds": round(sum(p.get("compute_seconds") or 0.0 for p in parts), 4),
+            "batch_sizes_from": (None if not replayed else "replayed" if all(replayed)
+                                 else "tuned" if not any(replayed) else "tuned, then replayed"),
+            "loaded": any(p.get("loaded", True) for p in parts) if parts else True}
+
+
+def _batch_sizes(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """How many of the model's timed clips were decoded at each batch size."""
+    sizes: dict[str, int] = {}
+    for row in speed.timed(rows):
+        if row.get("batch_size"):
+            sizes[str(row["batch_size"])] = sizes.get(str(row["batch_size"]), 0) + 1
+    return dict(sorted(sizes.items(), key=lambda kv: int(kv[0])))
+
+
+def _invariance(rows: list[dict[str, Any]], parts: list[dict[str, Any]],
+                strip_accents: bool) -> dict[str, Any] | None:
+    """The batch-invariance check of a model's turns, scored: how many of the clips
+    re-decoded alone differ from their batched transcript, and the WER of both on those
+    clips (:func:`core.scoring.score_predictions`, as every other figure). None when the run
+    did not check."""
+    checks = [p["invariance"] for p in parts if p.get("invariance") is not None]
+    if not checks:
+        return None
+    sizes = {i: int(b) for c in checks for i, b in (c.get("batch_sizes") or {}).items()}
+    single = {i: t for c in checks for i, t in (c.get("single") or {}).items() if i in sizes}
+    by_id = {r["id"]: r for r in rows if r["id"] in single and r.get("error") is None}
+    ids = sorted(by_id)
+    differ = sorted(i for i in ids if by_id[i]["hypothesis"] != single[i])
+    out: dict[str, Any] = {"clips": len(ids), "differ": len(differ), "differing": differ,
+                           "at_batch": sorted({sizes[i] for i in ids}),
+                           "wer_batched": None, "wer_single": None, "delta_wer": None}
+    if ids:
+        scores = score_predictions(
+            [Prediction(which, i, by_id[i]["reference"], text, by_id[i].get("language"))
+             for i in ids for which, text in (("batched", by_id[i]["hypothesis"]),
+                                               ("single", single[i]))],
+            strip_accents=strip_accents)
+        out["wer_batched"], out["wer_single"] = scores["batched"].wer, scores["single"].wer
+        out["delta_wer"] = round(out["wer_batched"] - out["wer_single"], 6)
+    return out
 
 
 def _predicted(need: ModelNeed | None) -> dict[str, Any]:
@@ -195,6 +265,20 @@ def _comparison(c: Comparison | None) -> dict[str, Any] | None:
             "delta_wer_ci": c.delta_wer_ci, "significant": c.significant, "verdict": c.verdict}
 
 
+PART_FIELDS = ("model", "batch", "status", "started", "ended", "samples_done", "load_seconds",
+               "compute_seconds", "peak_rss_gb", "peak_growth_gb", "peak_gpu_gb", "batch_size",
+               "batch_curve", "batch_steps", "batch_replayed", "loaded", "shard", "device",
+               "node")
+
+
+def run_parts(records: RunRecords) -> list[dict[str, Any]]:
+    """Every worker turn of the run for its manifest, a killed one included (it ends at its
+    last checkpoint): when, how many samples, load time, compute, peaks, tuning curve."""
+    return [{**{k: p.get(k) for k in PART_FIELDS},
+             "ended": p.get("ended") or p.get("updated")}
+            for p in records.turns(alive=False)]
+
+
 def write_results(run: RunDir, plan: Plan, manifest: dict[str, Any],
                   expected_samples: int, strip_accents: bool = False) -> dict[str, Path]:
     """Write every output file of the run (scored with today's normalizer); returns them
@@ -212,9 +296,7 @@ def write_results(run: RunDir, plan: Plan, manifest: dict[str, Any],
     normalizer = normalizer_info(strip_accents)
     manifest = {**manifest, "normalizer": normalizer, "decoding": decoding,
                 "speed_definitions": speed.DEFINITIONS,
-                "parts": [{k: p.get(k) for k in ("model", "batch", "status", "started", "ended",
-                                                 "samples_done", "load_seconds", "batch_size")}
-                          for p in records.model_rows()]}
+                "parts": run_parts(records)}
     out: dict[str, Path] = {}
     for batch in plan.batches:
         out[f"batch_{batch.name}"] = run.write_json(
@@ -228,6 +310,11 @@ def write_results(run: RunDir, plan: Plan, manifest: dict[str, Any],
         "models": {m: asdict(s) for m, s in summaries.items()}})
     out["detailed"] = run.write_json(run.result_file(DETAILED, when),
                                      {"normalizer": normalizer, "samples": detailed})
+    # The same figures for a spreadsheet: one row per model, one per sample.
+    tables = {RESULTS_CSV: [csv_row(s) for s in summaries.values()], SAMPLES_CSV: detailed}
+    for name, rows in tables.items():
+        write_atomic(run.path / name, to_csv(rows))
+    out["results_csv"], out["samples_csv"] = run.path / RESULTS_CSV, run.path / SAMPLES_CSV
     out["memory"] = run.write_json(run.result_file(MEMORY, when),
                                    {"batches": run.batch_memory_stats()})
     out["manifest"] = run.write_manifest(manifest)

@@ -41,6 +41,8 @@ CLAIMS_DIR = "claims"  # data-parallel workers' shares, one folder per dispatch 
 # Consolidated outputs, rewritten with a new time stamp whenever a run is (re)scored.
 CONSOLIDATED, DETAILED, MEMORY, CHART = ("consolidated_results", "consolidated_detailed",
                                          "memory_stats", "comparison")
+# Their spreadsheet copies (one row per model / per sample), replaced with each scoring.
+RESULTS_CSV, SAMPLES_CSV = "results.csv", "samples.csv"
 
 
 def stamp() -> str:

@@ -48,6 +48,12 @@ def _audio(rows: Sequence[Row]) -> float:
     return sum(r["duration"] for r in rows)
 
 
+def compute_seconds(rows: Sequence[Row]) -> float | None:
+    """The model's compute over its timed samples, every part of a resumed run included."""
+    chosen = timed(rows)
+    return round(sum(r["time"] for r in chosen), 4) if chosen else None
+
+
 def model_rtfx(rows: Sequence[Row]) -> float | None:
     chosen = timed(rows)
     return rtfx(_audio(chosen), sum(r["time"] for r in chosen)) if chosen else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -49,6 +49,17 @@ class ModelSummary:
     retained_gb: float | None = None  # what its worker still held after freeing it
     predicted_seconds: float | None = None
     actual_seconds: float | None = None  # its turns' wall time, load included
+    # Issue 26: a run resumed after a cancel or a crash (its turns one after another), the
+    # model compute of every timed clip of every part, the batch sizes its timed clips were
+    # decoded at ({"1": 1, "2": 2, "4": 37}) and whether they were tuned, followed an earlier
+    # run's ("replayed") or fixed; the batch-invariance check; False when every sample came
+    # from the cache and the model was never loaded.
+    resumed: bool = False
+    compute_seconds: float | None = None
+    batch_sizes: dict[str, int] = field(default_factory=dict)
+    batch_sizes_from: str | None = None
+    batch_invariance: dict[str, Any] | None = None
+    loaded: bool = True
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSummary:
@@ -61,6 +72,18 @@ class ModelSummary:
         """A model the planner left out (over the memory budget)."""
         return cls(model, "", "refused", 0, 0, 0, 0.0, None, None, None, None, None, None,
                    None, None, [], None, None, None, reason)
+
+
+def csv_row(summary: ModelSummary) -> dict[str, Any]:
+    """The summary as a row of a run's ``results.csv``: every field under its result-file
+    name and unit, ``wer_ci`` as ``wer_low`` and ``wer_high`` (the Compare page's names)."""
+    row: dict[str, Any] = {}
+    for name, value in asdict(summary).items():
+        if name == "wer_ci":
+            row["wer_low"], row["wer_high"] = value or (None, None)
+        else:
+            row[name] = value
+    return row
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
@@ -82,6 +105,35 @@ def speed_label(summary: ModelSummary) -> str:
     return f"{summary.rtfx:.1f}"
 
 
+def status_label(summary: ModelSummary) -> str:
+    """A model's status in words: "ok", "ok · resumed (2 parts)", "failed"."""
+    if summary.resumed:
+        return f"{summary.status} · resumed ({plural(summary.parts, 'part')})"
+    return summary.status
+
+
+def invariance_label(summary: ModelSummary) -> str | None:
+    """The batch-invariance check in one line: "2 of 32 clips differ at batch 8 vs 1, WER
+    difference +0.4 points" (None when the run did not check)."""
+    check = summary.batch_invariance
+    if check is None:
+        return None
+    if not check.get("clips"):
+        return "no clip was decoded in a batch of more than one: nothing to check"
+    sizes = ", ".join(str(s) for s in check.get("at_batch") or [])
+    delta = check.get("delta_wer")
+    change = "—" if delta is None else f"{delta * 100:+.1f} points"
+    return (f"{check['differ']} of {plural(check['clips'], 'clip')} differ at batch {sizes} "
+            f"vs 1, WER difference {change}")
+
+
+def memory_label(summary: ModelSummary) -> str:
+    """What the model took, or why nothing: "0.34 GB", "not loaded: every sample cached"."""
+    if not summary.loaded:
+        return "not loaded: every sample cached"
+    return "—" if summary.measured_gb is None else f"{summary.measured_gb:.2f} GB"
+
+
 def plan_against_run(summary: ModelSummary) -> str:
     """The plan's memory and time against what the model took: "memory: planned 0.59 GB
     (estimated, float32), took 0.34 GB, kept 0.05 GB after · time: planned 8 s, took 11 s"."""
@@ -92,9 +144,10 @@ def plan_against_run(summary: ModelSummary) -> str:
         return "—" if value is None else f"{value:.0f} s"
 
     source = ", ".join(p for p in (summary.predicted_from, summary.dtype) if p)
+    took = (f", took {gb(summary.measured_gb)}, kept {gb(summary.retained_gb)} after"
+            if summary.loaded else f", {memory_label(summary)}")
     return (f"memory: planned {gb(summary.predicted_gb)}" + (f" ({source})" if source else "")
-            + f", took {gb(summary.measured_gb)}, kept {gb(summary.retained_gb)} after"
-            f" · time: planned {secs(summary.predicted_seconds)}, "
+            + took + f" · time: planned {secs(summary.predicted_seconds)}, "
             f"took {secs(summary.actual_seconds)}")
 
 

@@ -5,6 +5,12 @@ three times slower than 8: the best size is a knee that depends on the model
 and the machine. The tuner doubles the size while audio-seconds per second
 rises (by more than ``min_gain``) and memory stays under budget, then keeps
 the best. Probing uses real samples, so no work is wasted.
+
+Batched int8/bf16 kernels may flip a near-tie, so a clip's transcript can depend
+on the size of the batch it was decoded in (not on its neighbours' audio). A
+knee found from timing would then make two identical runs differ; ``replay``
+follows the step sizes an earlier run of the same model, device, dtype and
+dataset used, so a repeated run decodes every clip at the same size.
 """
 
 from __future__ import annotations
@@ -30,11 +36,19 @@ class BatchSizeTuner:
     enabled: bool = True
     curve: list[CurvePoint] = field(default_factory=list)
     settled: bool = False
+    replay: list[int] | None = None  # an earlier run's step sizes, followed exactly
+    steps: list[int] = field(default_factory=list)  # the size asked for at each step
 
     def __post_init__(self) -> None:
         self.size = max(1, self.start)
+        if self.replay:
+            self.size, self.enabled = self.replay[0], False
         if not self.enabled:
             self.settled = True
+
+    @property
+    def replaying(self) -> bool:
+        return bool(self.replay)
 
     @property
     def best(self) -> int:
@@ -47,6 +61,10 @@ class BatchSizeTuner:
     def observe(self, batch_size: int, audio_seconds: float, wall_seconds: float,
                 peak_gb: float = 0.0) -> int:
         """Record one batch's outcome; return the size for the next batch."""
+        self.steps.append(self.size)
+        if self.replay:
+            self.size = self.replay[min(len(self.steps), len(self.replay) - 1)]
+            return self.size
         if self.settled:
             return self.size
         throughput = rtfx(audio_seconds, wall_seconds) or 0.0

@@ -20,27 +20,39 @@ from core.evaluation.config import RunConfig
 from core.evaluation.guard import MemoryGuard, take_sample
 from core.evaluation.measurements import Measurement, MeasurementStore
 from core.evaluation.planner import planned_dtype
-from core.evaluation.prefetch import AudioPrefetcher, Clip
+from core.evaluation.prefetch import AudioPrefetcher, Clip, read_clip
 from core.evaluation.records import ModelRecord, RunRecords, SampleRecord
 from core.evaluation.run_dir import RunDir, StatusWriter
 from core.evaluation.shards import Shard
 from core.evaluation.tuning import BatchSizeTuner
 from core.memory_sample import host_load
 from core.metrics import rtfx
-from core.system import process_tree_rss_gb
+from core.system import process_tree_rss_gb, release_freed_memory
 
 import dataclasses
+import functools
 import gc
 import itertools
 import os
+import random
 import signal
 import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+CHECKPOINT_S = 2.0  # at most this often a running turn writes how far it got
+
+
+class _LoadFailed(Exception):
+    """The model could not be loaded: it fails, the batch goes on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -60,13 +72,24 @@ class ModelEvaluation:
         self.dtype = dtype  # what to ask the backend for (the plan's choice or --dtype)
         self.weights = load_dtype(spec, config.device, dtype)  # what it will load in
         self.tuning_key = tuning_key(spec, config.device, self.weights)
-        # Tuning starts where it settled last time for this model and device (a resumed
-        # run, a partly cached one), unless the run asks for a fresh measurement (--no-cache).
-        remembered = cache.batch_size(self.tuning_key) if cache is not None else None
+        self.schedule_key = tuning_key(spec, config.device, self.weights,
+                                       config.dataset_identity())
+        # A repeated run of this model on this dataset follows the step sizes the last one
+        # used, so each clip is decoded at the same batch size (identical transcripts);
+        # otherwise tuning starts where it settled last time for this model and device.
+        tuned = config.tune_batch_size
+        replay = (cache.batch_schedule(self.schedule_key)
+                  if tuned and cache is not None and not config.retune else None)
+        remembered = cache.batch_size(self.tuning_key) if tuned and cache is not None else None
         self.tuner = BatchSizeTuner(
-            start=(min(remembered or 1, max_size) if config.tune_batch_size
-                   else config.decode.batch_size),
-            max_size=max_size, budget_gb=budget_gb, enabled=config.tune_batch_size)
+            start=min(remembered or 1, max_size) if tuned else config.decode.batch_size,
+            max_size=max_size, budget_gb=budget_gb, enabled=tuned,
+            replay=[min(s, max_size) for s in replay] if replay else None)
+        self.read_cache = config.use_cache  # --no-cache: transcribe all, still write
+        self.write_cache = config.write_cache
+        # Timed clips decoded in a batch of more than one: (sample, transcript, batch size),
+        # for the batch-invariance check.
+        self.batched: list[tuple[Sample, str, int]] = []
         self.failures = 0
         self.measured = measured
         self.timed_clips: list[float] = []  # audio seconds of what the model transcribed
@@ -78,6 +101,9 @@ class ModelEvaluation:
         self._skipped: deque[tuple[Sample, str | None]] = deque()
         self._outbox: list[SampleRecord] = []  # recorded, not yet written (see _flush)
         self.skipped = 0  # samples recorded as skipped (other languages): not in the rate
+        self.loaded = False  # the model is loaded only once a sample needs it (not all cached)
+        # Where a data-parallel turn runs ({"shard", "device", "node"}), on each of its lines.
+        self.placement: dict[str, str | None] = {}
 
     def _record(self, sample: Sample, **fields: Any) -> None:
         """Add one sample's outcome to what :meth:`_flush` writes next; ``fields`` are
@@ -128,7 +154,7 @@ class ModelEvaluation:
                 f"{', '.join(self.spec.languages)})"))
         self._flush()
 
-    def _step(self, backend: Backend, chunk: list[Clip]) -> None:
+    def _step(self, backend: Callable[[], Backend], chunk: list[Clip]) -> None:
         """Serve cache hits, transcribe the rest of ``chunk`` (read ahead) as one batch,
         and write the step's records together, whatever the batch raised.
 
@@ -142,7 +168,7 @@ class ModelEvaluation:
         finally:
             self._flush()
 
-    def _run_step(self, backend: Backend, chunk: list[Clip]) -> None:
+    def _run_step(self, loaded: Callable[[], Backend], chunk: list[Clip]) -> None:
         step_started = time.perf_counter()
         to_run: list[tuple[Sample, Any, str | None, float]] = []
         for clip in chunk:
@@ -152,10 +178,10 @@ class ModelEvaluation:
                 continue
             key = None
             language = self._language(sample)
-            if self.cache is not None:
+            if self.cache is not None and (self.read_cache or self.write_cache):
                 decode = dataclasses.replace(self.config.decode, language=language)
                 key = cache_key(self.spec, decode, audio_hash(audio), self.weights)
-                hit = self.cache.get(key)
+                hit = self.cache.get(key) if self.read_cache else None
                 if hit is not None:
                     self._record(sample, hypothesis=hit.text, cached=True,
                                  cached_time=hit.seconds, duration=audio.size / SAMPLE_RATE,
@@ -165,6 +191,7 @@ class ModelEvaluation:
             to_run.append((sample, audio, key, decoding))
         if not to_run:
             return
+        backend = loaded()  # loaded on the first step that has something to transcribe
         size = len(to_run)
         started = time.perf_counter()
         results = backend.transcribe([a for _, a, _, _ in to_run], self._options(size),
@@ -179,9 +206,11 @@ class ModelEvaluation:
             if result.ok:
                 self.timed_clips.append(result.audio_seconds)
                 self.compute += result.seconds
+                if size > 1:
+                    self.batched.append((sample, result.text, size))
             if key is not None and result.ok:
                 fresh.append((key, result.text, result.seconds))
-        if fresh and self.cache is not None:
+        if fresh and self.cache is not None and self.write_cache:
             self.cache.put_many(fresh)
         self.tuner.observe(size, sum(r.audio_seconds for r in results), finished - started,
                            self.guard.peak_rss_gb - self.guard.baseline_rss_gb)
@@ -192,7 +221,9 @@ class ModelEvaluation:
         as they are read (:mod:`core.evaluation.claims`), of about ``total`` samples.
         None when it handed out nothing (the other workers took it all)."""
         started = time.time()
-        record = ModelRecord(model=self.spec.key, batch=self.batch, status="ok", started=started)
+        record = ModelRecord(model=self.spec.key, batch=self.batch, status="running",
+                             started=started, turn=f"{socket.gethostname()}:{os.getpid()}:"
+                                                   f"{started:.6f}", **self.placement)
         self.guard.reset(self.config.guard.limit_gb)
         self.status.update(model=self.spec.key, phase="loading", done=self.done, total=total,
                            failures=0, batch_size=None, **position)
@@ -200,6 +231,7 @@ class ModelEvaluation:
         first = next(wanted, None)  # before loading: there may be nothing to load it for
         self._record_skipped()
         if first is None:  # nothing in this model's languages, or nothing left
+            record.status, record.loaded = "ok", False
             record.samples_done, record.ended = self.done, time.time()
             return record if self.done else None
         # The first batch's audio is read while the model loads, each next one while the
@@ -207,15 +239,13 @@ class ModelEvaluation:
         reader = AudioPrefetcher(itertools.chain([first], wanted), lambda: self.tuner.size,
                                  background=self.config.device.startswith("cuda"))
         backend = create_backend(self.spec, self.config.device, self.dtype)
+        loaded = functools.partial(self._loaded, backend, record)
         try:
-            backend.load()
-            record.load_seconds = backend.load_seconds
-            record.dtype = backend.dtype
-            self.guard.check(take_sample(self.guard.pid))  # a load alone may cross the limit
-        except Exception as exc:  # any load failure fails this model, not the batch
+            if not self.read_cache:  # every sample will need the model: load it now
+                loaded()
+        except _LoadFailed as failed:
             reader.close()
-            backend.free()
-            record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+            record.status, record.error = "failed", failed.reason
             record.ended = time.time()
             return record
         began, before = time.perf_counter(), self.done - self.skipped
@@ -231,7 +261,7 @@ class ModelEvaluation:
                 if self.guard.tripped.is_set():  # what is taken and not run stays pending
                     record.status, record.error = "stopped: memory", self.guard.reason
                     break
-                self._step(backend, chunk)
+                self._step(loaded, chunk)
                 elapsed = time.perf_counter() - began
                 rate = (self.done - self.skipped - before) / elapsed if elapsed > 0 else 0.0
                 total = max(total, self.done)  # a worker that shares may do more than its part
@@ -240,7 +270,12 @@ class ModelEvaluation:
                     batch_size=self.tuner.size, samples_per_s=round(rate, 3),
                     eta_s=round((total - self.done) / rate, 1) if rate else None,
                     host_load=host_load(self.guard.latest))
+                self._checkpoint(record)
             self.decoding_seconds = time.perf_counter() - began
+            if record.status == "running" and self.loaded and self.config.check_batch_invariance:
+                record.invariance = self._check_invariance(backend)
+        except _LoadFailed as failed:  # any load failure fails this model, not the batch
+            record.status, record.error = "failed", failed.reason
         except Exception as exc:
             if not _is_oom(exc):
                 raise
@@ -252,22 +287,94 @@ class ModelEvaluation:
             backend.free()
             del backend
             gc.collect()
-        # What the model took above the worker's memory before it loaded, and what the
-        # worker still holds once it is freed: the planner's measured needs.
-        record.peak_growth_gb = round(max(self.guard.peak_rss_gb - self.guard.baseline_rss_gb,
-                                          0.0), 3)
-        record.retained_gb = round(max(process_tree_rss_gb(self.guard.pid)
-                                       - self.guard.baseline_rss_gb, 0.0), 3)
-        record.batch_size = self.tuner.best
-        record.batch_curve = self.tuner.curve_dicts()
+            release_freed_memory()
+        if record.status == "running":
+            record.status = "ok"
+        self._fill(record)
+        if self.loaded:
+            # What the model took above the worker's memory just before it loaded, and what
+            # the worker still holds once it is freed: the planner's measured needs.
+            record.retained_gb = round(max(process_tree_rss_gb(self.guard.pid)
+                                           - self.guard.baseline_rss_gb, 0.0), 3)
         if self.cache is not None and self.tuner.enabled and self.tuner.curve:
             self.cache.remember_batch_size(self.tuning_key, self.tuner.best)
-        record.peak_rss_gb = round(self.guard.peak_rss_gb, 3)
-        record.peak_gpu_gb = round(self.guard.peak_gpu_gb, 3) or None
-        record.samples_done = self.done
+        if self.cache is not None and self.tuner.steps and not self.tuner.replaying \
+                and self.config.tune_batch_size:
+            self.cache.remember_batch_schedule(self.schedule_key, self.tuner.steps)
         record.ended = time.time()
-        self._measure(record)
+        if record.status != "failed":
+            self._measure(record)
         return record
+
+    def _loaded(self, backend: Backend, record: ModelRecord) -> Backend:
+        """The backend, loaded on the first call. Its libraries are imported and what the
+        previous model left in the allocator handed back before the memory baseline is
+        taken, so that a model's measured need is the same whatever ran before it."""
+        if self.loaded:
+            return backend
+        try:
+            release_freed_memory()
+            backend.preload()
+            self.guard.reset(self.config.guard.limit_gb)
+            backend.load()
+        except Exception as exc:
+            raise _LoadFailed(f"{type(exc).__name__}: {exc}") from exc
+        self.loaded = True
+        record.load_seconds = backend.load_seconds
+        record.dtype = backend.dtype
+        self.guard.check(take_sample(self.guard.pid))  # a load alone may cross the limit
+        self._checkpoint(record, force=True)
+        return backend
+
+    def _fill(self, record: ModelRecord) -> None:
+        """What the turn has done so far, on its record (a checkpoint or its ending)."""
+        record.loaded = self.loaded
+        record.samples_done = self.done
+        record.compute_seconds = round(self.compute, 4)
+        record.batch_size = self.tuner.best
+        record.batch_curve = self.tuner.curve_dicts()
+        record.batch_steps = list(self.tuner.steps)
+        record.batch_replayed = self.tuner.replaying
+        if self.loaded:
+            record.peak_growth_gb = round(max(self.guard.peak_rss_gb
+                                              - self.guard.baseline_rss_gb, 0.0), 3)
+            record.peak_rss_gb = round(self.guard.peak_rss_gb, 3)
+            record.peak_gpu_gb = round(self.guard.peak_gpu_gb, 3) or None
+
+    def _checkpoint(self, record: ModelRecord, force: bool = False) -> None:
+        """Write how far the turn got (status ``running``), at most every
+        ``CHECKPOINT_S``: a worker killed mid-turn leaves its load time, peaks, compute and
+        tuning curve behind (:meth:`RunRecords.turns`)."""
+        now = time.time()
+        if not force and now - (record.updated or 0.0) < CHECKPOINT_S:
+            return
+        self._fill(record)
+        record.updated = now
+        self.records.add_model(record)
+
+    def _check_invariance(self, backend: Backend) -> dict[str, Any] | None:
+        """Re-decode up to ``check_batch_invariance`` clips that were decoded in a batch of
+        more than one, each alone, and keep both transcripts' sizes and the single ones
+        (the results count the clips that differ and the WER it makes)."""
+        if not self.batched:
+            return {"batch_sizes": {}, "single": {}}
+        chosen = sorted(self.batched, key=lambda b: b[0].id)
+        count = self.config.check_batch_invariance
+        if len(chosen) > count:
+            chosen = sorted(random.Random(self.config.seed).sample(chosen, count),
+                            key=lambda b: b[0].id)
+        self.status.update(phase="checking batch invariance", done=self.done)
+        single: dict[str, str] = {}
+        for sample, _, _ in chosen:
+            clip = read_clip(sample)
+            if clip.audio is None:
+                continue
+            result = backend.transcribe([clip.audio], self._options(1),
+                                        languages=[sample.language])[0]
+            if result.ok:
+                single[sample.id] = result.text
+        return {"batch_sizes": {s.id: size for s, _, size in chosen if s.id in single},
+                "single": single}
 
     def _measure(self, record: ModelRecord) -> None:
         """Add this turn to the machine's measurements, if the model transcribed anything."""
@@ -308,7 +415,8 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None,
                                    "node": socket.gethostname()} if parallel else {}))
     guard = MemoryGuard(config.guard)
     guard.start()
-    cache = TranscriptCache() if config.use_cache else None
+    # Opened even with --no-cache: it is written, and keeps the batch sizes a run used.
+    cache = TranscriptCache()
     measured = MeasurementStore()
     # A model that failed to load is done: its failure is recorded, not retried on resume.
     failed = records.failed_models()
@@ -332,15 +440,14 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None,
                                          planned_dtype(plan, key, config.dtype))
             evaluation.device = shard.device if parallel else None
             evaluation.replicas = shard.replicas
+            if parallel:
+                evaluation.placement = {"shard": shard.label, "device": shard.device,
+                                        "node": socket.gethostname()}
             record = evaluation.run(
                 pending, run, {"model_index": position, "models_total": len(batch.models)},
                 total)
-            if record is None:
-                continue
-            if parallel:
-                record.shard, record.device = shard.label, shard.device
-                record.node = socket.gethostname()
-            records.add_model(record)
+            if record is not None:
+                records.add_model(record)
     finally:
         guard.stop()
         guard.write_stats(run.memory_stats(batch_name, shard.index if parallel else None))

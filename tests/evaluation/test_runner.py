@@ -56,7 +56,11 @@ def test_three_model_two_batch_run_writes_every_output(bench, run_config, tmp_pa
     assert manifest["versions"]["torch"].startswith("2.")
 
 
-def test_killed_run_resumes_with_every_sample_exactly_once(bench, run_config, tmp_path):
+def test_killed_run_resumes_each_sample_once_and_lists_both_parts(bench, run_config, tmp_path):
+    """A SIGKILL mid-model, then --resume: every sample once, and the killed part is not
+    lost: the manifest lists both parts (the killed one with its load time, peak and
+    samples from its checkpoint), the results say "resumed (2 parts)", load time is summed
+    over the parts, compute over every timed clip, peaks maxed."""
     config = run_config(dataset=str(bench["eight"]), tune_batch_size=False,
                      models=["faster-whisper:tiny.en", "wav2vec2:tiny-random"])
     config.decode.batch_size = 1
@@ -77,6 +81,27 @@ def test_killed_run_resumes_with_every_sample_exactly_once(bench, run_config, tm
     lines = read_jsonl(samples)
     keys = [(r["model"], r["id"]) for r in lines]
     assert len(keys) == len(set(keys)) == 16
+
+    from core.evaluation.summary import status_label
+
+    manifest = json.loads((config.run_dir / "run_manifest.json").read_text())
+    parts = [p for p in manifest["parts"] if p["model"] == "faster-whisper:tiny.en"]
+    assert [p["status"] for p in parts] == ["killed", "ok"]
+    killed, second = parts
+    assert killed["load_seconds"] > 0 and killed["peak_rss_gb"] > 0
+    assert 1 <= killed["samples_done"] <= before and killed["started"] < killed["ended"]
+    assert killed["ended"] <= second["started"]
+    summary = RunDir(config.run_dir).read_summaries()["faster-whisper:tiny.en"]
+    assert summary.parts == 2 and summary.resumed
+    assert status_label(summary) == "ok · resumed (2 parts)"
+    assert summary.load_seconds == pytest.approx(killed["load_seconds"] + second["load_seconds"])
+    assert summary.peak_rss_gb == max(killed["peak_rss_gb"], second["peak_rss_gb"])
+    timed = [r for r in lines if r["model"] == "faster-whisper:tiny.en" and not r["error"]]
+    assert summary.compute_seconds == pytest.approx(sum(r["time"] for r in timed), abs=1e-3)
+    assert summary.timed == len(timed) == 8  # the killed part's clips are timed too
+    assert summary.actual_seconds >= (killed["ended"] - killed["started"]
+                                      + second["ended"] - second["started"]) - 1e-3
+    assert not RunDir(config.run_dir).read_summaries()["wav2vec2:tiny-random"].resumed
 
 
 def test_cancel_stops_after_the_current_step_and_resume_finishes(bench, run_config, tmp_path):
