@@ -36,6 +36,7 @@ class Interval:
     value: float
     low: float
     high: float
+    p_value: float | None = None  # paired deltas: two-sided bootstrap p-value
 
     def as_list(self) -> list[float]:
         return [self.low, self.high]
@@ -99,4 +100,10 @@ def paired_delta_interval(base_errors: Sequence[int], base_words: Sequence[int],
         raise ValueError("paired bootstrap needs the same utterances on both sides")
     value = float(ce.sum() / max(cw.sum(), 1) - be.sum() / max(bw.sum(), 1))
     sbe, sbw, sce, scw = _resample_sums([be, bw, ce, cw], n_resamples, seed)
-    return _interval(value, _ratio(sce, scw) - _ratio(sbe, sbw), level)
+    deltas = _ratio(sce, scw) - _ratio(sbe, sbw)
+    interval = _interval(value, deltas, level)
+    # Two-sided bootstrap p-value: how often a resample lands on the other side of 0 (for
+    # multiple-comparison adjustments, core.slices); never 0 with a finite resample count.
+    share = min(float((deltas <= 0).mean()), float((deltas >= 0).mean()))
+    return Interval(interval.value, interval.low, interval.high,
+                    min(1.0, max(2 * share, 1 / n_resamples)))

@@ -18,7 +18,7 @@ import csv
 import json
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,9 @@ class Sample:
     audio: np.ndarray | None = field(default=None, repr=False, compare=False)
     sampling_rate: int | None = None
     audio_bytes: bytes | None = field(default=None, repr=False, compare=False)
+    # The row's other columns (speaker, accent, gender, age, client_id, …), carried into
+    # every sample record so results can be sliced by them (core.slices).
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def load_audio(self, sampling_rate: int = audio_io.SAMPLE_RATE) -> np.ndarray:
         """Float32 mono samples at ``sampling_rate`` (raises :class:`core.audio.AudioError`)."""
@@ -75,7 +78,7 @@ class Sample:
             row["duration"] = self.duration
         if self.language:
             row["language"] = self.language
-        return row
+        return {**self.extra, **row}
 
 
 # --- manifests -------------------------------------------------------------------------
@@ -110,7 +113,19 @@ def _sample_from_row(row: dict[str, Any], where: str, base: Path) -> Sample:
             raise DatasetError(f"{where}: duration {duration!r} is not a number") from None
     language = row.get("language") or None
     sample_id = str(row.get("id") or Path(raw_path).with_suffix("").as_posix())
-    return Sample(sample_id, path, text, duration, str(language) if language else None)
+    return Sample(sample_id, path, text, duration, str(language) if language else None,
+                  extra=extra_columns(row))
+
+
+MANIFEST_COLUMNS = frozenset({"id", "audio_filepath", "text", "duration", "language", "audio"})
+
+
+def extra_columns(row: Mapping[str, Any], skip: Iterable[str] = ()) -> dict[str, Any]:
+    """A row's columns beyond the ones ERT reads (``speaker``, ``accent``, ``gender``…):
+    plain values only (text, numbers, booleans), for slicing."""
+    skipped = MANIFEST_COLUMNS | set(skip)
+    return {str(k): v for k, v in row.items() if k not in skipped
+            and (v is None or isinstance(v, str | int | float | bool))}
 
 
 def _jsonl_rows(path: Path, text: str) -> Iterable[tuple[str, Any]]:
@@ -252,7 +267,9 @@ def load_hf_dataset(
     out = []
     for index, row in zip(indices, dataset, strict=True):
         sample_id = str(row.get("id") or f"{name}/{split}/{index}")
-        out.append(_hf_sample(sample_id, row[audio_column], row[text_column], language))
+        sample = _hf_sample(sample_id, row[audio_column], row[text_column], language)
+        sample.extra = extra_columns(row, (audio_column, text_column))
+        out.append(sample)
     return out
 
 

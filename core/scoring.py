@@ -15,7 +15,7 @@ from core.languages import guess_language, language_key
 from core.metrics import CorpusScores, prime, score
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,10 @@ class Prediction:
     reference: str
     hypothesis: str
     language: str | None = None
+    # The row's other fields (duration, decoded_language, speaker, accent, …): what
+    # core.analysis slices and flags by; not part of the score.
+    fields: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False,
+                                      repr=False)
 
 
 @dataclass(frozen=True)
@@ -235,7 +239,7 @@ def _from_row(row: dict[str, Any], where: str, default_model: str, index: int) -
         raise PredictionsError(f"{where}: the reference must be text")
     sample_id = row.get("id") or row.get("audio_filepath") or f"{index}"
     return Prediction(str(row.get("model") or default_model), str(sample_id), reference,
-                      hypothesis or "", row.get("language") or None)
+                      hypothesis or "", row.get("language") or None, fields=row)
 
 
 def _usable(row: dict[str, Any]) -> bool:

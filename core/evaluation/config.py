@@ -51,6 +51,9 @@ class RunConfig:
     # Re-decode up to this many batched clips per model at batch size 1 and report how many
     # differ (``--check-batch-invariance``): the run's own numerical noise floor. 0: off.
     check_batch_invariance: int = 0
+    # Manifest columns the results are sliced by (``--by accent,gender``), beside clip
+    # length, language and dataset, which always are (core.slices).
+    slice_by: list[str] = field(default_factory=list)
     # False: a model is run and scored only on samples in its registry languages; the
     # others are recorded as skipped (wrong language). True: on every sample.
     all_languages: bool = False

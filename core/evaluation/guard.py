@@ -12,7 +12,7 @@ from __future__ import annotations
 
 # MemorySample and take_sample are re-exported: the worker imports them from here.
 from core.memory_sample import MemorySample, take_sample
-from core.system import process_tree_rss_gb
+from core.system import peak_rss_gb, process_tree_rss_gb, reset_peak_rss
 
 import json
 import os
@@ -48,17 +48,26 @@ class MemoryGuard(threading.Thread):
         self.warnings: list[str] = []
         self.tripped = threading.Event()
         self.reason: str | None = None
-        self.peak_rss_gb = 0.0
+        self._sampled_peak_gb = 0.0
+        self._high_water = False  # the kernel keeps this process's peak since reset()
         self.peak_gpu_gb = 0.0
         self.baseline_rss_gb = process_tree_rss_gb(self.pid)
         self._generation = 0  # bumped by reset(): a sample taken before it is stale
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
 
+    @property
+    def peak_rss_gb(self) -> float:
+        """The watched tree's peak RSS since the last reset: its highest sample, or this
+        process's own peak as the kernel recorded it, if higher: a model's peak can last
+        less than the time between two samples (a step on a GPU, a transient buffer)."""
+        own = peak_rss_gb() if self._high_water else None
+        return max(self._sampled_peak_gb, own or 0.0)
+
     def check(self, sample: MemorySample) -> list[str]:
         """Apply the thresholds to one sample; trip the guard if it must."""
         cfg = self.config
-        self.peak_rss_gb = max(self.peak_rss_gb, sample.process_rss_gb)
+        self._sampled_peak_gb = max(self._sampled_peak_gb, sample.process_rss_gb)
         self.peak_gpu_gb = max([self.peak_gpu_gb, *sample.gpu_used_gb])
         notes: list[str] = []
         if sample.ram_pct >= cfg.threshold_pct:
@@ -83,9 +92,10 @@ class MemoryGuard(threading.Thread):
             self._generation += 1
             self.tripped.clear()
             self.reason = None
-            self.peak_rss_gb = 0.0
+            self._sampled_peak_gb = 0.0
             self.peak_gpu_gb = 0.0
             self.baseline_rss_gb = process_tree_rss_gb(self.pid)
+            self._high_water = self.pid == os.getpid() and reset_peak_rss()
             if limit_gb is not None:
                 self.config.limit_gb = limit_gb
 

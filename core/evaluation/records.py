@@ -43,6 +43,8 @@ class SampleRecord:
     latency: float | None = None  # from the start of its batch's step to its result
     cached_time: float | None = None  # served from the cache: the compute time it took then
     device: str | None = None  # where it ran, with several workers ("cuda:1", "cpu")
+    # The dataset row's other columns (speaker, accent, …): what results are sliced by.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

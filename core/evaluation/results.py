@@ -10,6 +10,7 @@ names the text normalizer that made its scores.
 
 from __future__ import annotations
 
+from core.analysis import analysis_of
 from core.asr.base import DecodeOptions
 from core.compare import to_csv
 from core.evaluation import speed
@@ -35,6 +36,7 @@ from core.scoring import Comparison, Prediction, prime_predictions, score_predic
 import contextlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,8 @@ def decoding_mode(options: DecodeOptions) -> str:
 
 def _predictions(rows: list[dict[str, Any]]) -> list[Prediction]:
     """What is scored of a run's records: the samples transcribed (not failed, not skipped)."""
-    return [Prediction(r["model"], r["id"], r["reference"], r["hypothesis"], r.get("language"))
+    return [Prediction(r["model"], r["id"], r["reference"], r["hypothesis"], r.get("language"),
+                       fields=r)
             for r in rows if r.get("error") is None and not r.get("skipped")]
 
 
@@ -88,13 +91,16 @@ class ScoreAhead:
 def summarize(records: RunRecords, models: list[str] | None = None,
               expected_samples: int | None = None, baseline: str | None = None,
               decoding: str = "independent", strip_accents: bool = False,
-              planned: dict[str, ModelNeed] | None = None
+              planned: dict[str, ModelNeed] | None = None, by: Sequence[str] = (),
+              analysis: dict[str, Any] | None = None
               ) -> tuple[dict[str, ModelSummary], list[dict[str, Any]]]:
     """Per-model summaries and per-sample rows (with normalized texts and scores).
 
     Scores, intervals, per-language figures and the baseline comparison all
     come from :func:`core.scoring.score_predictions`; skipped samples (wrong
-    language) and failures are left out of them.
+    language) and failures are left out of them. ``analysis``, when given, is filled with
+    :func:`core.analysis.analysis_of`'s report over the same scores (slices by ``by``,
+    error anatomy, hallucinations).
     """
     rows = records.sample_rows()
     part_rows = records.turns(alive=False)  # the workers have ended: a running turn was killed
@@ -104,6 +110,9 @@ def summarize(records: RunRecords, models: list[str] | None = None,
     scored_models = {p.model for p in predictions}
     scores = score_predictions(predictions, baseline if baseline in scored_models else None,
                                strip_accents)
+    if analysis is not None:
+        analysis.update(analysis_of(predictions, scores, by,
+                                    baseline if baseline in scored_models else None))
     summaries: dict[str, ModelSummary] = {}
     detailed: list[dict[str, Any]] = []
     for model in order:
@@ -124,16 +133,20 @@ def summarize(records: RunRecords, models: list[str] | None = None,
         whole = aggregate_parts(parts)
         load = whole["load_seconds"]
         total = (expected_samples if expected_samples is not None else len(mine)) - len(skipped)
+        status = whole["status"] or ("pending" if not mine else "ok")
+        # A cancelled model's unreached samples did not fail: its rate covers those it reached
+        # (its status says how many: core.evaluation.summary.status_label).
+        reached = len(mine) - len(skipped) if status == "cancelled" else total
         summaries[model] = ModelSummary(
             model=model, batch=whole["batch"] or (mine[0]["batch"] if mine else ""),
-            status=whole["status"] or ("pending" if not mine else "ok"),
+            status=status, expected=max(total, 0),
             samples=len(mine), succeeded=len(ok), failures=len(mine) - len(ok) - len(skipped),
-            success_rate=len(ok) / total if total > 0 else 0.0,
+            success_rate=len(ok) / reached if reached > 0 else 0.0,
             wer=result.wer if result else None, cer=result.cer if result else None,
             bleu=result.bleu if result else None, chrf=result.chrf if result else None,
             rtfx=speed.model_rtfx(mine), mean_latency_s=speed.mean_latency(mine),
             band=quality_band(result.wer).value if result else None,
-            batch_size=_batch_size(mine),
+            batch_size=speed.final_batch_size(mine),
             batch_curve=whole["batch_curve"], peak_rss_gb=whole["peak_rss_gb"],
             peak_gpu_gb=whole["peak_gpu_gb"], load_seconds=load, error=whole["error"],
             skipped=len(skipped), wer_ci=result.wer_ci if result else None,
@@ -252,12 +265,6 @@ def _predicted(need: ModelNeed | None) -> dict[str, Any]:
             "predicted_seconds": round(need.seconds, 1)}
 
 
-def _batch_size(rows: list[dict[str, Any]]) -> int | None:
-    """The batch size that transcribed the most of the model's timed samples."""
-    sizes = [r["batch_size"] for r in speed.timed(rows) if r.get("batch_size")]
-    return max(set(sizes), key=lambda size: (sizes.count(size), size)) if sizes else None
-
-
 def _comparison(c: Comparison | None) -> dict[str, Any] | None:
     if c is None:
         return None
@@ -287,10 +294,15 @@ def write_results(run: RunDir, plan: Plan, manifest: dict[str, Any],
     records = run.records()
     config = manifest.get("config") or {}
     decoding = decoding_mode(DecodeOptions(**config.get("decode", {})))
+    report: dict[str, Any] = {}
     summaries, detailed = summarize(records, plan.models, expected_samples,
                                     baseline=config.get("baseline"), decoding=decoding,
                                     strip_accents=strip_accents,
-                                    planned={n.model: n for b in plan.batches for n in b.needs})
+                                    planned={n.model: n for b in plan.batches for n in b.needs},
+                                    by=config.get("slice_by") or (), analysis=report)
+    for model, found in report.get("hallucinations", {}).items():
+        if model in summaries:
+            summaries[model].hallucinations = found
     for refusal in plan.refused:
         summaries.setdefault(refusal.model, ModelSummary.refused(refusal.model, refusal.reason))
     normalizer = normalizer_info(strip_accents)
@@ -307,7 +319,7 @@ def write_results(run: RunDir, plan: Plan, manifest: dict[str, Any],
         "run_id": manifest.get("run_id"), "dataset": manifest.get("dataset"),
         "samples": expected_samples, "created": when, "normalizer": normalizer,
         "decoding": decoding, "baseline": config.get("baseline"),
-        "models": {m: asdict(s) for m, s in summaries.items()}})
+        "models": {m: asdict(s) for m, s in summaries.items()}, "analysis": report})
     out["detailed"] = run.write_json(run.result_file(DETAILED, when),
                                      {"normalizer": normalizer, "samples": detailed})
     # The same figures for a spreadsheet: one row per model, one per sample.

@@ -60,6 +60,12 @@ class ModelSummary:
     batch_sizes_from: str | None = None
     batch_invariance: dict[str, Any] | None = None
     loaded: bool = True
+    # Issue 28: samples flagged as hallucinations (core.hallucinations), per flag, and the
+    # WER without them.
+    hallucinations: dict[str, Any] | None = None
+    # Issue 27: the samples in its languages it was to transcribe, so that a cancelled model
+    # says how far it got ("cancelled (4 of 12 done)"); None in results from before.
+    expected: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSummary:
@@ -106,10 +112,17 @@ def speed_label(summary: ModelSummary) -> str:
 
 
 def status_label(summary: ModelSummary) -> str:
-    """A model's status in words: "ok", "ok · resumed (2 parts)", "failed"."""
+    """A model's status in words: "ok", "ok · resumed (2 parts)", "failed", "cancelled (4 of
+    12 done)": a cancelled model's success rate covers only the samples it reached, so the
+    status says how many those were."""
+    status = summary.status
+    if status == "cancelled":
+        done = summary.samples - summary.skipped
+        status += (f" ({done} done)" if summary.expected is None
+                   else f" ({done} of {summary.expected} done)")
     if summary.resumed:
-        return f"{summary.status} · resumed ({plural(summary.parts, 'part')})"
-    return summary.status
+        return f"{status} · resumed ({plural(summary.parts, 'part')})"
+    return status
 
 
 def invariance_label(summary: ModelSummary) -> str | None:

@@ -114,7 +114,7 @@ class ModelEvaluation:
         self._outbox.append(SampleRecord(
             id=sample.id, model=self.spec.key, batch=self.batch,
             audio_filepath=str(sample.audio_filepath) if sample.audio_filepath else None,
-            reference=sample.text, language=sample.language,
+            reference=sample.text, language=sample.language, extra=sample.extra,
             **{"hypothesis": "", "time": 0.0, **fields}))
         self.done += 1
         self.failures += fields.get("error") is not None
@@ -313,8 +313,9 @@ class ModelEvaluation:
         if self.loaded:
             return backend
         try:
+            backend.require_available()  # a model the hub cannot send fails now, not in minutes
+            backend.preload()  # before the trim: importing frees what it allocated meanwhile
             release_freed_memory()
-            backend.preload()
             self.guard.reset(self.config.guard.limit_gb)
             backend.load()
         except Exception as exc:
