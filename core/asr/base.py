@@ -8,7 +8,7 @@ before the next model loads.
 
 from __future__ import annotations
 
-from core.asr.timing import NONE, Segment, clamp, require
+from core.asr.timing import NONE, WORD, Segment, clamp, require, text_of
 from core.audio import SAMPLE_RATE  # re-exported: backends read it from here
 
 import dataclasses
@@ -47,10 +47,18 @@ class DecodeOptions:
     # Whether faster-whisper splits long audio at pauses (Silero VAD) rather than
     # at fixed windows; clips under ``chunk_seconds`` are never cut.
     vad_filter: bool = True
+    # Clips in which the VAD (Silero, as faster-whisper ships it) finds no speech get an
+    # empty transcript without being decoded (faster-whisper; Whisper writes "you" on
+    # silence). Off by default: it changes what is measured; recorded with the decoding.
+    no_speech_filter: bool = False
     # faster-whisper: decode several short clips in one shared 30 s window (see its
     # backend). Faster, but a clip's text then depends on its neighbours: an opt-in speed
     # mode, never the default of an evaluation.
     pack_short: bool = False
+    # What to place in time besides the text (core.asr.timing: NONE, SEGMENT or WORD). Asked,
+    # the text and its ``Transcript.segments`` come from one decode; a backend whose timed
+    # decode differs from its plain one (transformers Whisper) then gives the timed text.
+    timestamps: str = NONE
     extra: dict[str, Any] = field(default_factory=dict)  # passed through to generate()
 
 
@@ -65,6 +73,8 @@ class Transcript:
     audio_seconds: float
     error: str | None = None
     language: str | None = None
+    # With ``DecodeOptions.timestamps``: the text's segments, in seconds within the clip.
+    segments: list[Segment] | None = None
 
     @property
     def ok(self) -> bool:
@@ -115,9 +125,18 @@ class Backend(ABC):
         """Load the model (idempotent). Raises ``ModelUnavailableError`` with a user message."""
         if self.loaded:
             return
+        self.require_available()
         started = time.perf_counter()
         self._load()
         self.load_seconds = time.perf_counter() - started
+
+    def require_available(self) -> None:
+        """Fail at once, with the reason, for a model that is not on this machine and that
+        the hub cannot send now, rather than through the hub client's retries (minutes).
+        The evaluation worker calls it before :meth:`preload`'s imports too."""
+        from core.asr.availability import require
+
+        require(self.spec, self.device)
 
     def preload(self) -> None:
         """Import what :meth:`load` needs without loading anything: an evaluation worker
@@ -158,6 +177,8 @@ class Backend(ABC):
         set, text empty).
         """
         options = options or DecodeOptions()
+        if options.timestamps != NONE:  # refused before anything loads
+            require(self.spec.key, self.timestamp_level(), options.timestamps == WORD)
         self.load()
         clips = [_as_clip(audio) for audio in batch]
         given = list(languages) if languages is not None else [None] * len(clips)
@@ -167,7 +188,8 @@ class Backend(ABC):
         results: list[Transcript | None] = [None] * len(clips)
         for i, clip in enumerate(clips):
             if not clip.size:
-                results[i] = Transcript("", 0.0, 0.0, language=wanted[i])
+                results[i] = Transcript("", 0.0, 0.0, language=wanted[i],
+                                        segments=[] if options.timestamps != NONE else None)
         unknown = [i for i, clip in enumerate(clips) if clip.size and wanted[i] is None]
         detect_seconds = 0.0
         if unknown:
@@ -217,8 +239,15 @@ class Backend(ABC):
 
     def _run(self, clips: list[np.ndarray], options: DecodeOptions) -> list[Transcript]:
         started = time.perf_counter()
+        timed: list[list[Segment]] | None = None
         try:
-            texts = self._transcribe_batch(clips, options)
+            if options.timestamps != NONE:
+                decoded = self._timed_batch(clips, options)
+                texts = [text for text, _ in decoded]
+                timed = [_tidy(segments, clip.size / SAMPLE_RATE)
+                         for (_, segments), clip in zip(decoded, clips, strict=True)]
+            else:
+                texts = self._transcribe_batch(clips, options)
         except (MemoryError, KeyboardInterrupt):
             raise
         except Exception as exc:
@@ -230,38 +259,23 @@ class Backend(ABC):
         elapsed = time.perf_counter() - started
         total = sum(clip.size for clip in clips)
         return [Transcript(text=text.strip(), seconds=elapsed * clip.size / total,
-                           audio_seconds=clip.size / SAMPLE_RATE)
-                for text, clip in zip(texts, clips, strict=True)]
+                           audio_seconds=clip.size / SAMPLE_RATE,
+                           segments=None if timed is None else timed[k])
+                for k, (text, clip) in enumerate(zip(texts, clips, strict=True))]
 
     # -- timestamps ----------------------------------------------------------
     def timestamp_level(self) -> str:
         """What this model can place in time (a backend whose families differ overrides)."""
         return self.timestamps
 
-    def segments(self, audio: np.ndarray, options: DecodeOptions | None = None,
-                 words: bool = False) -> Iterator[Segment]:
-        """One clip's transcript as timed segments (with words if ``words``), yielded as
-        each is recognised, so a caller can stream them. Raises
-        :class:`~core.asr.timing.TimestampsUnavailable` at once for a model that cannot
-        time its text."""
-        require(self.spec.key, self.timestamp_level(), words)
-        options = options or DecodeOptions()
-        self.load()
-        clip = _as_clip(audio)
-        return self._timed(clip, options, words)
-
-    def _timed(self, clip: np.ndarray, options: DecodeOptions, words: bool
-               ) -> Iterator[Segment]:
-        duration = clip.size / SAMPLE_RATE
-        if not clip.size:
-            return
-        last = 0.0
-        for segment in self._segments(clip, options, words):
-            if not segment.text.strip():
-                continue
-            segment = clamp(segment, duration, floor=last)
-            last = segment.start
-            yield segment
+    def _timed_batch(self, clips: list[np.ndarray], options: DecodeOptions
+                     ) -> list[tuple[str, list[Segment]]]:
+        """Text and timed segments of non-empty clips, from one decode (``transcribe`` with
+        ``options.timestamps``). Here: each clip's :meth:`_segments`, its text theirs; a
+        backend that times a batch's plain decode overrides this."""
+        words = options.timestamps == WORD
+        decoded = [list(self._segments(clip, options, words)) for clip in clips]
+        return [(text_of(segments), segments) for segments in decoded]
 
     def _segments(self, clip: np.ndarray, options: DecodeOptions, words: bool
                   ) -> Iterator[Segment]:
@@ -274,6 +288,15 @@ class Backend(ABC):
     @abstractmethod
     def _transcribe_batch(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
         """Texts for non-empty clips, in order; long clips are the backend's to chunk."""
+
+
+def _tidy(segments: list[Segment], duration: float) -> list[Segment]:
+    """Segments with text, inside the clip and in order (a model may stamp past it)."""
+    kept: list[Segment] = []
+    for segment in segments:
+        if segment.text.strip():
+            kept.append(clamp(segment, duration, floor=kept[-1].start if kept else 0.0))
+    return kept
 
 
 def _as_clip(audio: np.ndarray) -> np.ndarray:

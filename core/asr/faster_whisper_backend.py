@@ -20,13 +20,12 @@ from core.asr.base import Backend, DecodeOptions
 from core.asr.chunking import Span
 from core.asr.dtype import load_dtype
 from core.asr.runaway import is_runaway
-from core.asr.timing import WORD, Segment, Word
-from core.asr.vad import windows
+from core.asr.timing import WORD, Segment, Word, group_words
+from core.asr.vad import speech_windows, windows
 from core.audio import SAMPLE_RATE
 from core.hub import ModelUnavailableError, friendly_hub_errors
 
 import bisect
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +87,8 @@ class FasterWhisperBackend(Backend):
     def _windows(self, clip: np.ndarray, options: DecodeOptions) -> list[Span]:
         """≤ 30 s windows of a clip: the whole clip when it fits, else cut at pauses."""
         window = int(min(options.chunk_seconds, WHISPER_WINDOW_SECONDS) * SAMPLE_RATE)
+        if options.no_speech_filter and clip.size <= window and not speech_windows(clip, window):
+            return []  # no speech: nothing to decode, an empty transcript
         return [s for s in windows(clip, window, options.vad_filter) if s.size >= MIN_WINDOW]
 
     def _layout(self, clips: list[np.ndarray], options: DecodeOptions, pack: bool
@@ -130,19 +131,13 @@ class FasterWhisperBackend(Backend):
             windows.append(open_window)
         return pieces, owners, [w for w in windows if w.size >= MIN_WINDOW]
 
-    def _segments(self, clip: np.ndarray, options: DecodeOptions, words: bool
-                  ) -> Iterator[Segment]:
-        """faster-whisper's own sequential transcription: its segments as it decodes them
-        (long audio cut at pauses by its VAD), with word timestamps when asked."""
-        found, _info = self.model.transcribe(
-            clip, language=options.language, task=options.task,
-            beam_size=max(1, options.beam_size), temperature=0.0,
-            max_new_tokens=options.max_new_tokens, word_timestamps=words,
-            vad_filter=options.vad_filter and clip.size > WHISPER_WINDOW_SECONDS * SAMPLE_RATE,
-            condition_on_previous_text=False, **options.extra)
-        for segment in found:
-            yield Segment(segment.start, segment.end, segment.text.strip(), [
-                Word(w.word.strip(), w.start, w.end) for w in segment.words or []])
+    def _timed_batch(self, clips: list[np.ndarray], options: DecodeOptions
+                     ) -> list[tuple[str, list[Segment]]]:
+        """The plain batched decode (the very text an evaluation gets), its words placed by
+        faster-whisper's cross-attention alignment, which changes no token, and grouped into
+        segments at pauses (:func:`core.asr.timing.group_words`)."""
+        texts, _shared, timed = self._decode(clips, options, pack=False, timed=True)
+        return list(zip(texts, timed, strict=True))
 
     def _detect_languages(self, clips: list[np.ndarray]) -> list[str | None]:
         """Each clip's language from its first 30 s, the encoder run as one batch."""
@@ -157,30 +152,32 @@ class FasterWhisperBackend(Backend):
         return [found[0][0][2:-2] for found in self.model.model.detect_language(encoded)]
 
     def _transcribe_batch(self, clips: list[np.ndarray], options: DecodeOptions) -> list[str]:
-        texts, windows = self._decode(clips, options, pack=options.pack_short)
+        texts, windows, _ = self._decode(clips, options, pack=options.pack_short)
         if not options.pack_short:
             return texts
         redo = sorted({i for members in windows if len(members) > 1 and _ran_away(
             [texts[i] for i in members]) for i in members})
         if redo:
-            again, _ = self._decode([clips[i] for i in redo], options, pack=False)
+            again, _, _ = self._decode([clips[i] for i in redo], options, pack=False)
             for i, text in zip(redo, again, strict=True):
                 texts[i] = text
             self.packing_retries += len(redo)
         return texts
 
-    def _decode(self, clips: list[np.ndarray], options: DecodeOptions, pack: bool
-                ) -> tuple[list[str], list[list[int]]]:
-        """Texts per clip, and which clips shared each window."""
+    def _decode(self, clips: list[np.ndarray], options: DecodeOptions, pack: bool,
+                timed: bool = False
+                ) -> tuple[list[str], list[list[int]], list[list[Segment]]]:
+        """Texts per clip, which clips shared each window, and (``timed``, never packed) each
+        clip's segments in seconds from its start."""
         pieces, owners, windows = self._layout(clips, options, pack)
         if not windows:
-            return ["" for _ in clips], []
+            return ["" for _ in clips], [], [[] for _ in clips]
         kwargs: dict[str, Any] = {
             "language": options.language, "task": options.task,
             "beam_size": max(1, options.beam_size), "temperature": 0.0,
             "max_new_tokens": options.max_new_tokens, "batch_size": max(1, options.batch_size),
             # Packed windows need word times to hand words back to their clips.
-            "without_timestamps": True, "word_timestamps": pack,
+            "without_timestamps": True, "word_timestamps": pack or timed,
             "condition_on_previous_text": False, "vad_filter": False, "log_progress": False,
             "clip_timestamps": [{"start": w.start / SAMPLE_RATE, "end": w.end / SAMPLE_RATE}
                                 for w in windows],
@@ -199,16 +196,33 @@ class FasterWhisperBackend(Backend):
             return index
 
         words: list[list[str]] = [[] for _ in clips]
+        found: list[list[Segment]] = [[] for _ in clips]
+        offsets = {i: start / SAMPLE_RATE for i, start, _ in owners}
         for segment in segments:
             if pack:
                 for word in segment.words or []:
                     words[owner((word.start + word.end) / 2 * SAMPLE_RATE)].append(word.word)
             else:
-                words[owner((segment.start + segment.end) / 2 * SAMPLE_RATE)].append(
-                    " " + segment.text.strip())
+                index = owner((segment.start + segment.end) / 2 * SAMPLE_RATE)
+                words[index].append(" " + segment.text.strip())
+                if timed:
+                    found[index] += _at_pauses(segment, offsets[index])
         shared = [[i for i, start, end in owners if start < w.end and end > w.start]
                   for w in windows]
-        return ["".join(parts).strip() for parts in words], shared
+        return ["".join(parts).strip() for parts in words], shared, found
+
+
+def _at_pauses(window: Any, offset: float) -> list[Segment]:
+    """A decoded window as segments cut at pauses between its aligned words (the window
+    itself when no word was placed), times from its clip's start, with the window's
+    ``avg_logprob`` / ``no_speech_prob``."""
+    words = [Word(w.word, w.start - offset, w.end - offset) for w in window.words or []]
+    groups = group_words(words) if words else [
+        Segment(window.start - offset, window.end - offset, window.text)]
+    return [Segment(g.start, g.end, "".join(w.word for w in g.words).strip() if g.words
+                    else g.text.strip(),
+                    [Word(w.word.strip(), w.start, w.end) for w in g.words],
+                    window.avg_logprob, window.no_speech_prob) for g in groups]
 
 
 def _ran_away(texts: list[str]) -> bool:

@@ -33,16 +33,16 @@ def _registry(args: argparse.Namespace) -> Any:
 
 
 def _ensure_dataset(spec: str | None) -> str:
-    """No dataset named: the offline demo set, generated on first use."""
+    """No dataset named: the English demo set (it suits the default tiny.en), generated on
+    first use."""
     if spec:
         return spec
-    from core.demo_data import default_manifest, make_demo_dataset
+    from core.demo_data import DEFAULT_DEMO, demo_ready, ensure_demo
 
-    manifest = default_manifest()
-    if not manifest.exists():
-        print(f"[ert] generating the demo dataset in {manifest.parent} (espeak-ng)")
-        make_demo_dataset(manifest.parent)
-    return str(manifest)
+    if not demo_ready(DEFAULT_DEMO):
+        print(f"[ert] generating the demo dataset in {DEFAULT_DEMO.manifest().parent} "
+              "(espeak-ng)")
+    return str(ensure_demo(DEFAULT_DEMO))
 
 
 def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> RunConfig:
@@ -58,11 +58,13 @@ def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> 
         samples=args.samples, seed=args.seed, device=device, dtype=args.dtype,
         budget_gb=args.budget_gb, out_dir=str(_out(args)), registry_path=args.registry,
         decode=DecodeOptions(language=args.language, beam_size=args.beam_size,
-                             pack_short=args.pack_short),
+                             pack_short=args.pack_short,
+                             no_speech_filter=args.no_speech_filter),
         tune_batch_size=not args.no_tune, max_batch_size=args.max_batch_size,
         guard=GuardConfig(threshold_pct=args.threshold, limit_gb=args.guard_limit_gb),
         use_cache=not args.no_cache, write_cache=not args.no_cache_write,
         retune=args.retune, check_batch_invariance=args.check_batch_invariance,
+        slice_by=[c.strip() for c in (args.by or "").split(",") if c.strip()],
         all_languages=args.all_languages,
         baseline=args.baseline, devices=devices, cluster=args.cluster,
         replicas=None if args.replicas == "auto" else int(args.replicas))
@@ -334,7 +336,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--dataset", default=None,
                    help="manifest (.jsonl/.csv), folder, or hf:NAME[:CONFIG[:SPLIT]] "
-                        "(default: the espeak-ng demo set, generated on first use)")
+                        "(default: the English espeak-ng demo set, for tiny.en, generated "
+                        "on first use; `ert demo-data --out DIR` makes an English + French one)")
     p.add_argument("--samples", type=int, default=None, help="reproducible subset size")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", nargs="+", metavar="ID", help="registry keys, e.g. whisper:tiny")
@@ -370,12 +373,19 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pack-short", action="store_true",
                    help="speed mode (faster-whisper): decode several short clips in one shared "
                         "30 s window; a clip's text then depends on its neighbours")
+    p.add_argument("--no-speech-filter", action="store_true",
+                   help="faster-whisper: clips in which the VAD finds no speech get an empty "
+                        "transcript, not decoded (Whisper writes 'you' on silence); changes "
+                        "what is measured, so off by default and recorded in the results")
     p.add_argument("--baseline", default=None, metavar="MODEL",
                    help="report every other model's WER change against this one, with a "
                         "95%% interval")
     p.add_argument("--beam-size", type=int, default=1)
     p.add_argument("--max-batch-size", type=int, default=None,
                    help="largest batch the tuner tries (default: 32 on CPU, 256 on GPU)")
+    p.add_argument("--by", default=None, metavar="COLUMNS",
+                   help="also report WER/CER per value of these manifest columns, e.g. "
+                        "accent,gender (clip length, language and dataset always are)")
     p.add_argument("--no-tune", action="store_true", help="keep the batch size fixed")
     p.add_argument("--retune", action="store_true",
                    help="tune the batch size afresh (default: a repeated run of a model on the "

@@ -44,7 +44,8 @@ from typing import Any
 
 def decoding_mode(options: DecodeOptions) -> str:
     """What the model saw: each clip alone (the default), or short clips packed together."""
-    return "packed" if options.pack_short else "independent"
+    mode = "packed" if options.pack_short else "independent"
+    return mode + (" + no-speech filter" if options.no_speech_filter else "")
 
 
 def _predictions(rows: list[dict[str, Any]]) -> list[Prediction]:

@@ -112,13 +112,13 @@ def test_a_packed_window_that_runs_away_is_decoded_again_clip_by_clip(tiny_en, s
     real = backend._decode
     loop = " ".join(["de la partie"] * 12)
 
-    def looping(clips, options, pack):
-        texts, windows = real(clips, options, pack)
+    def looping(clips, options, pack, timed=False):
+        texts, windows, segments = real(clips, options, pack, timed)
         if pack:
             first = windows[0]
             texts = [loop if i == first[0] else "" if i == first[-1] else t
                      for i, t in enumerate(texts)]
-        return texts, windows
+        return texts, windows, segments
 
     monkeypatch.setattr(backend, "_decode", looping)
     before = backend.packing_retries
@@ -147,3 +147,25 @@ def test_gpu_mode_without_a_gpu_is_refused_clearly():
     backend = create_backend(load_asr_registry().get("faster-whisper:tiny.en"), device="cuda")
     with pytest.raises(ModelUnavailableError, match="GPU mode is not available"):
         backend.load()
+
+
+def test_no_speech_filter_keeps_base_from_writing_words_on_silence(speech):
+    """Off (the default), base writes a word on digital silence (a known Whisper failure:
+    core.hallucinations counts it as output on non-speech); with the filter the VAD finds
+    no speech and the clip is not decoded. Speech is transcribed alike either way."""
+    spec = load_asr_registry().get("faster-whisper:base")
+    backend = create_backend(spec, "cpu")
+    backend.load()
+    silence = np.zeros(16000, dtype=np.float32)
+    clips = [silence, speech[0]]
+    plain = backend.transcribe(clips, DecodeOptions(batch_size=2, language="en"))
+    filtered = backend.transcribe(clips, DecodeOptions(batch_size=2, language="en",
+                                                       no_speech_filter=True))
+    assert plain[0].text.strip(), "base no longer hallucinates on silence: update the docs"
+    assert filtered[0].text == ""
+    assert filtered[1].text == plain[1].text
+    from core.hallucinations import flags
+    from core.scoring import Prediction, score_predictions
+
+    scored = score_predictions([Prediction("base", "silence", "", plain[0].text, "en")])
+    assert flags(scored["base"].corpus.samples[0]) == ["non_speech"]
