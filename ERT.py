@@ -2,6 +2,15 @@
 
 import core  # noqa: F401  (caps CPU threads before torch/transformers load)
 from core.chat import DocumentOptions, finish_turn, prepare_turn, stream_answer
+from core.conversations import (
+    SESSION_PARAM,
+    Conversation,
+    clear_conversation,
+    load_conversation,
+    new_session_id,
+    save_conversation,
+    valid_session_id,
+)
 from core.evaluation.summary import plural
 from core.hub import ModelUnavailableError
 from core.llm.generate import (
@@ -26,10 +35,29 @@ from ui.common import (
     thread_info,
 )
 
-st.set_page_config(page_title="ERT — local chat", page_icon="💬", layout="wide")
+st.set_page_config(page_title="ERT — local chat", page_icon=":material/chat:", layout="wide")
 state = st.session_state
-state.setdefault("messages", [])
 state.setdefault("ingested", set())
+PLAIN_CHAT = "No documents: the model alone"  # the collection list's first choice, always there
+
+# The conversation survives a reload: its id rides in the URL, its messages on disk.
+session_id = st.query_params.get(SESSION_PARAM)
+if not valid_session_id(session_id):  # a first visit, or back from another page (no query)
+    session_id = state.get("session_id") or new_session_id()
+    st.query_params[SESSION_PARAM] = session_id
+if state.get("session_id") != session_id:
+    state.session_id = session_id
+    saved_conversation = load_conversation(session_id)
+    state.messages = saved_conversation.messages
+    if saved_conversation.collection:
+        state.collection_name = saved_conversation.collection  # checked against the list below
+
+
+def remember() -> None:
+    """Write the conversation and its collection after each change, so a reload finds them."""
+    save_conversation(state.session_id,
+                      Conversation(state.messages, state.get("collection_name")))
+
 
 # ---------------------------------------------------------------- sidebar
 registry = llm_registry()
@@ -49,52 +77,93 @@ with st.sidebar.expander("Generation", expanded=False):
 thread_info()
 
 st.sidebar.subheader("Documents")
-names = list_collections() or ["default"]
-collection_name = st.sidebar.selectbox("Collection", names, key="collection_name")
-with st.sidebar.popover("New collection"):
-    new_name = st.text_input("Name", key="new_collection_name")
-    if st.button("Create") and new_name:
-        try:
-            shared_collection(check_name(new_name)).save()
-            st.rerun()
-        except CollectionError as exc:
-            st.error(str(exc))
-collection = shared_collection(collection_name)
-uploads = st.sidebar.file_uploader(
-    "Add .txt, .md or .pdf", type=["txt", "md", "pdf"], accept_multiple_files=True,
-    help=f"At most {MAX_DOCUMENT_BYTES // 2**20} MB per file.")
-for upload in uploads or []:
-    token = (collection_name, upload.file_id)
-    if token in state.ingested:
-        continue
-    state.ingested.add(token)
+
+
+def create_collection() -> None:
+    """Create the named collection, switch to it and close the popover."""
     try:
-        doc = read_document(upload.name, upload.getvalue())
-        with st.sidebar.status(f"Indexing {doc.name}…") as status:
-            added = collection.add_document(doc, shared_embeddings())
-            status.update(label=f"{doc.name}: {plural(added, 'chunk')} indexed",
-                          state="complete")
-    except DocumentError as exc:
-        st.sidebar.error(str(exc))
-docs = collection.documents()
-if docs:
-    for name, count in docs.items():
-        cols = st.sidebar.columns([4, 1])
-        cols[0].caption(f"📄 {name} · {plural(count, 'chunk')}")
-        if cols[1].button("✕", key=f"del_{collection_name}_{name}", help=f"Remove {name}"):
-            collection.remove_document(name)
-            collection.save()
-            st.rerun()
+        name = check_name(state.get("new_collection_name", ""))
+    except CollectionError as exc:
+        state.collection_error = str(exc)
+        return
+    shared_collection(name).save()
+    state.collection_name = name
+    state.new_collection_name = ""
+    state.new_collection_popover = False
+    remember()
+
+
+def delete_collection(name: str) -> None:
+    """Delete a collection (confirmed in its popover) and go back to the plain chat."""
+    shared_collection(name).delete()
+    state.collection_name = PLAIN_CHAT
+    state.delete_collection_popover = False
+    remember()
+
+
+saved = list_collections()
+names = saved or ["default"]  # "default" is created by its first upload
+if state.get("collection_name") not in [PLAIN_CHAT, *names]:
+    state.collection_name = names[0]
+collection_name = st.sidebar.selectbox(
+    "Collection", [PLAIN_CHAT, *names], key="collection_name", on_change=remember,
+    help="The plain chat answers from the model alone; a collection, from its documents.")
+collection = None if collection_name == PLAIN_CHAT else shared_collection(collection_name)
+with st.sidebar.popover("New collection", key="new_collection_popover", on_change="rerun",
+                        width="stretch"):
+    st.text_input("Name", key="new_collection_name")
+    st.button("Create", key="create_collection", on_click=create_collection)
+    if state.get("collection_error"):
+        st.error(state.pop("collection_error"))
+with st.sidebar.popover("Delete collection", key="delete_collection_popover", on_change="rerun",
+                        width="stretch", disabled=collection_name not in saved):
+    if collection is not None:
+        st.caption(f"Delete “{collection_name}” and its "
+                   f"{plural(len(collection.documents()), 'document')}? This cannot be undone.")
+    st.button("Delete", key="confirm_delete_collection", type="primary",
+              on_click=delete_collection, args=(collection_name,))
+if collection is None:
+    st.sidebar.caption("The model answers from itself. Choose or create a collection to "
+                       "add documents.")
 else:
-    st.sidebar.caption("No documents yet: the chat answers from the model alone.")
-if st.sidebar.button("Clear conversation"):
+    uploads = st.sidebar.file_uploader(
+        "Add .txt, .md or .pdf", type=["txt", "md", "pdf"], accept_multiple_files=True,
+        help=f"At most {MAX_DOCUMENT_BYTES // 2**20} MB per file.")
+    for upload in uploads or []:
+        token = (collection_name, upload.file_id)
+        if token in state.ingested:
+            continue
+        state.ingested.add(token)
+        try:
+            doc = read_document(upload.name, upload.getvalue())
+            with st.sidebar.status(f"Indexing {doc.name}…") as status:
+                added = collection.add_document(doc, shared_embeddings())
+                status.update(label=f"{doc.name}: {plural(added, 'chunk')} indexed",
+                              state="complete")
+        except DocumentError as exc:
+            st.sidebar.error(str(exc))
+    docs = collection.documents()
+    if docs:
+        for name, count in docs.items():
+            cols = st.sidebar.columns([4, 1])
+            cols[0].caption(f"{name} · {plural(count, 'chunk')}")
+            if cols[1].button("✕", key=f"del_{collection_name}_{name}", help=f"Remove {name}"):
+                collection.remove_document(name)
+                collection.save()
+                st.rerun()
+    else:
+        st.sidebar.caption("No documents yet: the chat answers from the model alone.")
+if st.sidebar.button("Clear conversation",
+                     help="Also forgets it on disk: a reload then starts afresh."):
     state.messages = []
+    clear_conversation(state.session_id)
     st.rerun()
 
 # ---------------------------------------------------------------- chat
-st.title("💬 Chat with your documents")
-st.caption(f"{registry.models[model_key].display} · {device.upper()} · "
-           f"collection “{collection_name}” ({plural(len(collection), 'chunk')})")
+st.title("Chat with your documents")
+st.caption(f"{registry.models[model_key].display} · {device.upper()} · " + (
+    "no documents" if collection is None
+    else f"collection “{collection_name}” ({plural(len(collection), 'chunk')})"))
 
 
 def show_evidence(evidence: list[dict], label: str = "Evidence") -> None:
@@ -136,6 +205,7 @@ if state.get("partial") is not None:
     partial = state.pop("partial")
     state.messages.append({"role": "assistant", "content": partial["text"] + " …(stopped)",
                            "evidence": partial["evidence"], "note": partial.get("note")})
+    remember()
     if state.get("stop_event") is not None:
         state.stop_event.set()
 
@@ -143,14 +213,16 @@ for message in state.messages:
     with st.chat_message(message["role"]):
         show_message(message)
 
-question = st.chat_input("Ask a question about your documents…")
+question = st.chat_input("Ask the model…" if collection is None
+                         else "Ask a question about your documents…")
 if question:
     history = [{"role": m["role"], "content": m["content"]} for m in state.messages]
     state.messages.append({"role": "user", "content": question})
+    remember()
     with st.chat_message("user"):
         st.markdown(question)
     with st.chat_message("assistant"):
-        embedder = shared_embeddings() if len(collection) else None
+        embedder = shared_embeddings() if collection is not None and len(collection) else None
         options = GenerationOptions(max_new_tokens=int(max_new_tokens),
                                     temperature=float(temperature), top_p=float(top_p))
         turn = prepare_turn(question, collection, embedder, history, chat_options=options)
@@ -166,11 +238,12 @@ if question:
                 llm = shared_llm(model_key, device)
         except ModelUnavailableError as exc:
             show_model_error(exc)
-            state.messages.append({"role": "assistant", "content": f"⚠️ {exc}"})
+            state.messages.append({"role": "assistant", "content": f"⚠ {exc}"})
+            remember()
             st.stop()
         stop_event = threading.Event()
         state.stop_event = stop_event
-        st.button("⏹ Stop", key="stop_generation")
+        st.button("Stop", icon=":material/stop:", key="stop_generation")
         stats = GenerationStats()
         state.partial = {"text": "", "evidence": evidence, "note": turn.note}
 
@@ -198,4 +271,5 @@ if question:
         "evidence": [e.as_dict() for e in answer.evidence],
         "sources": [{**s.as_dict(), "excerpt": s.excerpt} for s in answer.sources],
         "draft": answer.draft, "grounding": answer.grounding})
+    remember()
     st.rerun()

@@ -100,11 +100,12 @@ class Turn:
     options: GenerationOptions
     guard: AnswerGuard | None = None
     retrieval_seconds: float = 0.0
+    plain: bool = False  # no collection was chosen: the model alone is what was asked for
 
     @property
     def note(self) -> str | None:
         if self.mode == "model":
-            return NO_CONTEXT_NOTE
+            return None if self.plain else NO_CONTEXT_NOTE
         return None if self.hits else NO_DOCUMENT_NOTE
 
 
@@ -204,10 +205,11 @@ def prepare_turn(question: str, collection: Collection | None, embedder: Embedde
                  history: list[dict[str, str]] | None = None,
                  options: DocumentOptions | None = None,
                  chat_options: GenerationOptions | None = None) -> Turn:
-    """Retrieve for ``question``; an empty (or no) collection means the model alone."""
+    """Retrieve for ``question``; an empty (or no) collection means the model alone
+    (``collection=None``: the plain chat, chosen as such, so the turn carries no note)."""
     if collection is None or embedder is None or not len(collection):
         return Turn(question, question, "model", [], [], build_messages(question, [], history),
-                    chat_options or GenerationOptions())
+                    chat_options or GenerationOptions(), plain=collection is None)
     options = options or DocumentOptions()
     started = time.perf_counter()
     query = standalone(question, previous_question(history)) if options.rewrite else question

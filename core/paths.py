@@ -35,6 +35,13 @@ def collections_dir() -> Path:
     return path
 
 
+def conversations_dir() -> Path:
+    """Where the chat page keeps each browser session's conversation across reloads."""
+    path = home() / "conversations"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def runs_dir() -> Path:
     """Where evaluation runs are written and read, by the CLI and the pages alike
     (``ERT_RUNS_DIR``, default ``<repo>/runs``)."""

@@ -11,6 +11,7 @@ or ERT's own rows (``reference``, ``hypothesis``).
 from __future__ import annotations
 
 from core.confidence import Interval, paired_delta_interval, wer_interval
+from core.figures import FIGURES, figures_of
 from core.languages import guess_language, language_key
 from core.metrics import CorpusScores, prime, score
 
@@ -90,13 +91,17 @@ class ModelScore:
     languages: dict[str, LanguageScore]
     comparison: Comparison | None = None
     corpus: CorpusScores | None = field(default=None, repr=False, compare=False)
+    # Every figure of core.figures' registry, by name (wer and cer among them).
+    figures: dict[str, float | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``ert score --json`` row: model, samples, wer, cer, wer_ci (+ delta fields)."""
+        """The ``ert score --json`` row: model, samples, wer, cer, wer_ci (+ delta fields)
+        and every registered figure."""
         row: dict[str, Any] = {
             "model": self.model, "samples": self.samples, "wer": self.wer, "cer": self.cer,
             "wer_ci": self.wer_ci, "bleu": self.bleu, "chrf": self.chrf,
-            "languages": {k: vars(v) for k, v in self.languages.items()}}
+            "languages": {k: vars(v) for k, v in self.languages.items()},
+            "figures": self.figures}
         if self.comparison is not None:
             c = self.comparison
             row.update(baseline=c.baseline, pairs=c.pairs, delta_wer=c.delta_wer,
@@ -184,7 +189,9 @@ def score_predictions(predictions: Iterable[Prediction], baseline: str | None = 
             model, corpus.n_samples, corpus.wer, corpus.cer, corpus.bleu, corpus.chrf,
             _ci(wer_interval([s.word_errors for s in corpus.samples],
                              [s.ref_words for s in corpus.samples])),
-            _language_scores(corpus), comparison, corpus)
+            _language_scores(corpus), comparison, corpus,
+            figures_of([(sample, p.fields) for sample, p in
+                        zip(corpus.samples, by_model[model], strict=True)]))
     return out
 
 
@@ -351,10 +358,12 @@ def _range(ci: list[float] | None, signed: bool = False) -> str:
 
 
 def render_table(scores: dict[str, ModelScore]) -> str:
-    """The ``ert score`` table: WER/CER in %, 95 % intervals, per-language lines."""
+    """The ``ert score`` table: WER/CER in %, 95 % intervals, per-language lines, then every
+    other registered figure (core.figures) in a second table."""
     head = (f"{'model':32} {'samples':>7} {'WER %':>6} {'95% interval':>14} {'CER %':>6}  "
             "vs baseline")
     lines = [head, "-" * len(head)]
+    others = [f for name, f in FIGURES.items() if name not in ("wer", "cer")]
     for s in scores.values():
         versus = "(baseline)" if s.comparison is None else (
             f"ΔWER {100 * s.comparison.delta_wer:+.1f} {_range(s.comparison.delta_wer_ci, True)}"
@@ -367,4 +376,10 @@ def render_table(scores: dict[str, ModelScore]) -> str:
             for lang in s.languages.values():
                 lines.append(f"  {lang.language:30} {lang.samples:7d} {_pct(lang.wer):>6} "
                              f"{_range(lang.wer_ci):>14} {_pct(lang.cer):>6}")
+    if others:
+        lines += ["", f"{'model':32} " + " ".join(f"{f.label:>{max(len(f.label), 6)}}"
+                                                 for f in others)]
+        for s in scores.values():
+            lines.append(f"{s.model:32} " + " ".join(
+                f"{f.show(s.figures.get(f.name)):>{max(len(f.label), 6)}}" for f in others))
     return "\n".join(lines)

@@ -192,6 +192,7 @@ def _report(outcome: Any) -> int:
         speed_label,
         status_label,
     )
+    from core.figures import FIGURES
 
     run = RunDir(outcome.run_dir)
     consolidated = run.read_consolidated() or {}
@@ -219,6 +220,10 @@ def _report(outcome: Any) -> int:
             print(f"  {lang:26} {plural(figures['samples'], 'sample'):>12} "
                   f"{pct(figures['wer'])} {interval(figures['wer_ci']):>12} "
                   f"{pct(figures.get('cer'))}")
+        if m.figures:
+            print("  " + " · ".join(f"{FIGURES[n].label} {FIGURES[n].show(v)}"
+                                    for n, v in m.figures.items()
+                                    if n in FIGURES and n not in ("wer", "cer")))
         if m.resumed:
             print(f"  {status_label(m)}: load time, compute and peaks over every part")
         if m.predicted_gb is not None or m.measured_gb is not None:

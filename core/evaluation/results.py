@@ -28,6 +28,7 @@ from core.evaluation.run_dir import (
     stamp,
 )
 from core.evaluation.summary import ModelSummary, csv_row
+from core.figures import sample_figures
 from core.files import write_atomic
 from core.metrics import quality_band
 from core.normalize import normalizer_info
@@ -129,7 +130,8 @@ def summarize(records: RunRecords, models: list[str] | None = None,
                 **row,
                 "reference_norm": s.reference_norm if s else None,
                 "hypothesis_norm": s.hypothesis_norm if s else None,
-                "wer": s.wer if s else None, "cer": s.cer if s else None})
+                "wer": s.wer if s else None, "cer": s.cer if s else None,
+                **(sample_figures(s, row) if s else {})})
         parts = [p for p in part_rows if p["model"] == model]
         whole = aggregate_parts(parts)
         load = whole["load_seconds"]
@@ -154,6 +156,7 @@ def summarize(records: RunRecords, models: list[str] | None = None,
             languages={k: asdict(v) for k, v in result.languages.items()} if result else {},
             decoding=decoding, packing_retries=whole["packing_retries"],
             baseline=_comparison(result.comparison) if result else None,
+            figures=result.figures if result else {},
             timed=len(speed.timed(mine)), cached=len(speed.cached(mine)),
             rtfx_end_to_end=speed.end_to_end_rtfx(mine, load or 0.0),
             mean_compute_s=speed.mean_compute(mine),

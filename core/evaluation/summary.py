@@ -63,6 +63,8 @@ class ModelSummary:
     # Issue 28: samples flagged as hallucinations (core.hallucinations), per flag, and the
     # WER without them.
     hallucinations: dict[str, Any] | None = None
+    # Every figure of core.figures' registry, by name: what tables and files loop over.
+    figures: dict[str, float | None] = field(default_factory=dict)
     # Issue 27: the samples in its languages it was to transcribe, so that a cancelled model
     # says how far it got ("cancelled (4 of 12 done)"); None in results from before.
     expected: int | None = None
@@ -87,6 +89,8 @@ def csv_row(summary: ModelSummary) -> dict[str, Any]:
     for name, value in asdict(summary).items():
         if name == "wer_ci":
             row["wer_low"], row["wer_high"] = value or (None, None)
+        elif name == "figures":  # each registered figure its own column
+            row.update({k: v for k, v in value.items() if k not in row})
         else:
             row[name] = value
     return row

@@ -1,6 +1,6 @@
 """Streamed generation under ``torch.inference_mode()``, stoppable, memory freed after.
 
-A worker thread decodes and feeds a ``TextIteratorStreamer``; the caller
+A worker thread decodes and feeds a :class:`TextPieces` streamer; the caller
 iterates text pieces as they are decoded. On CPU the worker uses the packed
 decoder of :mod:`core.llm.speed` when the model has one (several times faster
 than ``model.generate`` for small models), else ``model.generate``. A
@@ -13,9 +13,10 @@ from __future__ import annotations
 from core.llm.loader import LoadedLLM
 
 import gc
+import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,27 +70,109 @@ class GenerationStats:
         return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
-def logits_processors(options: GenerationOptions, generation_config: Any) -> Any:
-    """The processors ``generate`` would build from ``options``, in its order."""
-    from transformers import (
-        LogitsProcessorList,
-        RepetitionPenaltyLogitsProcessor,
-        TemperatureLogitsWarper,
-        TopKLogitsWarper,
-        TopPLogitsWarper,
-    )
+def logits_processors(options: GenerationOptions,
+                      top_k: int | None = None) -> Callable[[Any, Any], Any] | None:
+    """What ``generate`` does to the logits under ``options``, in its order (repetition
+    penalty, temperature, top-k, top-p), for the packed decoder; ``None`` when nothing.
 
-    processors = LogitsProcessorList()
-    if options.repetition_penalty and options.repetition_penalty != 1.0:
-        processors.append(RepetitionPenaltyLogitsProcessor(options.repetition_penalty))
+    Written out rather than built from transformers' processors so that a greedy or
+    penalised answer never imports transformers (seconds at ``ert chat``'s start);
+    ``tests/llm/test_lean.py`` holds them equal to transformers'. ``top_k``: the model's
+    default (``generate`` takes 50 when it has none).
+    """
+    import torch
+
+    penalty = options.repetition_penalty
+    steps: list[Callable[[Any, Any], Any]] = []
+    if penalty and penalty != 1.0:
+        def repetition(ids: Any, scores: Any) -> Any:
+            seen = torch.gather(scores, 1, ids)
+            return scores.scatter(1, ids, torch.where(seen < 0, seen * penalty, seen / penalty))
+
+        steps.append(repetition)
     if options.temperature > 0:
-        if options.temperature != 1.0:
-            processors.append(TemperatureLogitsWarper(options.temperature))
-        top_k = getattr(generation_config, "top_k", None) or 50  # generate's default
-        processors.append(TopKLogitsWarper(top_k))
-        if options.top_p < 1.0:
-            processors.append(TopPLogitsWarper(options.top_p))
-    return processors
+        temperature, top_p, k = options.temperature, options.top_p, top_k or 50
+        if temperature != 1.0:
+            steps.append(lambda ids, scores: scores / temperature)
+
+        def keep_top_k(ids: Any, scores: Any) -> Any:
+            kth = torch.topk(scores, min(k, scores.size(-1)))[0][..., -1, None]
+            return scores.masked_fill(scores < kth, -float("inf"))
+
+        steps.append(keep_top_k)
+        if top_p < 1.0:
+            def keep_top_p(ids: Any, scores: Any) -> Any:
+                ordered, order = torch.sort(scores, descending=False)
+                drop = ordered.softmax(dim=-1).cumsum(dim=-1) <= (1 - top_p)
+                drop[..., -1:] = False  # at least one token stays
+                return scores.masked_fill(drop.scatter(1, order, drop), -float("inf"))
+
+            steps.append(keep_top_p)
+    if not steps:
+        return None
+
+    def apply(ids: Any, scores: Any) -> Any:
+        for step in steps:
+            scores = step(ids, scores)
+        return scores
+
+    return apply
+
+
+class TextPieces:
+    """Decoded text in whole words, as tokens arrive: what ``generate``'s ``streamer``
+    argument takes (``put``/``end``), iterated by the reader in another thread.
+
+    The same rule as transformers' ``TextIteratorStreamer`` (a piece ends at a space,
+    a newline or a CJK character) without importing transformers; the prompt, the
+    first ``put``, is skipped.
+    """
+
+    _END = object()
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.queue: queue.Queue[object] = queue.Queue()
+        self.tokens: list[int] = []
+        self.shown = 0
+        self.prompt_done = False
+
+    def put(self, value: Any) -> None:
+        if len(value.shape) > 1:
+            value = value[0]
+        if not self.prompt_done:
+            self.prompt_done = True
+            return
+        self.tokens.extend(value.tolist())
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        if text.endswith("\n"):
+            piece, self.tokens, self.shown = text[self.shown:], [], 0
+        elif text and _is_cjk(ord(text[-1])):
+            piece = text[self.shown:]
+            self.shown += len(piece)
+        else:
+            piece = text[self.shown:text.rfind(" ") + 1]
+            self.shown += len(piece)
+        if piece:
+            self.queue.put(piece)
+
+    def end(self) -> None:
+        if self.tokens:
+            rest = self.tokenizer.decode(self.tokens, skip_special_tokens=True)[self.shown:]
+            if rest:
+                self.queue.put(rest)
+        self.tokens, self.shown = [], 0
+        self.queue.put(self._END)
+
+    def __iter__(self) -> Iterator[str]:
+        while (piece := self.queue.get()) is not self._END:
+            yield str(piece)
+
+
+def _is_cjk(cp: int) -> bool:
+    return any(lo <= cp <= hi for lo, hi in (
+        (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+        (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)))
 
 
 def _generate_fast(llm: LoadedLLM, input_ids: Any, options: GenerationOptions,
@@ -98,7 +181,7 @@ def _generate_fast(llm: LoadedLLM, input_ids: Any, options: GenerationOptions,
     streamer.put(input_ids)  # the prompt, skipped by the streamer like generate's
     result = llm.fast.generate(
         input_ids, int(options.max_new_tokens),
-        processors=logits_processors(options, llm.model.generation_config),
+        processors=logits_processors(options, llm.fast.top_k),
         do_sample=options.temperature > 0, min_new_tokens=int(options.min_new_tokens),
         should_stop=stop.is_set, on_token=streamer.put)
     streamer.end()
@@ -116,7 +199,7 @@ def encode_chat(llm: LoadedLLM, messages: list[dict[str, str]]) -> dict[str, Any
     else:
         text = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
         enc = tok(text, return_tensors="pt")
-    return {k: v.to(llm.model.device) for k, v in enc.items()}
+    return {k: v.to(llm.device) for k, v in enc.items()}
 
 
 def free_memory(device: str) -> None:
@@ -141,19 +224,13 @@ def stream_chat(
     stopped too, so no thread keeps burning CPU for a reader that is gone.
     """
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
     options = options or GenerationOptions(max_new_tokens=default_max_new_tokens(llm.device))
     stop = stop or threading.Event()
     stats = stats if stats is not None else GenerationStats()
-
-    class _StopOnEvent(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
-            return stop.is_set()
-
     inputs = encode_chat(llm, messages)
     stats.prompt_tokens = int(inputs["input_ids"].shape[1])
-    streamer = TextIteratorStreamer(llm.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    streamer = TextPieces(llm.tokenizer)
     asked = time.perf_counter()
 
     def _worker() -> None:
@@ -170,6 +247,12 @@ def stream_chat(
                         stats.new_tokens = _generate_fast(llm, inputs["input_ids"], options,
                                                           stop, streamer, stats)
                     else:
+                        from transformers import StoppingCriteria, StoppingCriteriaList
+
+                        class _StopOnEvent(StoppingCriteria):
+                            def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> bool:
+                                return stop.is_set()
+
                         output = llm.model.generate(
                             **inputs, streamer=streamer,
                             stopping_criteria=StoppingCriteriaList([_StopOnEvent()]),

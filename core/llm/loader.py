@@ -15,6 +15,7 @@ from core.llm.registry import LLMSpec
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,7 +34,8 @@ class LoadedLLM:
     """A model ready to generate. ``lock`` serializes generation on it.
 
     ``fast`` is the packed CPU decoder (:mod:`core.llm.speed`) when the model
-    supports it; ``None`` means ``model.generate`` is used.
+    supports it; ``None`` means ``model.generate`` is used. ``model`` is ``None``
+    when only the packed decoder was loaded (``load_llm(..., need_model=False)``).
     """
 
     spec: LLMSpec
@@ -108,6 +110,25 @@ def _convert_gguf(spec: LLMSpec, source: str, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def needs_conversion(spec: LLMSpec) -> bool:
+    """Whether the next load first dequantizes a GGUF file (tens of seconds, once)."""
+    try:
+        return bool(spec.gguf_file) and not (converted_dir(spec) / CONVERTED_MARKER).exists()
+    except bundled.BundledModelError:
+        return False  # the load itself says why the model is unavailable
+
+
+def quiet_progress_bars() -> None:
+    """No transformers / hub progress bars in this process (``ert chat`` prints its answer
+    on stdout; "Loading weights" bars beside it read as output)."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when transformers is imported
+    os.environ["TQDM_DISABLE"] = "1"  # the GGUF conversion's own tqdm bar
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def weights_dir(spec: LLMSpec) -> str:
     """Where ``from_pretrained`` should read: converted cache, local folder or hub id."""
     source = _source_dir(spec)
@@ -119,14 +140,33 @@ def weights_dir(spec: LLMSpec) -> str:
     return str(target)
 
 
-def load_llm(spec: LLMSpec, device: str = "cpu") -> LoadedLLM:
-    """Load a chat model on ``device`` ("cpu" or "cuda"); half precision on the GPU."""
-    threads.apply_torch()
+def _load_packed_only(spec: LLMSpec, where: str, started: float) -> LoadedLLM | None:
+    """The packed decoder and a plain tokenizer read from ERT's converted folder, without
+    importing transformers; ``None`` where a part is missing (then the full load runs,
+    and writes the packed weights for next time)."""
     from core.llm import speed
+    from core.llm.tokenizer import ChatTokenizer
 
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    folder = Path(where)
+    if not spec.gguf_file or not speed.fast_enabled() or not (folder / PACKED_FILE).exists():
+        return None
+    tokenizer = ChatTokenizer.from_folder(folder)
+    packed = speed.load_packed(folder / PACKED_FILE) if tokenizer is not None else None
+    fast = speed.FastDecoder.from_folder(folder, packed) if packed is not None else None
+    if fast is None:
+        return None
+    return LoadedLLM(spec=spec, model=None, tokenizer=tokenizer, device="cpu", dtype="float32",
+                     load_seconds=time.perf_counter() - started, weights_dir=where, fast=fast)
 
+
+def load_llm(spec: LLMSpec, device: str = "cpu", need_model: bool = True) -> LoadedLLM:
+    """Load a chat model on ``device`` ("cpu" or "cuda"); half precision on the GPU.
+
+    ``need_model=False`` (``ert chat``): on the CPU, when ERT's converted folder already
+    holds the packed weights, load only the packed decoder and the tokenizer files; no
+    transformers import, no fp32 model (a few seconds and ~540 MB less for the default).
+    """
+    threads.apply_torch()
     if device == "cuda" and (reason := gpu_unavailable_reason()):
         raise ModelUnavailableError(f"GPU mode is not available: {reason}")
     started = time.perf_counter()
@@ -134,6 +174,14 @@ def load_llm(spec: LLMSpec, device: str = "cpu") -> LoadedLLM:
         where = weights_dir(spec)
     except bundled.BundledModelError as exc:
         raise ModelUnavailableError(str(exc)) from exc
+    if not need_model and device == "cpu" \
+            and (lean := _load_packed_only(spec, where, started)) is not None:
+        return lean
+    from core.llm import speed
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     if device == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     else:

@@ -199,21 +199,26 @@ class DecodeResult:
         return steps / self.decode_seconds if steps > 0 and self.decode_seconds > 0 else 0.0
 
 
-def unsupported_reason(model: Any) -> str | None:
-    """Why :class:`FastDecoder` cannot run ``model``, or ``None`` when it can."""
-    cfg = model.config
-    if type(model).__name__ not in SUPPORTED_ARCHS:
-        return f"architecture {type(model).__name__} is not one of {sorted(SUPPORTED_ARCHS)}"
-    if next(model.parameters()).device.type != "cpu":
-        return "the model is not on the CPU"
-    if getattr(cfg, "hidden_act", "silu") != "silu" or getattr(cfg, "mlp_bias", False):
+def _config_reason(arch: str, get: Callable[[str, Any], Any]) -> str | None:
+    """Why a model of ``arch`` with this config (``get(name, default)``) cannot run here."""
+    if arch not in SUPPORTED_ARCHS:
+        return f"architecture {arch} is not one of {sorted(SUPPORTED_ARCHS)}"
+    if get("hidden_act", "silu") != "silu" or get("mlp_bias", False):
         return "the MLP is not a bias-free SiLU MLP"
-    rope = (getattr(cfg, "rope_parameters", None) or {}).get("rope_type", "default")
+    rope = (get("rope_parameters", None) or {}).get("rope_type", "default")
     if rope not in STATIC_ROPE_TYPES:
         return f"RoPE type {rope!r} depends on the sequence length"
-    if getattr(cfg, "use_sliding_window", False):
+    if get("use_sliding_window", False):
         return "sliding-window attention"
     return None
+
+
+def unsupported_reason(model: Any) -> str | None:
+    """Why :class:`FastDecoder` cannot run ``model``, or ``None`` when it can."""
+    arch = type(model).__name__
+    if arch in SUPPORTED_ARCHS and next(model.parameters()).device.type != "cpu":
+        return "the model is not on the CPU"
+    return _config_reason(arch, lambda name, default: getattr(model.config, name, default))
 
 
 def _packed_projections(model: Any) -> dict[str, PackedLinear]:
@@ -290,31 +295,90 @@ class FastDecoder:
     def __init__(self, model: Any, packed: dict[str, PackedLinear] | None = None) -> None:
         cfg = model.config
         inner = model.model
-        self.heads = cfg.num_attention_heads
-        self.kv_heads = cfg.num_key_value_heads
-        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.heads
-        self.hidden = cfg.hidden_size
-        self.eps = float(cfg.rms_norm_eps)
-        self.max_positions = min(int(cfg.max_position_embeddings), MAX_ROPE_POSITIONS)
-        self.packed = packed or _packed_projections(model)
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        positions = min(int(cfg.max_position_embeddings), MAX_ROPE_POSITIONS)
+        with torch.no_grad():
+            cos, sin = inner.rotary_emb(inner.embed_tokens.weight[:1].float(),
+                                        torch.arange(positions)[None])
+        half = head_dim // 2
         # Shared with the model, not copied: input embeddings and fp32 output rows.
-        self.embed = inner.embed_tokens.weight.detach().float()
-        self.head_rows = model.lm_head.weight.detach().float()
-        self.norm = inner.norm.weight.detach().float()
+        self._setup(
+            cfg.num_attention_heads, cfg.num_key_value_heads, head_dim, cfg.hidden_size,
+            float(cfg.rms_norm_eps), inner.embed_tokens.weight.detach().float(),
+            model.lm_head.weight.detach().float(), inner.norm.weight.detach().float(),
+            [(layer.input_layernorm.weight.detach().float(),
+              layer.post_attention_layernorm.weight.detach().float()) for layer in inner.layers],
+            torch.complex(cos[0, :, :half].float(), sin[0, :, :half].float()),
+            model.generation_config.eos_token_id, getattr(model.generation_config, "top_k", None),
+            packed or _packed_projections(model))
+
+    def _setup(self, heads: int, kv_heads: int, head_dim: int, hidden: int, eps: float,
+               embed: torch.Tensor, head_rows: torch.Tensor, norm: torch.Tensor,
+               norms: list[tuple[torch.Tensor, torch.Tensor]], rope: torch.Tensor,
+               eos: int | list[int] | None, top_k: int | None,
+               packed: dict[str, PackedLinear]) -> None:
+        self.heads, self.kv_heads, self.head_dim, self.hidden = heads, kv_heads, head_dim, hidden
+        self.eps = eps
+        self.max_positions = rope.shape[0]
+        self.packed = packed
+        self.embed, self.head_rows, self.norm = embed, head_rows, norm
         self.lm_head = self.packed["lm_head"]
         self.layers = [
-            _Layer(attn_norm=layer.input_layernorm.weight.detach().float(),
-                   qkv=self.packed[f"{i}.qkv"], out=self.packed[f"{i}.out"],
-                   mlp_norm=layer.post_attention_layernorm.weight.detach().float(),
-                   gate_up=self.packed[f"{i}.gate_up"], down=self.packed[f"{i}.down"])
-            for i, layer in enumerate(inner.layers)]
-        with torch.no_grad():
-            pos = torch.arange(self.max_positions)[None]
-            cos, sin = inner.rotary_emb(self.embed[:1], pos)
-        half = self.head_dim // 2
-        self.rope = torch.complex(cos[0, :, :half].float(), sin[0, :, :half].float())
-        eos = model.generation_config.eos_token_id
+            _Layer(attn_norm=attn_norm, qkv=self.packed[f"{i}.qkv"], out=self.packed[f"{i}.out"],
+                   mlp_norm=mlp_norm, gate_up=self.packed[f"{i}.gate_up"],
+                   down=self.packed[f"{i}.down"])
+            for i, (attn_norm, mlp_norm) in enumerate(norms)]
+        self.rope = rope
         self.eos_ids = {eos} if isinstance(eos, int) else set(eos or [])
+        self.top_k = top_k  # the model's sampling default, as generate would read it
+
+    @classmethod
+    def from_folder(cls, folder: Path, packed: dict[str, PackedLinear]) -> FastDecoder | None:
+        """The decoder straight from a saved folder and its packed projections, without
+        building transformers' model (importing it costs seconds on a small CPU).
+
+        Reads ``config.json``, ``generation_config.json`` and, from the safetensors, only
+        the embeddings and norms. ``None`` where the folder is not one this can read
+        (sharded weights, RoPE other than the default, an unsupported architecture).
+        """
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            gen_file = folder / "generation_config.json"
+            gen = json.loads(gen_file.read_text(encoding="utf-8")) if gen_file.exists() else {}
+            arch = (cfg.get("architectures") or [""])[0]
+            rope = cfg.get("rope_parameters") or {}
+            if _config_reason(arch, cfg.get) or rope.get("rope_type", "default") != "default" \
+                    or cfg.get("rope_scaling") or cfg.get("partial_rotary_factor", 1.0) != 1.0:
+                return None
+            heads, layers = int(cfg["num_attention_heads"]), int(cfg["num_hidden_layers"])
+            head_dim = int(cfg.get("head_dim") or cfg["hidden_size"] // heads)
+            theta = float(rope.get("rope_theta", cfg.get("rope_theta", 10000.0)))
+            with safe_open(str(folder / "model.safetensors"), framework="pt") as handle:
+                def tensor(name: str) -> torch.Tensor:
+                    return handle.get_tensor(name).float()
+
+                embed = tensor("model.embed_tokens.weight")
+                head_rows = embed if cfg.get("tie_word_embeddings") else tensor("lm_head.weight")
+                norms = [(tensor(f"model.layers.{i}.input_layernorm.weight"),
+                          tensor(f"model.layers.{i}.post_attention_layernorm.weight"))
+                         for i in range(layers)]
+                norm = tensor("model.norm.weight")
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError):
+            return None
+        # transformers' default RoPE: inv_freq = theta^(-2i/d), angle = position * inv_freq
+        inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float()
+                                    / head_dim))
+        positions = min(int(cfg["max_position_embeddings"]), MAX_ROPE_POSITIONS)
+        angles = torch.arange(positions).float()[:, None] * inv_freq[None]
+        decoder = cls.__new__(cls)
+        decoder._setup(heads, int(cfg["num_key_value_heads"]), head_dim, int(cfg["hidden_size"]),
+                       float(cfg["rms_norm_eps"]), embed, head_rows, norm, norms,
+                       torch.complex(angles.cos(), angles.sin()),
+                       gen.get("eos_token_id", cfg.get("eos_token_id")), gen.get("top_k"),
+                       packed)
+        return decoder
 
     @property
     def nbytes(self) -> int:
@@ -369,8 +433,8 @@ class FastDecoder:
     ) -> DecodeResult:
         """Decode up to ``max_new_tokens`` after ``input_ids`` (shape 1 x T), like ``generate``.
 
-        ``processors`` are transformers logits processors (repetition penalty,
-        temperature, top-k/top-p), applied as ``generate`` applies them.
+        ``processors`` (:func:`core.llm.generate.logits_processors`: repetition penalty,
+        temperature, top-k/top-p) are applied as ``generate`` applies them.
         """
         prompt = input_ids.reshape(-1)
         total = min(prompt.numel() + max_new_tokens, self.max_positions)

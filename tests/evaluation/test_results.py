@@ -130,7 +130,8 @@ def test_every_run_folder_has_csv_copies_of_its_results(tmp_path) -> None:
         assert float(row["wer"]) == figures["wer"]  # fractions, like the JSON
         assert [float(row["wer_low"]), float(row["wer_high"])] == figures["wer_ci"]
         assert json.loads(row["languages"]) == figures["languages"]
-        assert set(figures) - {"wer_ci"} <= set(row)
+        assert set(figures) - {"wer_ci", "figures"} <= set(row)
+        assert set(figures["figures"]) <= set(row)  # each registered figure a column
     assert json.loads(models[1]["baseline"])["verdict"] == consolidated["whisper:y"][
         "baseline"]["verdict"]
     detailed = json.loads(files["detailed"].read_text())["samples"]
@@ -141,3 +142,20 @@ def test_every_run_folder_has_csv_copies_of_its_results(tmp_path) -> None:
             sample["model"], sample["id"], sample["reference"])
         assert (float(row["wer"]) if row["wer"] else None) == sample["wer"]
     assert "numéro" in (run.path / SAMPLES_CSV).read_text(encoding="utf-8")
+
+
+def test_a_cancelled_model_says_how_far_it_got_and_counts_no_unreached_sample_as_failed(
+        tmp_path) -> None:
+    """Issue 27: a model cancelled after 4 of 12 samples showed "success 33 %" with 0
+    failures."""
+    from core.evaluation.records import ModelRecord
+    from core.evaluation.summary import status_label
+
+    records = RunRecords(tmp_path / "samples.jsonl", tmp_path / "models.jsonl")
+    for i in range(4):
+        records.add_sample(_sample(i))
+    records.add_model(ModelRecord(model="whisper:x", batch="b", status="cancelled",
+                                  samples_done=4, started=1.0, ended=2.0))
+    summary = summarize(records, expected_samples=12)[0]["whisper:x"]
+    assert status_label(summary) == "cancelled (4 of 12 done)"
+    assert summary.success_rate == 1.0 and summary.failures == 0

@@ -70,3 +70,26 @@ def test_ert_chat_json_prints_answer_evidence_sources_and_timing(tmp_path):
     assert data["sources"][0]["file"] == "trail.md"
     assert set(data["timing"]) >= {"first_token_seconds", "tokens_per_second"}
     assert data["tokens"]["generated"] > 0 and data["not_in_documents"] is False
+
+
+def test_ert_chat_prints_the_refusal_as_the_answer_the_draft_labelled_and_no_progress_bar(
+        tmp_path):
+    env = {**os.environ, "ERT_HOME": str(tmp_path)}
+    run = {"env": env, "cwd": REPO, "capture_output": True, "text": True, "timeout": 300}
+    cli = [sys.executable, "-m", "core"]
+    subprocess.run([*cli, "ingest", "qa", str(DOCS / "ferry.md")], check=True, **run)
+    refused = subprocess.run([*cli, "chat", "--collection", "qa",
+                              "Who is the captain of the ferry Ondine?"], **run)
+    assert refused.returncode == 0, refused.stderr
+    assert refused.stdout.strip() == NOT_IN_DOCUMENTS  # the answer, and nothing before it
+    drafts = [line for line in refused.stderr.splitlines() if line.startswith("draft (not ")]
+    assert len(drafts) == 1 and "captain" in drafts[0]
+    # The model alone: streamed, and loaded without transformers (its import costs seconds).
+    plain = subprocess.run([sys.executable, "-c", "import sys; from core.cli import main; "
+                            "main(['chat', 'What is the capital of France?']); "
+                            "print('transformers' in sys.modules)"], **run)
+    assert plain.returncode == 0, plain.stderr
+    lines = plain.stdout.splitlines()
+    assert "Paris" in lines[0] and lines[-1] == "False"
+    for output in (refused.stdout, refused.stderr, plain.stdout, plain.stderr):
+        assert "Loading weights" not in output and "%|" not in output
