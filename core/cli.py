@@ -36,9 +36,11 @@ def _models_verify(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
+    from core.llm.loader import load_llm, needs_conversion, quiet_progress_bars
+
+    quiet_progress_bars()  # before anything imports transformers
     from core.chat import NO_CONTEXT_NOTE, DocumentOptions, answer_question
     from core.llm.generate import GenerationOptions
-    from core.llm.loader import load_llm
     from core.llm.registry import load_registry
 
     import json
@@ -51,21 +53,28 @@ def _chat(args: argparse.Namespace) -> int:
 
         collection, embedder = Collection(args.collection), load_embeddings()
     spec = load_registry().get(args.model)
-    llm = load_llm(spec, device=args.device)
+    if needs_conversion(spec):
+        print(f"Converting {spec.display} to safetensors once (about 30 s on two cores)…",
+              file=sys.stderr)
+    llm = load_llm(spec, device=args.device, need_model=False)
     options = DocumentOptions(k=args.k)
     if args.max_new_tokens:
         options = replace(options, max_new_tokens=args.max_new_tokens)
     chat_options = GenerationOptions(max_new_tokens=args.max_new_tokens or 200,
                                      temperature=args.temperature)
-    echo = None if args.json else (lambda piece: print(piece, end="", flush=True))
+    # A document answer is checked against the documents before it is shown: streaming it
+    # would print a draft that may then be refused. The model alone streams as it writes.
+    streams = not args.json and not (collection is not None and len(collection))
+    echo = (lambda piece: print(piece, end="", flush=True)) if streams else None
     answer = answer_question(llm, args.question, collection, embedder, options=options,
                              chat_options=chat_options, on_piece=echo)
     if args.json:
         print(json.dumps({"model": spec.key, **answer.as_dict()}, ensure_ascii=False, indent=2))
         return 0
-    print()
-    if answer.answer != answer.streamed.strip():
-        print(f"answer: {answer.answer}" + (f"  ({answer.grounding})" if answer.grounding else ""))
+    print("" if streams else answer.answer, flush=True)
+    if answer.draft:
+        print(f"draft (not grounded{': ' + answer.grounding if answer.grounding else ''}): "
+              f"{answer.draft}", file=sys.stderr)
     if answer.mode == "model" and collection is not None:
         print(f"({NO_CONTEXT_NOTE})", file=sys.stderr)
     for item in answer.evidence:
@@ -79,6 +88,9 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from core.llm.loader import quiet_progress_bars
+
+    quiet_progress_bars()
     from core.rag.documents import DocumentError, read_document
     from core.rag.embeddings import load_embeddings
     from core.rag.store import Collection
@@ -128,6 +140,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
+    from core import error_anatomy, slices
+    from core.analysis import analysis_of, hallucination_lines
     from core.normalize import normalizer_info
     from core.scoring import (
         PredictionsError,
@@ -146,6 +160,7 @@ def _score(args: argparse.Namespace) -> int:
             _say_language(choice)
         baseline = args.baseline or default_baseline(args.paths)
         scores = score_predictions(predictions, baseline, args.strip_accents)
+        report = analysis_of(predictions, scores, _columns(args.by), baseline)
         if args.write:
             from core.evaluation.runner import RunError, rescore
 
@@ -165,11 +180,23 @@ def _score(args: argparse.Namespace) -> int:
                           "baseline": baseline,
                           "sources": [str(p) for p in args.paths],
                           "language_sources": [c.to_dict() for c in choices],
-                          "models": [s.to_dict() for s in scores.values()]},
+                          "models": [s.to_dict() for s in scores.values()],
+                          "analysis": report},
                          indent=2, ensure_ascii=False))
     else:
         print(render_table(scores))
+        print(hallucination_lines(report))
+        if args.by:
+            print("\n" + slices.render([slices.SliceRow(**r) for r in report["slices"]]))
+        if args.errors:
+            for model, anatomy in report["errors"].items():
+                print("\n" + error_anatomy.render(error_anatomy.from_dict(anatomy), model))
     return 0
+
+
+def _columns(value: str | None) -> list[str]:
+    """``--by accent,gender`` as a list."""
+    return [c.strip() for c in (value or "").split(",") if c.strip()]
 
 
 def _say_language(choice: LanguageChoice) -> None:
@@ -201,7 +228,9 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(evaluation: bool = True) -> argparse.ArgumentParser:
+    """Every subcommand; ``evaluation=False`` leaves out the evaluation ones, whose parsers
+    import the ASR stack (~0.2 s of CPU that ``ert chat`` does not need)."""
     parser = argparse.ArgumentParser(
         prog="ert", description="ERT: local speech and language models on a small machine.")
     sub = parser.add_subparsers(dest="command")
@@ -247,29 +276,40 @@ def build_parser() -> argparse.ArgumentParser:
                       help="utterances per language (default: all 40)")
     demo.set_defaults(func=_demo_data)
 
+    from core.api.settings import OPENAI_DEFAULT_MODEL, ServeSettings  # light: no server
+
     serve = sub.add_parser(
         "serve", help="serve the ASR models over HTTP (OpenAI-compatible; = start_api.py)",
-        description="Example: ert serve --port 8000, then "
-                    "curl http://localhost:8000/health")
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="bind address (default 127.0.0.1; 0.0.0.0 exposes it)")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+        description=f"Example: ert serve --port {ServeSettings.port}, then "
+                    f"curl http://localhost:{ServeSettings.port}/health")
+    serve.add_argument("--host", default=ServeSettings.host,
+                       help="bind address (default %(default)s; 0.0.0.0 exposes it)")
+    serve.add_argument("--port", type=int, default=ServeSettings.port,
+                       help="port to listen on (default %(default)s)")
+    serve.add_argument("--device", choices=["cpu", "cuda"], default=ServeSettings.device,
+                       help="default %(default)s")
     serve.add_argument("--api-key", default=None,
                        help="require 'Authorization: Bearer KEY' (default: $ERT_API_KEY)")
-    serve.add_argument("--max-upload-mb", type=float, default=25.0)
+    serve.add_argument("--max-upload-mb", type=float, default=ServeSettings.max_upload_mb,
+                       help="default %(default)s")
     serve.add_argument("--budget-gb", type=float, default=None,
                        help="memory for loaded models (default: 80%% of what is free)")
     serve.add_argument("--no-batching", action="store_true",
                        help="one request per forward pass")
-    serve.add_argument("--batch-window-ms", type=float, default=25.0)
-    serve.add_argument("--max-batch", type=int, default=16)
-    serve.add_argument("--queue-size", type=int, default=64,
-                       help="waiting requests per model before 503")
+    serve.add_argument("--batch-window-ms", type=float, default=ServeSettings.batch_window_ms,
+                       help="default %(default)s")
+    serve.add_argument("--max-batch", type=int, default=ServeSettings.max_batch,
+                       help="default %(default)s")
+    serve.add_argument("--queue-size", type=int, default=ServeSettings.queue_size,
+                       help="waiting requests per model before 503 (default %(default)s)")
     serve.add_argument("--registry", default=None, help="ASR registry file")
-    serve.add_argument("--model", default=None, help="model used when a request names none")
-    serve.add_argument("--model-ttl", type=float, default=300.0, metavar="SECONDS",
-                       help="unload a model idle this long (-1 never, 0 after each request)")
+    serve.add_argument("--model", default=None,
+                       help=f"model for requests that name none or {OPENAI_DEFAULT_MODEL} (what "
+                            "OpenAI's clients send by default); default: the registry's "
+                            "`default`")
+    serve.add_argument("--model-ttl", type=float, default=ServeSettings.model_ttl,
+                       metavar="SECONDS", help="unload a model idle this long (-1 never, 0 "
+                                               "after each request; default %(default)s)")
     serve.set_defaults(func=_serve)
 
     score = sub.add_parser(
@@ -290,14 +330,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="report every other model's paired WER change against this one")
     score.add_argument("--strip-accents", action="store_true",
                        help="score é as e (accents are kept by default)")
+    score.add_argument("--by", default=None, metavar="COLUMNS",
+                       help="WER/CER per value of these columns, e.g. accent,gender (clip "
+                            "length, language and dataset are always sliced)")
+    score.add_argument("--errors", action="store_true",
+                       help="the most frequent substitutions (ref → hyp), deleted and "
+                            "inserted words of each model")
     score.add_argument("--json", action="store_true", help="print one JSON document")
     score.add_argument("--write", action="store_true",
                        help="also rewrite the run folder's consolidated result files")
     score.set_defaults(func=_score)
 
-    from core.evaluation.commands import register as register_evaluation
+    if evaluation:
+        from core.evaluation.commands import register as register_evaluation
 
-    register_evaluation(sub)
+        register_evaluation(sub)
 
     info = sub.add_parser("info", help="show the thread caps in force",
                           description="Example: ERT_THREADS=2 ert info")
@@ -306,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(evaluation=argv[:1] != ["chat"])
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         if sys.stdin.isatty():  # `ert` alone: the seed's interactive menu

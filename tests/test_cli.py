@@ -21,3 +21,11 @@ def test_help_renders_for_every_subcommand(command, capsys):
         main(["--help"] if command is None else [command, "--help"])
     assert exit_.value.code == 0
     assert "usage: ert" in capsys.readouterr().out
+
+
+def test_serve_help_shows_the_default_port(capsys):
+    from core.api.settings import ServeSettings
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    assert f"(default {ServeSettings.port})" in capsys.readouterr().out

@@ -1,30 +1,34 @@
 """The FastAPI application: /health, /v1/models, /v1/audio/transcriptions and the
 model-lifetime routes /api/ps (list, load, unload; speaches' names).
 
-Errors are JSON in OpenAI's shape (``{"error": {"message", "type", "code"}}``)
-so existing clients show them: bad audio 400, a model that cannot give the
-timestamps asked for 400, unknown model 404, oversized upload 413, missing or
-wrong key 401, full queue 503.
+Errors are JSON in OpenAI's shape (``{"error": {"message", "type", "param",
+"code"}}``) so existing clients show them: bad audio 400, a model that cannot give
+the timestamps asked for 400, a model the server cannot load (not downloaded and
+the hub unreachable, over the memory budget) 400, unknown model 404, oversized
+upload 413, missing or wrong key 401, full queue 503. Only the full queue is worth
+a retry: OpenAI's clients retry 408, 409, 429 and 5xx, so nothing else is one.
 
-Three ways through a transcription: short clips in json/text go to the model's
-batcher (concurrent requests share a forward pass); a long one is first cut at
-pauses by the VAD and its pieces batched; timed formats (verbose_json, srt, vtt)
-and ``stream=true`` run the model's own segments, the stream sending each
-segment's text as a server-sent ``transcript.text.delta`` event as soon as it is
-recognised, then ``transcript.text.done`` (OpenAI's event shapes).
+One way through a transcription, whatever the response format: the file is cut
+at pauses into pieces of at most 30 s, each piece goes to the model's batcher
+(concurrent requests share a forward pass) and is decoded with the timestamps the
+model can give; json and text are that decode's text, verbose_json/srt/vtt its
+segments, and ``stream=true`` sends each piece's segments as server-sent
+``transcript.text.delta`` events as soon as the piece is decoded, then
+``transcript.text.done`` (OpenAI's event shapes). ``model`` left out, or
+``whisper-1`` (what OpenAI's clients send by default), is the server's default.
 """
 
 from __future__ import annotations
 
 import core  # noqa: F401  (thread caps before torch)
 from core.api.batcher import ModelBatcher, QueueFull
-from core.api.formats import FORMATS, TIMED, joined, render, sse
+from core.api.formats import FORMATS, TIMED, render, sse
 from core.api.pool import ModelPool, ModelTooLarge
-from core.api.settings import ServeSettings
-from core.asr.base import DecodeOptions
+from core.api.settings import OPENAI_DEFAULT_MODEL, ServeSettings
+from core.asr.base import DecodeOptions, Transcript
 from core.asr.factory import create_backend
 from core.asr.registry import load_asr_registry
-from core.asr.timing import NONE, Segment, TimestampsUnavailable, require
+from core.asr.timing import NONE, TimestampsUnavailable, clamp, require, shifted
 from core.asr.vad import pieces
 from core.audio import SAMPLE_RATE, AudioError, load_audio
 from core.evaluation.planner import BUDGET_SHARE, available_memory_gb
@@ -34,8 +38,7 @@ from core.system import read_machine
 
 import asyncio
 import hmac
-import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -45,16 +48,24 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+# A file's pieces on their way through the batcher: each one's start (s), its transcript to come.
+Parts = list[tuple[float, "asyncio.Future[Transcript]"]]
+
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+    def __init__(self, status: int, message: str, code: str | None = None,
+                 param: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.kind = status, message, kind
+        self.status, self.message, self.code, self.param = status, message, code, param
 
 
-def _error(status: int, message: str, kind: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": status}},
-                        status_code=status)
+def _error(status: int, message: str, code: str | None = None,
+           param: str | None = None) -> JSONResponse:
+    """OpenAI's error body; its ``type`` follows from the status as OpenAI's does."""
+    kind = "authentication_error" if status == 401 else \
+        "server_error" if status >= 500 else "invalid_request_error"
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param,
+                                   "code": code}}, status_code=status)
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -63,6 +74,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                                  else None)
     budget = settings.budget_gb if settings.budget_gb is not None else \
         available_memory_gb(read_machine(), settings.device) * BUDGET_SHARE
+    default_model = settings.default_model or registry.default
     state: dict[str, Any] = {}
 
     @asynccontextmanager
@@ -84,24 +96,24 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             given = header[7:] if header.lower().startswith("bearer ") else ""
             if not hmac.compare_digest(given.encode(), settings.api_key.encode()):
                 return _error(401, "missing or invalid API key (Authorization: Bearer …)",
-                              "authentication_error")
+                              "invalid_api_key")
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > max_bytes + 64 * 1024:
             return _error(413, f"request of {int(length) / 2**20:.1f} MB is over the "
-                               f"{settings.max_upload_mb:g} MB limit", "invalid_request_error")
+                               f"{settings.max_upload_mb:g} MB limit", "file_too_large", "file")
         return await call_next(request)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.message, exc.kind)
+        return _error(exc.status, exc.message, exc.code, exc.param)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), "invalid_request_error")
+        return _error(exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return _error(500, f"{type(exc).__name__}: {exc}", "server_error")
+        return _error(500, f"{type(exc).__name__}: {exc}")
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -116,19 +128,32 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                                "largest_batch": b.largest_batch}
                            for k, b in state["batchers"].items()}}
 
-    def spec_of(key: str) -> Any:
+    def resolve(name: str | None) -> tuple[str, Any]:
+        """The registry key and spec a request's ``model`` means: none, or OpenAI's default
+        name (unless the registry has a model of that name), is the server's default."""
+        key = name or default_model
+        if key == OPENAI_DEFAULT_MODEL and key not in registry.models:
+            key = default_model
         try:
-            return registry.get(key)
+            return key, registry.get(key)
         except RegistryError as exc:
-            raise ApiError(404, str(exc), "model_not_found") from exc
+            raise ApiError(404, str(exc), "model_not_found", "model") from exc
+
+    def unloadable(key: str, exc: Exception) -> ApiError:
+        """A model the server cannot load: a client error, so that no client retries it."""
+        return ApiError(400, f"{key} cannot be loaded here: {exc}", "model_unavailable",
+                        "model")
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         loaded = set(state["pool"].loaded())
-        return {"object": "list", "data": [
-            {"id": key, "object": "model", "owned_by": "ert", "backend": spec.backend,
-             "languages": list(spec.languages), "loaded": key in loaded}
-            for key, spec in registry.models.items()]}
+        listed = [{"id": key, "object": "model", "owned_by": "ert", "backend": spec.backend,
+                   "languages": list(spec.languages), "loaded": key in loaded}
+                  for key, spec in registry.models.items()]
+        if OPENAI_DEFAULT_MODEL not in registry.models:
+            listed.append({"id": OPENAI_DEFAULT_MODEL, "object": "model", "owned_by": "ert",
+                           "alias_of": default_model, "loaded": default_model in loaded})
+        return {"object": "list", "data": listed}
 
     @app.get("/api/ps")
     async def loaded_models() -> dict[str, Any]:
@@ -136,21 +161,21 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.post("/api/ps/{model_id:path}", status_code=201)
     async def load_model(model_id: str) -> dict[str, Any]:
-        spec_of(model_id)
+        key, _ = resolve(model_id)
         try:
-            fresh = await asyncio.to_thread(state["pool"].load, model_id)
+            fresh = await asyncio.to_thread(state["pool"].load, key)
         except (ModelUnavailableError, ModelTooLarge) as exc:
-            raise ApiError(503, str(exc), "model_unavailable") from exc
+            raise unloadable(key, exc) from exc
         if not fresh:
-            raise ApiError(409, f"{model_id} is already loaded", "conflict")
-        return {"id": model_id, "loaded": True}
+            raise ApiError(409, f"{key} is already loaded", "conflict")
+        return {"id": key, "loaded": True}
 
     @app.delete("/api/ps/{model_id:path}")
     async def unload_model(model_id: str) -> dict[str, Any]:
-        spec_of(model_id)
-        if not await asyncio.to_thread(state["pool"].unload, model_id):
-            raise ApiError(404, f"{model_id} is not loaded", "model_not_loaded")
-        return {"id": model_id, "loaded": False}
+        key, _ = resolve(model_id)
+        if not await asyncio.to_thread(state["pool"].unload, key):
+            raise ApiError(404, f"{key} is not loaded", "model_not_loaded")
+        return {"id": key, "loaded": False}
 
     def batcher_for(key: str) -> ModelBatcher:
         batcher = state["batchers"].get(key)
@@ -158,64 +183,59 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             batcher = state["batchers"][key] = ModelBatcher(state["pool"], key, settings)
         return batcher
 
-    async def transcribe_text(key: str, audio: Any, options: DecodeOptions) -> str:
-        """Batched: a long clip cut at pauses first, its pieces batched like requests."""
-        parts = await asyncio.to_thread(pieces, audio)
+    async def enqueue(key: str, audio: Any, options: DecodeOptions) -> Parts:
+        """The clip cut at pauses into pieces of at most 30 s, each queued at once on the
+        model's batcher (concurrent requests share its forward passes): each piece's start
+        in seconds and its transcript to come."""
+        spans = await asyncio.to_thread(pieces, audio)
+        batcher = batcher_for(key)
+        parts: Parts = []
         try:
-            results = await asyncio.gather(*(batcher_for(key).submit(p, options) for p in parts))
+            for span in spans:
+                parts.append((span.start / SAMPLE_RATE,
+                              batcher.enqueue(audio[span.start:span.end], options)))
         except QueueFull as exc:
+            for _, part in parts:
+                part.cancel()
             raise ApiError(503, str(exc), "server_overloaded") from exc
-        failed = [r.error for r in results if r.error]
-        if failed:
-            raise ApiError(400, f"transcription failed: {failed[0]}")
-        return " ".join(r.text for r in results if r.text)
+        return parts
 
-    def timed(key: str, audio: Any, options: DecodeOptions, words: bool) -> list[Segment]:
-        with state["pool"].use(key) as entry:
-            return list(entry.backend.segments(audio, options, words))
-
-    async def stream_events(key: str, audio: Any, options: DecodeOptions,
-                            level: str) -> AsyncIterator[str]:
-        """Each segment's (or, for a model without timestamps, each pause-cut piece's) text
-        as it is recognised; the model runs on a thread, the events leave as they come."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        stop = threading.Event()
-
-        def put(kind: str, value: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
-
-        def work() -> None:
-            try:
-                with state["pool"].use(key) as entry:
-                    for text in _texts(entry.backend, audio, options, level):
-                        if stop.is_set():
-                            return
-                        put("text", text)
-            except Exception as exc:  # reported in the stream: the status line is sent
-                put("error", exc)
-            finally:
-                put("end", None)
-
-        loop.run_in_executor(None, work)  # ends by itself: on its last segment or on `stop`
-        parts: list[str] = []
+    async def finished(key: str, part: asyncio.Future[Transcript]) -> Transcript:
         try:
-            while True:
-                kind, value = await queue.get()
-                if kind == "end":
-                    break
-                if kind == "error":
+            result = await part
+        except (ModelUnavailableError, ModelTooLarge) as exc:
+            raise unloadable(key, exc) from exc
+        except TimestampsUnavailable as exc:
+            raise ApiError(400, str(exc), "timestamps_unavailable") from exc
+        if result.error:
+            raise ApiError(400, f"transcription failed: {result.error}")
+        return result
+
+    async def stream_events(key: str, parts: Parts) -> AsyncIterator[str]:
+        """Each piece's segments (a model without timestamps: its text) as deltas as soon
+        as the piece is decoded, in order; then the whole text, the one json gives."""
+        said: list[str] = []
+        try:
+            for _, part in parts:
+                try:
+                    result = await finished(key, part)
+                except ApiError as exc:  # reported in the stream: the status line is sent
                     yield sse({"type": "error", "error": {
-                        "message": f"{type(value).__name__}: {value}", "type": "server_error"}})
+                        "message": exc.message, "type": "server_error", "param": exc.param,
+                        "code": exc.code}})
                     return
-                if value.strip():
-                    yield sse({"type": "transcript.text.delta",
-                               "delta": (" " if parts else "") + value.strip()})
-                    parts.append(value.strip())
-            yield sse({"type": "transcript.text.done", "text": " ".join(parts)})
+                texts = [s.text for s in result.segments] if result.segments is not None \
+                    else [result.text]
+                for text in (t.strip() for t in texts):
+                    if text:
+                        yield sse({"type": "transcript.text.delta",
+                                   "delta": (" " if said else "") + text})
+                        said.append(text)
+            yield sse({"type": "transcript.text.done", "text": " ".join(said)})
             yield "data: [DONE]\n\n"
         finally:
-            stop.set()  # a client gone: the model stops after its current segment
+            for _, part in parts:  # a client gone: pieces not yet decoded leave their batch
+                part.cancel()
 
     @app.post("/v1/audio/transcriptions")
     async def transcriptions(
@@ -228,47 +248,54 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         granularities: list[str] | None = Form(None, alias="timestamp_granularities[]"),  # noqa: B008
         stream: bool = Form(False),
     ) -> Any:
-        key = model or settings.default_model or registry.default
-        spec = spec_of(key)
+        key, spec = resolve(model)
         if response_format not in FORMATS:
-            raise ApiError(400, f"response_format must be one of {', '.join(FORMATS)}")
+            raise ApiError(400, f"response_format must be one of {', '.join(FORMATS)}",
+                           "invalid_value", "response_format")
         unknown = set(granularities or []) - {"word", "segment"}
         if unknown:
             raise ApiError(400, f"timestamp_granularities[] must be word or segment, not "
-                                f"{', '.join(sorted(unknown))}")
+                                f"{', '.join(sorted(unknown))}", "invalid_value",
+                           "timestamp_granularities[]")
         words = "word" in (granularities or []) and response_format == "verbose_json"
         level = create_backend(spec, settings.device).timestamp_level()
         if response_format in TIMED and not stream:
             try:
                 require(key, level, words)
             except TimestampsUnavailable as exc:
-                raise ApiError(400, str(exc), "timestamps_unavailable") from exc
+                raise ApiError(400, str(exc), "timestamps_unavailable",
+                               "response_format") from exc
         data = await file.read(max_bytes + 1)
         if len(data) > max_bytes:
-            raise ApiError(413, f"the file is over the {settings.max_upload_mb:g} MB limit")
+            raise ApiError(413, f"the file is over the {settings.max_upload_mb:g} MB limit",
+                           "file_too_large", "file")
         try:
             audio = load_audio(data, name=file.filename or "upload")
         except AudioError as exc:
-            raise ApiError(400, str(exc)) from exc
-        # Sampling temperature is accepted for compatibility; decoding is greedy/beam.
-        options = DecodeOptions(language=language, prompt=prompt)
-        if stream:
-            return StreamingResponse(stream_events(key, audio, options, level),
-                                     media_type="text/event-stream")
-        segments = None
-        try:
-            if response_format in TIMED:
-                segments = await asyncio.to_thread(timed, key, audio, options, words)
-                text = joined(segments)
-            else:
-                text = await transcribe_text(key, audio, options)
-        except TimestampsUnavailable as exc:
-            raise ApiError(400, str(exc), "timestamps_unavailable") from exc
+            raise ApiError(400, str(exc), "invalid_audio", "file") from exc
+        try:  # loaded before any answer starts: a model that cannot load is this request's 400
+            await asyncio.to_thread(state["pool"].get, key)
         except (ModelUnavailableError, ModelTooLarge) as exc:
-            raise ApiError(503, str(exc), "model_unavailable") from exc
-        body, media = render(response_format, text, audio.size / SAMPLE_RATE,
-                             language or (spec.languages[0] if spec.languages[0] != "*"
-                                          else None), segments, words)
+            raise unloadable(key, exc) from exc
+        # One decode for every format: timed whenever the model can time its text, so the
+        # text never depends on the format. Sampling temperature is accepted for
+        # compatibility; decoding is greedy/beam.
+        options = DecodeOptions(language=language, prompt=prompt, timestamps=level)
+        parts = await enqueue(key, audio, options)
+        if stream:
+            return StreamingResponse(stream_events(key, parts), media_type="text/event-stream")
+        try:
+            results = [(offset, await finished(key, part)) for offset, part in parts]
+        finally:
+            for _, part in parts:
+                part.cancel()
+        text = " ".join(r.text for _, r in results if r.text)
+        duration = audio.size / SAMPLE_RATE
+        segments = None if level == NONE else \
+            [clamp(shifted(s, offset), duration) for offset, r in results for s in r.segments or []]
+        spoken = language or next((r.language for _, r in results if r.language), None) or \
+            (spec.languages[0] if spec.languages[0] != "*" else None)
+        body, media = render(response_format, text, duration, spoken, segments, words)
         if media == "application/json":
             return JSONResponse(body)
         return PlainTextResponse(body, media_type=media)
@@ -276,20 +303,6 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = state
     return app
-
-
-def _texts(backend: Any, audio: Any, options: DecodeOptions, level: str) -> Iterator[str]:
-    """What a stream sends, in order: the model's segments, or for a model without
-    timestamps the text of each piece of the clip cut at pauses."""
-    if level != NONE:
-        for segment in backend.segments(audio, options):
-            yield segment.text
-        return
-    for piece in pieces(audio):
-        result = backend.transcribe([piece], options)[0]
-        if result.error:
-            raise RuntimeError(f"transcription failed: {result.error}")
-        yield result.text
 
 
 def serve(settings: ServeSettings) -> None:

@@ -39,14 +39,19 @@ class ModelBatcher:
         self.largest_batch = 0
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
-    async def submit(self, audio: np.ndarray, options: DecodeOptions) -> Transcript:
+    def enqueue(self, audio: np.ndarray, options: DecodeOptions) -> asyncio.Future:
+        """Queue one clip now (QueueFull at once when the queue is); its transcript to come.
+        Cancelling the future before its batch runs takes the clip out of the batch."""
         job = Job(audio, options, asyncio.get_running_loop().create_future())
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull as exc:
             raise QueueFull(f"{self.queue.qsize()} requests are already waiting for "
                             f"{self.key}; retry later") from exc
-        return await job.future
+        return job.future
+
+    async def submit(self, audio: np.ndarray, options: DecodeOptions) -> Transcript:
+        return await self.enqueue(audio, options)
 
     async def _collect(self) -> list[Job]:
         batch = [await self.queue.get()]
@@ -71,7 +76,9 @@ class ModelBatcher:
         while True:
             batch = await self._collect()
             groups: dict[str, list[Job]] = {}
-            for job in batch:  # one decoding setting per forward pass
+            for job in batch:  # one decoding setting per forward pass; none for the gone
+                if job.future.cancelled():
+                    continue
                 groups.setdefault(repr(dataclasses.astuple(job.options)), []).append(job)
             for jobs in groups.values():
                 self.batches_run += 1

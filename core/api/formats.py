@@ -1,8 +1,9 @@
 """OpenAI-compatible response bodies for ``/v1/audio/transcriptions``.
 
-The timed formats (verbose_json, srt, vtt) are built from the model's own
-segments (:mod:`core.asr.timing`); a model that cannot time its text is refused
-those formats by the route, never given one segment spanning the clip.
+Every format renders one decode: the text and the segments it was timed into
+(:mod:`core.asr.timing`), so the words never depend on the format. A model that
+cannot time its text is refused the timed formats (verbose_json, srt, vtt) by the
+route, never given one segment spanning the clip.
 """
 
 from __future__ import annotations
@@ -24,10 +25,6 @@ def _stamp(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def joined(segments: list[Segment]) -> str:
-    return " ".join(s.text.strip() for s in segments if s.text.strip())
-
-
 def render(fmt: str, text: str, duration: float, language: str | None,
            segments: list[Segment] | None = None, words: bool = False) -> tuple[Any, str]:
     """The body and its media type; ``segments`` are required by the timed formats."""
@@ -44,7 +41,8 @@ def render(fmt: str, text: str, duration: float, language: str | None,
             "task": "transcribe", "language": language, "duration": round(duration, 3),
             "text": text, "segments": [
                 {"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text,
-                 "tokens": [], "temperature": 0.0} for i, s in enumerate(segments)]}
+                 "tokens": [], "temperature": 0.0, "avg_logprob": s.avg_logprob,
+                 "no_speech_prob": s.no_speech_prob} for i, s in enumerate(segments)]}
         if words:
             body["words"] = [{"word": w.word, "start": w.start, "end": w.end}
                              for s in segments for w in s.words]

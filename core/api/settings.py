@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+# What OpenAI's clients send when the caller names no model: the server's default model.
+OPENAI_DEFAULT_MODEL = "whisper-1"
+
 
 @dataclass
 class ServeSettings:
@@ -20,6 +23,7 @@ class ServeSettings:
     max_batch: int = 16
     queue_size: int = 64  # waiting requests per model before 503
     registry_path: str | None = None
+    # For requests naming no model or OPENAI_DEFAULT_MODEL; None: the registry's default.
     default_model: str | None = None
     # Unload a model nobody used for this long (seconds; -1 never, 0 after each request).
     model_ttl: float = 300.0

@@ -8,7 +8,7 @@ pretending the whole clip is one segment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # What a backend can time: nothing, segments, or segments and words.
 NONE, SEGMENT, WORD = "", "segment", "word"
@@ -37,10 +37,29 @@ class Word:
 
 @dataclass
 class Segment:
+    """``avg_logprob`` / ``no_speech_prob`` are the decoder's confidence where the engine
+    reports it (faster-whisper: per ≤ 30 s decoding window, shared by the segments cut from
+    it), None where it does not (transformers, CTC)."""
+
     start: float
     end: float
     text: str
     words: list[Word] = field(default_factory=list)
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+
+
+def text_of(segments: list[Segment]) -> str:
+    """The transcript the segments spell, as one line."""
+    return " ".join(s.text.strip() for s in segments if s.text.strip())
+
+
+def shifted(segment: Segment, seconds: float) -> Segment:
+    """The segment (and its words) ``seconds`` later: a piece's times made the file's (then
+    :func:`clamp` them into the file, to the millisecond)."""
+    return replace(segment, start=segment.start + seconds, end=segment.end + seconds,
+                   words=[Word(w.word, w.start + seconds, w.end + seconds)
+                          for w in segment.words])
 
 
 def clamp(segment: Segment, duration: float, floor: float = 0.0) -> Segment:
@@ -56,7 +75,7 @@ def clamp(segment: Segment, duration: float, floor: float = 0.0) -> Segment:
         w_end = max(inside(word.end), w_start)
         words.append(Word(word.word, w_start, w_end))
         last = w_end
-    return Segment(start, max(inside(segment.end), last), segment.text, words)
+    return replace(segment, start=start, end=max(inside(segment.end), last), words=words)
 
 
 def group_words(words: list[Word], max_gap: float = 0.8, max_seconds: float = 12.0

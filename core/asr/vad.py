@@ -37,7 +37,7 @@ def windows(clip: np.ndarray, window: int, at_pauses: bool = True) -> list[Span]
     return speech_windows(clip, window) if at_pauses else split(clip.size, window)
 
 
-def pieces(clip: np.ndarray, seconds: float = PIECE_SECONDS) -> list[np.ndarray]:
-    """A clip as pieces of at most ``seconds`` cut at pauses (itself when it fits; none
-    when it is longer and holds no speech)."""
-    return [clip[s.start:s.end] for s in windows(clip, int(seconds * SAMPLE_RATE))]
+def pieces(clip: np.ndarray, seconds: float = PIECE_SECONDS) -> list[Span]:
+    """Where to cut a clip into pieces of at most ``seconds`` at pauses (the whole clip when
+    it fits; none when it is longer and holds no speech); spans, so their times are kept."""
+    return windows(clip, int(seconds * SAMPLE_RATE))

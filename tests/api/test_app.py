@@ -204,7 +204,7 @@ def two_sentences() -> tuple[bytes, float]:
 @pytest.fixture(scope="module")
 def timed_server(tmp_path_factory) -> Iterator[str]:
     """tiny.en (word timestamps), tiny random transformers Whisper (segments), Wav2Vec2 (words
-    from CTC frames) and Seamless (none)."""
+    from CTC frames), Seamless (none), and a hub model that is not downloaded."""
     from core.asr.tiny_models import build_seamless_v2, build_wav2vec2, build_whisper
 
     root = tmp_path_factory.mktemp("timed")
@@ -216,6 +216,8 @@ source = "{build_whisper(root / 'whisper')}"
 source = "{build_wav2vec2(root / 'w2v')}"
 [models."seamless:tiny-random"]
 source = "{build_seamless_v2(root / 'seamless')}"
+[models."whisper:not-downloaded"]
+source = "openai/whisper-tiny-ert-not-downloaded"
 """)
     with api_server("--registry", str(registry), "--max-upload-mb", "8") as url:
         yield url
@@ -347,3 +349,90 @@ def test_load_and_unload_routes_need_the_key_and_answer_like_speaches():
         assert httpx.delete(f"{url}/api/ps/{model}", headers=key).status_code == 404
         assert httpx.get(f"{url}/api/ps", headers=key).json()["models"] == []
         assert httpx.post(f"{url}/api/ps/whisper:nope", headers=key).status_code == 404
+
+
+# --- one decode behind every format; errors no client retries; whisper-1 (issue 27) ---------
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _cue_text(body: str) -> str:
+    """The text of srt or vtt cues, joined: what is left without numbers, times and header."""
+    lines = [line for line in body.splitlines() if line.strip() and "-->" not in line
+             and line != "WEBVTT" and not line.isdigit()]
+    return _one_line(" ".join(lines))
+
+
+@pytest.fixture(scope="module")
+def lights_wav() -> bytes:
+    """A sentence tiny.en decodes differently with and without timestamp tokens ("the
+    lights" / "my light"): two decoding paths would show."""
+    from core.demo_data import synthesize
+
+    return _wav(synthesize("Please turn off the lights when you leave the room.", "en"))
+
+
+@pytest.mark.parametrize("model", ["faster-whisper:tiny.en", "whisper:tiny-random",
+                                   "wav2vec2:tiny-random"])
+def test_every_response_format_gives_the_same_text(timed_server, lights_wav, model):
+    from openai import OpenAI
+
+    wav = lights_wav
+    form = {"model": model, "language": "en"}
+    texts = {"json": _post(timed_server, wav, **form).json()["text"],
+             "text": _post(timed_server, wav, response_format="text", **form).text,
+             "verbose_json": _post(timed_server, wav, response_format="verbose_json",
+                                   **form).json()["text"]}
+    for fmt in ("srt", "vtt"):
+        texts[fmt] = _cue_text(_post(timed_server, wav, response_format=fmt, **form).text)
+    client = OpenAI(base_url=f"{timed_server}/v1", api_key="unused", max_retries=0)
+    texts["stream"] = list(client.audio.transcriptions.create(
+        model=model, file=("lights.wav", wav), stream=True, language="en"))[-1].text
+    assert texts["json"].strip(), texts
+    assert {fmt: _one_line(t) for fmt, t in texts.items()} == \
+        {fmt: _one_line(texts["json"]) for fmt in texts}
+
+
+def test_verbose_json_segments_carry_the_engines_confidence_where_it_gives_one(
+        timed_server, two_sentences):
+    wav, _ = two_sentences
+    form = {"response_format": "verbose_json", "language": "en"}
+    engine = _post(timed_server, wav, model="faster-whisper:tiny.en", **form).json()["segments"]
+    assert all(s["avg_logprob"] < 0 and 0 <= s["no_speech_prob"] <= 1 for s in engine)
+    none = _post(timed_server, wav, model="whisper:tiny-random", **form).json()["segments"]
+    assert none and all(s["avg_logprob"] is None and s["no_speech_prob"] is None for s in none)
+
+
+def test_a_model_that_cannot_load_is_a_400_the_openai_client_does_not_retry(
+        timed_server, two_sentences):
+    import openai
+
+    wav, _ = two_sentences
+    sent: list[str] = []
+    http = httpx.Client(timeout=120, event_hooks={"request": [lambda r: sent.append(r.url.path)]})
+    client = openai.OpenAI(base_url=f"{timed_server}/v1", api_key="unused", http_client=http)
+    assert client.max_retries > 0  # the client's default: it would retry a 5xx
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.audio.transcriptions.create(model="whisper:not-downloaded",
+                                           file=("two.wav", wav))
+    assert sent == ["/v1/audio/transcriptions"]  # one request, no retry
+    error = refused.value.body
+    assert error["code"] == "model_unavailable" and error["param"] == "model"
+    assert error["type"] == "invalid_request_error"
+    assert "not in the local cache, and the hub is unreachable" in error["message"]
+    loading = httpx.post(f"{timed_server}/api/ps/whisper:not-downloaded", timeout=120)
+    assert loading.status_code == 400 and set(loading.json()["error"]) == \
+        {"message", "type", "param", "code"}
+
+
+def test_whisper_1_transcribes_with_the_default_model(timed_server, two_sentences):
+    from openai import OpenAI
+
+    wav, _ = two_sentences  # timed_server's registry default: faster-whisper:tiny.en
+    client = OpenAI(base_url=f"{timed_server}/v1", api_key="unused", max_retries=0)
+    result = client.audio.transcriptions.create(model="whisper-1", file=("two.wav", wav))
+    assert "door" in result.text.lower()
+    assert result.text == _post(timed_server, wav, model="faster-whisper:tiny.en").json()["text"]
+    listed = {m["id"]: m for m in httpx.get(f"{timed_server}/v1/models").json()["data"]}
+    assert listed["whisper-1"]["alias_of"] == "faster-whisper:tiny.en"

@@ -268,3 +268,22 @@ def test_the_pool_is_asked_for_the_batchers_model():
 
     run(main())
     assert pool.keys == ["whisper:tiny"]
+
+
+def test_a_request_cancelled_before_its_batch_runs_is_left_out_of_it():
+    """A stream whose client left, or a file refused halfway by a full queue, cancels its
+    pieces: the model does not decode them."""
+    backend = FakeBackend()
+
+    async def main():
+        batcher = ModelBatcher(FakePool(backend), "fake:model", settings())
+        try:
+            gone = batcher.enqueue(clip(1), DecodeOptions())
+            kept = batcher.enqueue(clip(2), DecodeOptions())
+            gone.cancel()
+            return await kept
+        finally:
+            batcher.close()
+
+    assert run(main()).text == "clip 2 in None"
+    assert [c["ids"] for c in backend.calls] == [[2]]
