@@ -6,11 +6,12 @@ another machine, copied into ``runs/``, compares like a local one.
 
 from __future__ import annotations
 
-from core.evaluation.run_dir import RunDir, run_dirs
+from core.evaluation.run_dir import DETAILED, RunDir, run_dirs
 from core.evaluation.summary import ModelSummary, speed_label, status_label
 from core.metrics import align, quality_band, relative_change
 from core.scoring import Prediction, score_predictions
 
+import functools
 import html
 import json
 from collections.abc import Iterable
@@ -32,7 +33,8 @@ LABELS = {
     "chrf": "chrF", "rtfx": "RTFx", "rtfx_end_to_end": "RTFx end to end",
     "success_rate": "success %", "peak_rss_gb": "peak RAM GB", "mean_latency_s": "latency s",
     "mean_compute_s": "compute s / clip", "band": "WER band", "samples": "samples",
-    "timed": "timed", "cached": "cached", "failures": "failed", "skipped": "skipped",
+    "scored": "scored on", "timed": "timed", "cached": "cached", "failures": "failed",
+    "skipped": "skipped",
     "decoding": "decoding", "batch_size": "batch size", "error": "error",
     "baseline_wer": "baseline WER %",
     "candidate_wer": "candidate WER %", "change_pct": "change % (relative)",
@@ -90,7 +92,7 @@ def summary_row(m: ModelSummary) -> dict[str, Any]:
     return {"model": m.model, "status": status_label(m), "wer": m.wer, "wer_low": low,
             "wer_high": high, "cer": m.cer, "bleu": m.bleu, "chrf": m.chrf, "rtfx": m.rtfx,
             "rtfx_end_to_end": m.rtfx_end_to_end,
-            "success_rate": m.success_rate if m.samples else None,
+            "success_rate": m.success_rate if m.samples else None, "scored": m.succeeded,
             "peak_rss_gb": m.peak_rss_gb, "mean_latency_s": m.mean_latency_s,
             "mean_compute_s": m.mean_compute_s, "band": m.band, "samples": m.samples,
             "timed": m.timed, "cached": m.cached, "failures": m.failures, "skipped": m.skipped,
@@ -117,6 +119,95 @@ def language_rows(runs: list[RunInfo]) -> list[dict[str, Any]]:
                              "samples": figures.get("samples"), "wer": figures.get("wer"),
                              "wer_low": low, "wer_high": high, "cer": figures.get("cer")})
     return rows
+
+
+# A clip across runs: two runs' "en_003" are the same clip only if they share its reference.
+SampleKey = tuple[str, str]
+Pair = tuple[str, str]  # (run id, model)
+
+
+def scored_samples(runs: list[RunInfo], models: Iterable[str] | None = None
+                   ) -> dict[Pair, dict[SampleKey, Prediction]]:
+    """What each (run, model) was scored on: its transcribed samples (not failed, not
+    skipped), keyed by sample id and reference. Models without one are left out."""
+    wanted = None if models is None else set(models)
+    scored: dict[Pair, dict[SampleKey, Prediction]] = {}
+    for run in runs:
+        path = RunDir(run.path).latest(DETAILED)
+        if path is None:
+            continue
+        stat = path.stat()
+        for model, samples in _run_predictions(run.path, stat.st_mtime_ns, stat.st_size
+                                               ).items():
+            if wanted is None or model in wanted:
+                scored[(run.run_id, model)] = samples
+    return scored
+
+
+@functools.lru_cache(maxsize=8)
+def _run_predictions(run: Path, mtime_ns: int, size: int
+                     ) -> dict[str, dict[SampleKey, Prediction]]:
+    """A run's scored samples per model, read once per version of its detailed file (a
+    15,360-sample run is megabytes of JSON; the Compare page asks on every rerun)."""
+    del mtime_ns, size  # the cache key: a rewritten file is read again
+    out: dict[str, dict[SampleKey, Prediction]] = {}
+    for row in detailed_rows(run):
+        if _scored(row):
+            out.setdefault(row["model"], {})[(row["id"], row["reference"])] = Prediction(
+                row["model"], row["id"], row["reference"], row["hypothesis"],
+                row.get("language"))
+    return out
+
+
+def common_samples(scored: dict[Pair, dict[SampleKey, Prediction]]) -> set[SampleKey]:
+    """The samples every (run, model) of ``scored`` was scored on."""
+    sets = [set(samples) for samples in scored.values()]
+    return set.intersection(*sets) if sets else set()
+
+
+def samples_warning(scored: dict[Pair, dict[SampleKey, Prediction]]) -> str | None:
+    """A sentence when the models were scored on different samples: their WERs then rank
+    different clips (tiny.en on 40 English clips against base on 80 mixed ones), and the
+    order can reverse on the clips both transcribed. None when they all share them."""
+    if len({frozenset(samples) for samples in scored.values()}) <= 1:
+        return None
+    one_run = len({run for run, _ in scored}) == 1
+    counts = ", ".join(f"{model if one_run else f'{model} · {run[-4:]}'} on {len(samples)}"
+                       for (run, model), samples in scored.items())
+    common = len(common_samples(scored))
+    return (f"These models were scored on different samples ({counts}), so their WERs are "
+            f"not comparable: each rests on other clips. {common} "
+            f"{'sample is' if common == 1 else 'samples are'} common to all"
+            + ("; score every model on those with \"On the common samples\"." if common
+               else "."))
+
+
+def rescore_on(rows: list[dict[str, Any]], scored: dict[Pair, dict[SampleKey, Prediction]],
+               keys: set[SampleKey]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``rows`` (:func:`model_rows`) with WER, its interval, CER, BLEU, chrF and band scored
+    again on ``keys`` only (through :func:`core.scoring.score_predictions`, as the run's own
+    figures were), ``scored`` set to how many; and the per-language rows of those scores
+    (:func:`language_rows`' shape). Speed, memory and success stay the whole run's."""
+    out, languages = [], []
+    for row in rows:
+        chosen = [p for key, p in scored.get((row["run"], row["model"]), {}).items()
+                  if key in keys]
+        if not chosen:
+            out.append(row)
+            continue
+        result = score_predictions(chosen)[row["model"]]
+        low, high = result.wer_ci or (None, None)
+        out.append({**row, "wer": result.wer, "wer_low": low, "wer_high": high,
+                    "cer": result.cer, "bleu": result.bleu, "chrf": result.chrf,
+                    "band": quality_band(result.wer).value, "scored": result.samples})
+        if len(result.languages) > 1:
+            for language, figures in result.languages.items():
+                low, high = figures.wer_ci or (None, None)
+                languages.append({"run": row["run"], "model": row["model"],
+                                  "language": language, "samples": figures.samples,
+                                  "wer": figures.wer, "wer_low": low, "wer_high": high,
+                                  "cer": figures.cer})
+    return out, languages
 
 
 def missing(value: Any) -> bool:

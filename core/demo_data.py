@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import wave
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -177,9 +178,58 @@ def _wav_duration(path: Path) -> float | None:
     return frames / rate
 
 
+@dataclass(frozen=True)
+class Demo:
+    """A demo set a first run can pick, with the bundled model that suits its clips (issue
+    27: the one mixed set scored the English-only default on 3 clips of 10)."""
+
+    label: str
+    langs: tuple[str, ...]
+    model: str  # the registry key a run of this demo starts with
+    folder: str  # beside the runs
+    note: str  # what it holds and what to expect
+
+    def manifest(self) -> Path:
+        return paths.runs_dir() / self.folder / MANIFEST_NAME
+
+
+DEMOS: tuple[Demo, ...] = (
+    Demo("Demo: English", ("en",), "faster-whisper:tiny.en", "demo-data",
+         "40 English sentences spoken by espeak-ng, for the English-only tiny.en."),
+    Demo("Demo: English + French", ("en", "fr"), "faster-whisper:base", "demo-en-fr",
+         "40 English and 40 French sentences spoken by espeak-ng, for the multilingual base. "
+         "Its French voice is hard for Whisper base: expect a French WER near 100 %, and a "
+         "few clips where base repeats a phrase until its token limit (WER far above 100 %)."),
+)
+DEFAULT_DEMO = DEMOS[0]
+
+
+def find_demo(label: str | None) -> Demo | None:
+    """The demo of that label (the Evaluation page's dataset choice), None for another."""
+    return next((demo for demo in DEMOS if demo.label == label), None)
+
+
 def default_manifest() -> Path:
     """Where the demo set lives when no dataset is named: beside the runs."""
-    return paths.runs_dir() / "demo-data" / "manifest.jsonl"
+    return DEFAULT_DEMO.manifest()
+
+
+def demo_ready(demo: Demo = DEFAULT_DEMO) -> bool:
+    """Whether the demo's manifest exists and holds its languages (a ``demo-data`` folder
+    from before issue 27 holds English and French: it is rewritten, its audio reused)."""
+    try:
+        lines = demo.manifest().read_text(encoding="utf-8").splitlines()
+        return {json.loads(line).get("language") for line in lines if line.strip()} == \
+            set(demo.langs)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def ensure_demo(demo: Demo = DEFAULT_DEMO) -> Path:
+    """The demo's manifest, generated on first use (80 clips take a few seconds)."""
+    if not demo_ready(demo):
+        make_demo_dataset(demo.manifest().parent, demo.langs)
+    return demo.manifest()
 
 
 def make_demo_dataset(

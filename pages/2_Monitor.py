@@ -13,17 +13,17 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from ui.common import gpu_toggle, results_dir, shared_sampler, thread_info
 from ui.monitor_chart import monitor_chart
 
-st.set_page_config(page_title="ERT — monitor", page_icon="🖥️", layout="wide")
+st.set_page_config(page_title="ERT — monitor", page_icon=":material/monitor_heart:",
+                   layout="wide")
 gpu_toggle()
 thread_info()
 sampler = shared_sampler()
-st.title("🖥️ Machine monitor")
+st.title("Machine monitor")
 interval = st.sidebar.select_slider("Refresh every (s)", [0.5, 1.0, 2.0, 5.0, 10.0], value=1.0,
                                     key="monitor_interval")
 threshold = st.sidebar.slider("Warning threshold (%)", 50, 100, 85, key="monitor_threshold")
@@ -59,13 +59,20 @@ files = sorted(Path(results_dir()).glob("*/memory_stats_*.json"), reverse=True)
 if not files:
     st.caption("No memory_stats_*.json yet: they are written by evaluations and `ert monitor`.")
 else:
-    picked = st.selectbox("File", files, format_func=lambda p: f"{p.parent.name}/{p.name}")
+    # None until one is picked: plotting a file (Plotly, in the server and in the browser)
+    # took most of the page's opening (issue 27), and the live chart is what it opens for.
+    picked = st.selectbox("File", files, format_func=lambda p: f"{p.parent.name}/{p.name}",
+                          index=None, placeholder=f"Pick one of {len(files)} files to plot",
+                          key="monitor_stats_file")
+if files and picked is not None:
     data = json.loads(Path(picked).read_text())
     batches = data.get("batches") or {"": data}
     rows = [{"time": pd.to_datetime(s["time"], unit="s"), "batch": name or "monitor",
              "RAM %": s["ram_pct"], "process GB": s["process_rss_gb"]}
             for name, stats in batches.items() for s in stats.get("samples", [])]
     if len(rows) >= 2:
+        import plotly.express as px  # only for a picked file
+
         frame = pd.DataFrame(rows)
         st.plotly_chart(px.line(frame, x="time", y="RAM %", color="batch", height=260),
                         key="stats_ram")

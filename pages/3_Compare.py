@@ -1,13 +1,13 @@
 """Compare runs and models, a baseline against a fine-tune, samples, and an uploaded clip."""
 
 import core  # noqa: F401  (thread caps first)
-from core.asr.memory import need_gb
 from core.audio import AudioError, load_audio
 from core.compare import (
     LABELS,
     LOWER_IS_BETTER,
     METRICS,
     PERCENT,
+    common_samples,
     compare_models,
     detailed_rows,
     display_rows,
@@ -16,10 +16,14 @@ from core.compare import (
     list_runs,
     model_rows,
     normalizer_warning,
+    rescore_on,
+    samples_warning,
+    scored_samples,
     speed_labels,
     to_csv,
 )
 from core.datasets import dataset_label
+from core.evaluation.planner import model_option
 from core.evaluation.summary import plural
 from core.metrics import QualityBand
 from core.transcribe import transcribe_clip
@@ -30,14 +34,13 @@ import streamlit as st
 
 from ui.common import asr_registry, gpu_toggle, results_dir, thread_info
 
-st.set_page_config(page_title="ERT — compare", page_icon="⚖️", layout="wide")
+st.set_page_config(page_title="ERT — compare", page_icon=":material/balance:", layout="wide")
 device = gpu_toggle()
 thread_info()
-st.title("⚖️ Compare")
-MAX_UPLOAD_MB = 25
+st.title("Compare")
 BANDS = ("excellent < 10 % · good 10–20 % · acceptable 20–30 % · to improve > 30 %")
 # The runs table: what to compare first, then how it was measured (long columns last).
-TABLE = ("model", "run", "status", "wer", "wer_ci", "cer", "bleu", "chrf", "rtfx",
+TABLE = ("model", "run", "status", "wer", "wer_ci", "scored", "cer", "bleu", "chrf", "rtfx",
          "success_rate", "peak_rss_gb", "mean_latency_s", "mean_compute_s", "rtfx_end_to_end",
          "band", "samples", "timed", "cached", "failures", "skipped", "decoding", "batch_size")
 CHARTS = ("wer", "cer", "bleu", "rtfx", "success_rate", "peak_rss_gb")
@@ -73,6 +76,19 @@ with runs_tab:
         if not table.empty:
             models = st.multiselect("Models", sorted(table["model"].unique()),
                                     default=sorted(table["model"].unique()), key="cmp_models")
+            scored = scored_samples(chosen_runs, models)
+            different = samples_warning(scored)
+            by_language = None  # each model's own per-language figures
+            if different:
+                st.warning(different)
+                common = common_samples(scored)
+                if st.checkbox(f"On the common samples ({plural(len(common), 'sample')})",
+                               key="cmp_common", disabled=not common,
+                               help="Score every model again on the samples all of them "
+                                    "transcribed: WER, its interval, CER, BLEU and chrF. "
+                                    "Speed, memory and success stay the whole run's."):
+                    rows, by_language = rescore_on(rows, scored, common)
+                    table = pd.DataFrame(rows)
             table = table[table["model"].isin(models)]
             bands = st.multiselect("WER band", [b.value for b in QualityBand],
                                    default=[b.value for b in QualityBand], help=BANDS)
@@ -88,7 +104,8 @@ with runs_tab:
                 [c for c in TABLE if not (one_run and c == "run")])
             st.dataframe(pd.DataFrame(shown), hide_index=True, width="stretch",
                          placeholder="—", column_config=FORMATS)
-            st.caption("WER and CER are corpus-level, in percent; the WER interval is the 95 % "
+            st.caption("WER and CER are corpus-level, in percent, over the samples in "
+                       "`scored on`; the WER interval is the 95 % "
                        "interval of a bootstrap over the samples. RTFx: seconds of audio per "
                        "second of model compute, on the clips transcribed in that run (not "
                        "those from the cache). `decoding` says whether clips were decoded "
@@ -122,7 +139,8 @@ with runs_tab:
                                 for _, r in chart.iterrows() if pd.isna(r[metric])]
                     if left_out:
                         st.caption(f"No {LABELS[metric]} bar for " + "; ".join(left_out))
-            by_language = [r for r in language_rows(chosen_runs) if r["model"] in models]
+            by_language = [r for r in (language_rows(chosen_runs) if by_language is None
+                                       else by_language) if r["model"] in models]
             if by_language:
                 st.markdown("**Per language** (models scored in more than one language)")
                 st.dataframe(pd.DataFrame(display_rows(by_language, [
@@ -193,7 +211,7 @@ with sample_tab:
                        "deleted · green: inserted")
             for r in mine:
                 if r.get("error"):
-                    st.markdown(f"**{r['model']}** — ⚠️ {r['error']}")
+                    st.markdown(f"**{r['model']}** — ⚠ {r['error']}")
                     continue
                 wer = f"WER {100 * r['wer']:.1f} %" if r.get("wer") is not None else ""
                 st.markdown(f"**{r['model']}** · {wer}<br>"
@@ -202,47 +220,45 @@ with sample_tab:
 
 with upload_tab:
     registry = asr_registry()
-    upload = st.file_uploader(f"Audio file (≤ {MAX_UPLOAD_MB} MB)",
+    # The size limit is Streamlit's own (server.maxUploadSize, .streamlit/config.toml): its
+    # uploader states it and refuses larger files, so the page states no second one.
+    upload = st.file_uploader("Audio file",
                               type=["wav", "flac", "mp3", "ogg", "m4a", "webm"],
                               key="cmp_upload")
     chosen = st.multiselect("Models", list(registry.models), key="upload_models",
                             default=["faster-whisper:tiny.en"],
-                            format_func=lambda k: f"{k} · {need_gb(registry.get(k), device):.1f}"
-                            " GB")
+                            format_func=lambda k: model_option(registry.get(k), device))
     c1, c2 = st.columns([3, 1])
     reference = c1.text_input("Reference text (optional, for WER)", key="upload_reference")
     language = c2.text_input("Language (optional)", key="upload_language",
                              placeholder="fr") or None
     if upload is not None:
         data = upload.getvalue()
-        if len(data) > MAX_UPLOAD_MB * 2**20:
-            st.error(f"{upload.name}: {len(data) / 2**20:.1f} MB is over {MAX_UPLOAD_MB} MB.")
-        else:
-            st.audio(data)
-            if st.button("Transcribe", type="primary", disabled=not chosen):
-                try:
-                    audio = load_audio(data, name=upload.name)
-                except AudioError as exc:
-                    st.error(str(exc))
-                else:
-                    results = []
-                    with st.status("Transcribing…", expanded=True) as status:
-                        for i, result in enumerate(transcribe_clip(
-                                audio, chosen, device, reference, language, registry)):
-                            status.update(label=f"{result.model} done ({i + 1}/{len(chosen)})")
-                            results.append(result)
-                        status.update(label="Done", state="complete")
-                    cols = st.columns(len(results))
-                    for col, r in zip(cols, results, strict=True):
-                        with col:
-                            st.markdown(f"**{r.model}**")
-                            if r.error:
-                                st.error(r.error)
-                                continue
-                            st.write(r.text or "∅ (no speech recognised)")
-                            facts = f"{r.seconds:.2f} s"
-                            if r.rtfx:
-                                facts += f" · RTFx {r.rtfx:.1f}"
-                            if r.wer is not None:
-                                facts += f" · WER {100 * r.wer:.1f} %"
-                            st.caption(facts)
+        st.audio(data)
+        if st.button("Transcribe", type="primary", disabled=not chosen):
+            try:
+                audio = load_audio(data, name=upload.name)
+            except AudioError as exc:
+                st.error(str(exc))
+            else:
+                results = []
+                with st.status("Transcribing…", expanded=True) as status:
+                    for i, result in enumerate(transcribe_clip(
+                            audio, chosen, device, reference, language, registry)):
+                        status.update(label=f"{result.model} done ({i + 1}/{len(chosen)})")
+                        results.append(result)
+                    status.update(label="Done", state="complete")
+                cols = st.columns(len(results))
+                for col, r in zip(cols, results, strict=True):
+                    with col:
+                        st.markdown(f"**{r.model}**")
+                        if r.error:
+                            st.error(r.error)
+                            continue
+                        st.write(r.text or "∅ (no speech recognised)")
+                        facts = f"{r.seconds:.2f} s"
+                        if r.rtfx:
+                            facts += f" · RTFx {r.rtfx:.1f}"
+                        if r.wer is not None:
+                            facts += f" · WER {100 * r.wer:.1f} %"
+                        st.caption(facts)

@@ -88,6 +88,18 @@ def streamlit_server(port: int | None = None, env: dict[str, str] | None = None,
         yield url
 
 
+def grid_rows(page: object, index: int = 0) -> list[dict[str, str]]:
+    """The rows of the page's ``index``-th ``st.dataframe`` as its accessible grid gives them
+    (the cells themselves are drawn on a canvas, the grid is the canvas's fallback content:
+    hidden to role locators). Only the columns scrolled into view are there."""
+    grid = page.get_by_test_id("stDataFrame").nth(index)
+    grid.locator('[role="gridcell"]').first.wait_for(state="attached", timeout=30_000)
+    header = grid.locator('[role="columnheader"]').all_text_contents()
+    cells = grid.locator('[role="gridcell"]').all_text_contents()
+    return [dict(zip(header, cells[i:i + len(header)], strict=True))
+            for i in range(0, len(cells), len(header))]
+
+
 @contextmanager
 def chromium_page(width: int = 1400, height: int = 1000) -> Iterator[object]:
     from playwright.sync_api import sync_playwright

@@ -74,3 +74,27 @@ def test_cli_demo_data_writes_the_manifest(tmp_path: Path,
     assert capsys.readouterr().out.strip() == str(tmp_path / "manifest.jsonl")
     assert main(["demo-data", "--out", str(tmp_path), "--count", "99"]) == 1
     assert "between 1 and 40" in capsys.readouterr().err
+
+
+def test_the_default_demo_is_english_and_an_old_mixed_folder_becomes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 27: the default model, tiny.en, is English-only, so the demo a run gets by
+    default (CLI and Evaluation page) is English; a ``demo-data`` folder an earlier ERT
+    made with English and French is rewritten, its English audio reused."""
+    from core.evaluation.commands import _ensure_dataset
+
+    monkeypatch.setenv("ERT_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(demo_data, "SENTENCES", {k: v[:2] for k, v in
+                                                 demo_data.SENTENCES.items()})
+    old = demo_data.make_demo_dataset(tmp_path / "demo-data", langs=("en", "fr"))
+    english = (old.parent / "audio" / "en_000.wav").stat().st_mtime_ns
+    assert not demo_data.demo_ready(demo_data.DEFAULT_DEMO)
+    manifest = _ensure_dataset(None)
+    assert manifest == str(tmp_path / "demo-data" / "manifest.jsonl")
+    assert [s.language for s in load_dataset_spec(manifest)] == ["en", "en"]
+    assert (old.parent / "audio" / "en_000.wav").stat().st_mtime_ns == english
+    assert demo_data.DEFAULT_DEMO.model == "faster-whisper:tiny.en"
+    mixed = demo_data.find_demo("Demo: English + French")
+    assert mixed is not None and mixed.model == "faster-whisper:base"
+    assert {s.language for s in load_dataset_spec(str(demo_data.ensure_demo(mixed)))} == \
+        {"en", "fr"}

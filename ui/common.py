@@ -66,11 +66,13 @@ def thread_info() -> None:
     with st.sidebar.expander("CPU threads", expanded=False):
         st.caption(f"ERT_THREADS = {settings.threads} · torch intra-op "
                    f"{settings.torch_threads} · inter-op {settings.torch_interop_threads}")
-        st.code("\n".join(f"{k}={v}" for k, v in settings.env.items()), language="bash")
+        # Plain text: st.code made every page load Streamlit's 1.5 MB syntax highlighter,
+        # ~0.4 s of each page's opening (issue 27, `python -m bench page_open`).
+        st.text("\n".join(f"{k}={v}" for k, v in settings.env.items()))
 
 
 def show_model_error(exc: ModelUnavailableError) -> None:
-    st.error(str(exc), icon="⚠️")
+    st.error(str(exc), icon=":material/warning:")
 
 
 @st.cache_resource(show_spinner=False)

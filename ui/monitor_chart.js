@@ -42,17 +42,17 @@ function loadUPlot(root) {
 function chartSpecs(cols) {
   const cores = (cols.cores || []).map((_, i) => ({ label: `core ${i}`, get: c => c.cores[i] }));
   const specs = [
-    { id: "cpu", title: "CPU %", pct: true,
+    { id: "cpu", title: "CPU %", pct: true, unit: " %",
       series: [{ label: "total", get: c => c.cpu, width: 2 }, ...cores] },
-    { id: "mem", title: "Memory %", pct: true,
+    { id: "mem", title: "Memory %", pct: true, unit: " %",
       series: [{ label: "RAM", get: c => c.ram, width: 2 }, { label: "swap", get: c => c.swap }] },
-    { id: "proc_cpu", title: "Processes: CPU % (100 = one core)",
+    { id: "proc_cpu", title: "Processes: CPU % (100 = one core)", unit: " %",
       series: [{ label: "ERT app", get: c => c.app_cpu }, { label: "evaluation workers", get: c => c.workers_cpu }] },
-    { id: "proc_mem", title: "Processes: resident memory (GB)",
+    { id: "proc_mem", title: "Processes: resident memory (GB)", unit: " GB", digits: 2,
       series: [{ label: "ERT app", get: c => c.app_rss }, { label: "evaluation workers", get: c => c.workers_rss }] },
   ];
   for (const gpu of Object.keys(cols.gpus || {})) {
-    specs.push({ id: `gpu${gpu}`, title: `GPU${gpu} %`, pct: true,
+    specs.push({ id: `gpu${gpu}`, title: `GPU${gpu} %`, pct: true, unit: " %",
       series: [{ label: "utilisation", get: c => (c.gpus[gpu] || {}).util },
                { label: "memory", get: c => (c.gpus[gpu] || {}).mem }] });
   }
@@ -72,6 +72,31 @@ function thresholdPlugin(st) {
     ctx.lineTo(u.bbox.left + u.bbox.width, y);
     ctx.stroke();
     ctx.restore();
+  }] } };
+}
+
+// The time axis: one line of "HH:MM:SS" per tick, at least TICK_SPACE px apart, so labels
+// never run into each other (uPlot's default wrote "12/6/26 9:08pm" under each minute and
+// they overlapped at 1400 px); each chart box records its ticks (data-x-ticks: label and
+// x in CSS px from the canvas's left edge) for whoever checks the layout.
+const TICK_SPACE = 90;
+
+function clock(st) {
+  const hms = st.uPlot.fmtDate("{HH}:{mm}:{ss}");
+  return seconds => hms(new Date(seconds * 1000));
+}
+
+function newest(values) {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] != null) return values[i];
+  return null;
+}
+
+function tickRecorder(box) {
+  return { hooks: { draw: [u => {
+    const left = u.bbox.left / devicePixelRatio;
+    box.dataset.xTicks = JSON.stringify((u.__ertTicks || []).map((v, i) => (
+      { label: u.__ertLabels[i], x: Math.round(left + u.valToPos(v, "x")) })));
+    box.dataset.width = String(u.width);
   }] } };
 }
 
@@ -121,13 +146,28 @@ function draw(st) {
       title.textContent = store.spec.title;
       box.appendChild(title);
       st.grid.appendChild(box);
+      const clockOf = clock(st);
+      const spec = store.spec;
+      // The legend shows the values under the cursor, and the newest ones otherwise (not
+      // a row of dashes).
       const opts = {
-        width, height: 200, scales, legend: { live: true },
-        series: [{}, ...store.spec.series.map((s, k) => ({
+        width, height: 200, scales, legend: { live: true }, padding: [8, 32, 0, 0],
+        series: [{ label: "time", value: (u, v, i, idx) => {
+          const t = idx == null ? newest(u.data[0]) : v;
+          return t == null ? "—" : clockOf(t);
+        } }, ...spec.series.map((s, k) => ({
           label: s.label, stroke: PALETTE[k % PALETTE.length], width: s.width || 1,
-          value: (u, v) => (v == null ? "—" : v.toFixed(1)) }))],
-        axes: [{}, { size: 40 }],
-        plugins: [thresholdPlugin(st)],
+          value: (u, v, i, idx) => {
+            const shown = idx == null ? newest(u.data[i]) : v;
+            return shown == null ? "—" : shown.toFixed(spec.digits || 1) + (spec.unit || "");
+          } }))],
+        axes: [{ space: TICK_SPACE,
+                 values: (u, splits) => {
+                   u.__ertTicks = splits;
+                   return (u.__ertLabels = splits.map(clockOf));
+                 } },
+               { size: 40 }],
+        plugins: [thresholdPlugin(st), tickRecorder(box)],
       };
       st.plots[id] = new st.uPlot(opts, [store.x, ...store.ys], box);
       st.plots[id].__pct = !!store.spec.pct;
@@ -138,6 +178,7 @@ function draw(st) {
         plot.setData([store.x, ...store.ys], false);
         plot.setScale("x", { min: last - st.window, max: last });
       });
+      plot.setLegend({ idx: plot.cursor.idx });  // the newest values, unless hovering
     }
   }
 }
@@ -155,7 +196,7 @@ function tiles(st, latest) {
     tile("Evaluation workers", latest.workers, latest.workers_detail, "workers");
   const warn = st.root.querySelector(".ert-warnings");
   warn.innerHTML = (latest.warnings || []).map(w =>
-    `<div class="ert-warning">⚠️ ${w} (threshold ${st.threshold}%)</div>`).join("");
+    `<div class="ert-warning">⚠ ${w} (threshold ${st.threshold}%)</div>`).join("");
   const gpus = st.root.querySelector(".ert-gpus");
   gpus.innerHTML = latest.gpus.length
     ? latest.gpus.map(g => `<div class="ert-gpu" data-gpu="${g.index}">${g.label}</div>`).join("")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.evaluation.charts import write_chart
+from core.evaluation.charts import VALUE_GID, draw_chart, write_chart
 from core.evaluation.summary import ModelSummary
 
 import matplotlib
@@ -101,16 +101,49 @@ def test_a_model_without_wer_gets_no_bar_but_a_dash(tmp_path, captured):
     assert (0, 0, " —") in captured["text"]  # "failed" is the first row: a dash there
 
 
-def test_a_model_without_rtfx_draws_no_bar_labelled_zero(tmp_path, captured):
+def _values(fig) -> dict[str, list]:
+    """Each panel's value texts (by its title), in the figure as drawn."""
+    return {ax.get_title(): [t for t in ax.texts if t.get_gid() == VALUE_GID]
+            for ax in fig.axes}
+
+
+def test_a_model_without_rtfx_draws_no_bar_labelled_zero(captured):
     summaries = {"cached": _summary("cached", rtfx=None, timed=0, cached=10),
                  "fast": _summary("fast", rtfx=12.0, timed=6, cached=4)}
-    write_chart(tmp_path / "c.png", "run", summaries)
-    speed = [labels for title, labels in captured["bar_label"] if title.startswith("RTFx")]
+    values = _values(draw_chart("run", summaries))
+    speed = [[t.get_text() for t in texts] for title, texts in values.items()
+             if title.startswith("RTFx")]
     assert speed == [["12.0 on 6 of 10 clips"]]  # one bar, for "fast" only
-    assert all("0.0" not in labels for _, labels in captured["bar_label"])
+    assert all(t.get_text() != "0.0" for texts in values.values() for t in texts)
     assert (0, 0, " — (all cached)") in captured["text"]
-    titles = [title for title, _ in captured["bar_label"]]
+    titles = list(values)
     assert titles[0].startswith("WER %") and any(t.startswith("success %") for t in titles)
+
+
+def test_each_value_is_written_at_its_bar_not_its_error_bar_and_inside_the_panel():
+    """Issue 27: "18.8" was drawn at 54.5, the end of its interval, and "7.6 on 32 of 40
+    clips" ran past the axes."""
+    summaries = {"tiny.en": _summary("tiny.en", wer=0.188, wer_ci=[0.0, 0.545], rtfx=0.9,
+                                     timed=32, cached=8),
+                 "base": _summary("base", wer=0.95, wer_ci=[0.6, 2.61], rtfx=12.0,
+                                  timed=40, cached=0)}
+    fig = draw_chart("run", summaries)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        bars = sorted(p.get_width() for p in ax.patches)
+        texts = [t for t in ax.texts if t.get_gid() == VALUE_GID]
+        assert len(texts) == 2, ax.get_title()
+        panel = ax.get_window_extent(renderer)
+        for text in texts:
+            assert min(abs(text.get_position()[0] - b) for b in bars) < 1e-9, (
+                ax.get_title(), text.get_text(), text.get_position(), bars)
+            box = text.get_window_extent(renderer)
+            assert panel.x0 <= box.x0 and box.x1 <= panel.x1, (ax.get_title(),
+                                                              text.get_text())
+    wer = next(ax for ax in fig.axes if ax.get_title().startswith("WER"))
+    assert sorted(t.get_text() for t in wer.texts if t.get_gid() == VALUE_GID) == \
+        ["18.8", "95.0"]
 
 
 def test_wer_error_bars_span_the_95_percent_interval(tmp_path, captured):

@@ -70,3 +70,40 @@ def test_gpu_panel_draws_samples_recorded_on_a_gpu_machine(artifacts_dir):
         assert "W" in labels[0] and "°C" in labels[0]
         assert page.locator(".ert-chart").count() == 6  # CPU, memory, processes ×2, GPU ×2
         page.screenshot(path=str(artifacts_dir / "page-monitor-gpu.png"), full_page=True)
+
+
+# uPlot's axis font (its default), to measure the tick labels as they are drawn.
+AXIS_FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, ' \
+    '"Noto Sans", sans-serif'
+
+
+def test_monitor_time_axis_is_readable_at_1400_px_and_legends_show_values(artifacts_dir):
+    """Issue 27: the time axis read "12/6/26 9:08pm9:09pm" (labels run together, the first
+    digit cut off) and every legend entry was "—"."""
+    import json
+    import re
+
+    from tests.browser import chromium_page
+
+    with streamlit_server(log=artifacts_dir / "server-monitor-axis.log") as url, \
+            chromium_page(width=1400) as page:
+        page.goto(f"{url}/Monitor")
+        page.locator(".ert-chart canvas").first.wait_for(timeout=90_000)
+        _wait_seq_above(page, _seq(page) + 2)
+        for chart in page.locator(".ert-chart").all():
+            ticks = json.loads(chart.get_attribute("data-x-ticks") or "[]")
+            width = float(chart.get_attribute("data-width"))
+            labels = [t["label"] for t in ticks]
+            assert len(ticks) >= 3 and all(re.fullmatch(r"\d\d:\d\d:\d\d", t) for t in labels)
+            assert len(set(labels)) == len(labels), labels
+            sizes = page.evaluate("([font, labels]) => { const c = document.createElement("
+                                  "'canvas').getContext('2d'); c.font = font; "
+                                  "return labels.map(l => c.measureText(l).width); }",
+                                  [AXIS_FONT, labels])
+            spans = [(t["x"] - w / 2, t["x"] + w / 2) for t, w in zip(ticks, sizes, strict=True)]
+            assert spans[0][0] >= 0 and spans[-1][1] <= width, (spans, width)  # none cut off
+            gaps = [b[0] - a[1] for a, b in zip(spans, spans[1:], strict=False)]
+            assert min(gaps) >= 8, spans  # labels apart
+            legend = chart.locator(".u-legend").inner_text()
+            assert "time" in legend and not re.search(r"—|--", legend), legend
+        page.screenshot(path=str(artifacts_dir / "page-monitor-axis.png"), full_page=True)

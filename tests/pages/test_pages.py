@@ -73,7 +73,7 @@ def _table_with(at: AppTest, column: str):
 
 def test_evaluation_page_shows_pickers_and_the_plan(runs_dir):
     at = _page("1_Evaluation.py")
-    assert at.radio(key="dataset_kind").value == "Demo (espeak-ng)"
+    assert at.radio(key="dataset_kind").value == "Demo: English"
     assert "batch_1_light" in at.multiselect(key="eval_batches").options
     assert at.multiselect(key="eval_models").value == ["faster-whisper:tiny.en"]
     at.multiselect(key="eval_batches").set_value(["batch_1_light"]).run()
@@ -113,7 +113,8 @@ def test_evaluation_page_makes_the_demo_set_on_first_use(runs_dir, tmp_path, mon
     assert time.monotonic() - started < 120
     assert (tmp_path / "fresh" / "demo-data" / "manifest.jsonl").exists()
     assert not [b for b in at.button if "Generate" in b.label]
-    assert list(at.dataframe[0].value["models"]) == ["faster-whisper:tiny.en"]  # the plan
+    plan = at.dataframe[0].value  # each model named with its figure: "… · 0.29 GB (estimated)"
+    assert [m.split(" · ")[0] for m in plan["models"]] == ["faster-whisper:tiny.en"]
     samples = next(m for m in at.metric if m.label == "Samples")
     assert samples.value == "10"
 
@@ -359,3 +360,50 @@ def test_monitor_page_lists_the_cluster_nodes_of_a_running_ray_run(runs_dir):
         for path in run.path.glob("status_shard*.json"):
             path.unlink()
         run.release()
+
+
+def test_no_title_icon_or_button_needs_an_emoji_font():
+    """Issue 27: a machine without an emoji font drew the page titles ("📊 ASR evaluation")
+    and buttons ("⏹ Cancel") with boxes. Every string given to a title, a page icon, a button,
+    a tab or a toggle in the pages is checked (icons come from Streamlit's own Material font)."""
+    import ast
+
+    emoji = re.compile("[\U0001F000-\U0001FAFF\u2300-\u23FF\u2B00-\u2BFF\uFE0F]")
+    shown_by = {"title", "header", "subheader", "set_page_config", "button", "tabs",
+                "toggle", "download_button", "form_submit_button", "page_link"}
+    found = []
+    for path in [REPO / "ERT.py", *sorted((REPO / "pages").glob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in shown_by:
+                for part in ast.walk(node):
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str) and \
+                            emoji.search(part.value):
+                        found.append(f"{path.name}:{part.lineno} {part.value!r}")
+    assert not found, found
+
+
+def test_plan_against_run_is_a_table_that_wraps_its_long_cells(runs_dir):
+    """Issue 27: "memory: planned … · time: planned …" was cut at the column's edge in a
+    dataframe; a table wraps it."""
+    at = _page("1_Evaluation.py")
+    (table,) = [t.value for t in at.table if "plan vs run" in t.value.columns]
+    assert len(table) == 2 and table["plan vs run"].str.contains(
+        r"^memory: planned .* · time: planned .*, took \d+ s$").all(), table
+    assert not [t for t in at.dataframe if "plan vs run" in t.value.columns]
+
+
+def test_each_demo_set_starts_with_the_model_that_suits_its_clips(runs_dir):
+    """Issue 27: the one demo set was half French, and the English-only tiny.en, the
+    default, skipped 7 clips of 10."""
+    from core.demo_data import make_demo_dataset
+
+    make_demo_dataset(runs_dir / "demo-en-fr", langs=("en", "fr"), count=2)
+    at = _page("1_Evaluation.py")
+    assert at.multiselect(key="eval_models").value == ["faster-whisper:tiny.en"]
+    at.radio(key="dataset_kind").set_value("Demo: English + French").run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="eval_models").value == ["faster-whisper:base"]
+    assert any("**demo-en-fr**" in c.value and "near 100 %" in c.value for c in at.caption)
+    assert not [w.value for w in at.warning if "not transcribe" in w.value or "skip" in w.value]
+    at.radio(key="dataset_kind").set_value("Demo: English").run()
+    assert at.multiselect(key="eval_models").value == ["faster-whisper:tiny.en"]
