@@ -7,7 +7,7 @@ fields, and get the same report (JSON-ready dicts).
 
 from __future__ import annotations
 
-from core import error_anatomy, hallucinations, slices
+from core import error_anatomy, hallucinations, robustness, slices
 from core.scoring import ModelScore, Prediction
 
 from collections.abc import Mapping, Sequence
@@ -20,7 +20,9 @@ def analyze(scores: Mapping[str, ModelScore], rows: Mapping[str, Mapping[str, An
     """The report: ``slices`` (every model per value of ``by``, length, language, dataset,
     with the baseline's paired change and adjusted verdicts), ``errors`` (each model's
     substitution pairs, deleted and inserted words), ``changed_words`` (per candidate, the
-    words whose errors changed most against the baseline), ``hallucinations`` (per model).
+    words whose errors changed most against the baseline), ``hallucinations`` (per model),
+    ``conditions`` (:func:`core.robustness.report`: per model and robustness condition, with
+    the degradation against clean; None when the samples were heard under none).
     ``rows``: each sample's record fields by id; ``decoded``: per model, the language each
     sample was decoded in."""
     scored = {m: list(s.corpus.samples) for m, s in scores.items() if s.corpus is not None}
@@ -32,7 +34,8 @@ def analyze(scores: Mapping[str, ModelScore], rows: Mapping[str, Mapping[str, An
         "errors": {m: error_anatomy.anatomy(s).to_dict() for m, s in scored.items()},
         "hallucinations": {m: hallucinations.summarize(s, decoded.get(m)).to_dict()
                            for m, s in scored.items()},
-        "changed_words": {}}
+        "changed_words": {},
+        "conditions": robustness.report(scored, rows, baseline if baseline in scored else None)}
     if baseline in scored:
         report["changed_words"] = {
             m: [{"word": c.word, "baseline": c.baseline, "candidate": c.candidate,
@@ -77,3 +80,15 @@ def hallucination_lines(report: Mapping[str, Any]) -> str:
         lines.append(f"{model}: hallucinations {found} ({h['flagged']} of {h['samples']} "
                      f"samples); WER without them {without}")
     return "\n".join(lines)
+
+
+def hallucination_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One table row per model: each flag's count, flagged samples, WER with and without."""
+    rows = []
+    for model, h in report.get("hallucinations", {}).items():
+        pct = {k: None if h[k] is None else round(100 * h[k], 1)
+               for k in ("wer", "wer_without_flagged")}
+        rows.append({"model": model, **{k.replace("_", " "): n for k, n in h["counts"].items()},
+                     "flagged": f"{h['flagged']} of {h['samples']}", "WER %": pct["wer"],
+                     "WER % without them": pct["wer_without_flagged"]})
+    return rows

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from core.evaluation.run_dir import DETAILED, RunDir, run_dirs
 from core.evaluation.summary import ModelSummary, speed_label, status_label
+from core.figures import FIGURES
 from core.metrics import align, quality_band, relative_change
 from core.scoring import Prediction, score_predictions
 
@@ -25,7 +26,7 @@ LOWER_IS_BETTER = {"wer", "cer", "peak_rss_gb", "mean_latency_s", "mean_compute_
 # Data (rows, CSV, JSON) holds fractions under the result files' own names; only what is shown
 # is in percent, with the unit in its label.
 PERCENT = {"wer", "wer_low", "wer_high", "cer", "success_rate", "baseline_wer",
-           "candidate_wer", "delta"}
+           "candidate_wer", "delta", "delta_wer"}
 LABELS = {
     "run": "run", "dataset": "dataset", "model": "model", "status": "status",
     "language": "language", "wer": "WER %", "wer_ci": "WER 95 % interval",
@@ -40,6 +41,7 @@ LABELS = {
     "candidate_wer": "candidate WER %", "change_pct": "change % (relative)",
     "delta": "WER change (points)",
     "verdict": "verdict", "baseline_band": "baseline band", "candidate_band": "candidate band",
+    "slice": "slice", "candidate": "candidate", "delta_wer": "WER change (points)",
 }
 
 
@@ -96,7 +98,15 @@ def summary_row(m: ModelSummary) -> dict[str, Any]:
             "peak_rss_gb": m.peak_rss_gb, "mean_latency_s": m.mean_latency_s,
             "mean_compute_s": m.mean_compute_s, "band": m.band, "samples": m.samples,
             "timed": m.timed, "cached": m.cached, "failures": m.failures, "skipped": m.skipped,
-            "decoding": m.decoding, "batch_size": m.batch_size, "error": m.error}
+            "decoding": m.decoding, "batch_size": m.batch_size, "error": m.error,
+            **{name: m.figures.get(name) for name in FIGURES if name not in ("wer", "cer")}}
+
+
+def with_figures(columns: Iterable[str]) -> list[str]:
+    """A table's columns followed by every registered figure (core.figures) not among them:
+    a new figure shows in every table without editing it."""
+    columns = list(columns)
+    return columns + [name for name in FIGURES if name not in columns]
 
 
 def speed_labels(runs: list[RunInfo]) -> dict[tuple[str, str], str]:
@@ -220,6 +230,13 @@ def percent_interval(low: Any, high: Any) -> str:
     return "—" if missing(low) or missing(high) else f"{100 * low:.1f}–{100 * high:.1f}"
 
 
+def label(column: str) -> str:
+    """A column's title: a registered figure's own label, else :data:`LABELS`'."""
+    if column in LABELS:
+        return LABELS[column]
+    return FIGURES[column].label if column in FIGURES else column
+
+
 def display_rows(rows: Iterable[dict[str, Any]], columns: Iterable[str]
                  ) -> list[dict[str, Any]]:
     """What a page shows of ``rows``: ``columns`` in that order, under their :data:`LABELS`,
@@ -238,7 +255,9 @@ def display_rows(rows: Iterable[dict[str, Any]], columns: Iterable[str]
                     value = None
                 elif column in PERCENT:
                     value = 100 * value
-            out[LABELS.get(column, column)] = value
+                elif column in FIGURES:
+                    value = value * FIGURES[column].scale
+            out[label(column)] = value
         shown.append(out)
     return shown
 

@@ -1,6 +1,7 @@
 """Compare runs and models, a baseline against a fine-tune, samples, and an uploaded clip."""
 
 import core  # noqa: F401  (thread caps first)
+from core.analysis import hallucination_rows, languages_table
 from core.audio import AudioError, load_audio
 from core.compare import (
     LABELS,
@@ -21,10 +22,12 @@ from core.compare import (
     scored_samples,
     speed_labels,
     to_csv,
+    with_figures,
 )
 from core.datasets import dataset_label
 from core.evaluation.planner import model_option
 from core.evaluation.summary import plural
+from core.failure_views import run_report, slice_chart, slice_columns, slice_rows
 from core.metrics import QualityBand
 from core.transcribe import transcribe_clip
 
@@ -55,8 +58,8 @@ FORMATS = {"WER %": number(format="%.1f"), "CER %": number(format="%.1f"),
            "change % (relative)": number(format="%+.1f"),
            "WER change (points)": number(format="%+.1f")}
 
-runs_tab, ab_tab, sample_tab, upload_tab = st.tabs(
-    ["Runs", "Baseline vs candidate", "Per sample", "Upload audio"])
+runs_tab, ab_tab, where_tab, sample_tab, upload_tab = st.tabs(
+    ["Runs", "Baseline vs candidate", "Where models fail", "Per sample", "Upload audio"])
 runs = list_runs(results_dir())
 by_id = {r.run_id: r for r in runs}
 
@@ -101,7 +104,7 @@ with runs_tab:
             one_run = len(chosen_runs) == 1  # then the picker names it: no run column
             shown = display_rows(
                 [{**r, "rtfx": speeds.get((r["run"], r["model"]), "—")} for r in kept],
-                [c for c in TABLE if not (one_run and c == "run")])
+                [c for c in with_figures(TABLE) if not (one_run and c == "run")])
             st.dataframe(pd.DataFrame(shown), hide_index=True, width="stretch",
                          placeholder="—", column_config=FORMATS)
             st.caption("WER and CER are corpus-level, in percent, over the samples in "
@@ -195,6 +198,61 @@ with ab_tab:
                                  f"({plural(len(result[name]), 'sample')})")
                     col.dataframe(pd.DataFrame(display_rows(result[name], moved_columns)),
                                   hide_index=True, placeholder="—", column_config=FORMATS)
+
+with where_tab:
+    if not runs:
+        st.info("No run yet.")
+    else:
+        run_id = st.selectbox("Run", list(by_id), key="where_run")
+        rows = detailed_rows(by_id[run_id])
+        names = sorted({r["model"] for r in rows})
+        c1, c2 = st.columns(2)
+        column = c1.selectbox("Slice by", slice_columns(rows), key="where_slice",
+                              help="Clip length, language, dataset, and any column of the "
+                                   "manifest with repeated values (accent, gender, speaker…)")
+        base = c2.selectbox("Baseline", ["(none)", *names], key="where_base")
+        baseline = None if base == "(none)" else base
+        report = run_report(by_id[run_id].path, [column], baseline)
+        sliced = slice_rows(report, column)
+        if not sliced:
+            st.info(f"Every sample of this run has the same {column}, or none: nothing to "
+                    "slice.")
+        else:
+            st.dataframe(pd.DataFrame(display_rows(sliced, [
+                "slice", "model", "samples", "wer", "wer_ci", "cer", "delta_wer", "verdict"])),
+                hide_index=True, width="stretch", placeholder="—", column_config=FORMATS)
+            st.altair_chart(slice_chart(sliced), width="stretch")
+            if baseline:
+                st.caption("Verdicts per slice come from a paired bootstrap; with many slices "
+                           "some look significant by chance, so a verdict holds only if it "
+                           "survives Holm's adjustment over every slice of the table.")
+        table = languages_table(report, baseline) if baseline else []
+        if table:
+            st.markdown("**Multilingual preserved** — each language, baseline against "
+                        "candidate")
+            st.dataframe(pd.DataFrame(display_rows(table, [
+                "language", "candidate", "samples", "baseline_wer", "candidate_wer",
+                "delta_wer", "verdict"])), hide_index=True, width="stretch", placeholder="—",
+                column_config=FORMATS)
+        st.markdown("**Hallucinations** — samples flagged, and WER without them")
+        st.dataframe(pd.DataFrame(hallucination_rows(report)), hide_index=True,
+                     width="stretch", placeholder="—")
+        st.markdown("**Error anatomy** — the words each model gets wrong most often")
+        for model, anatomy in report["errors"].items():
+            with st.expander(f"{model}: {anatomy['errors']} word errors"):
+                cols = st.columns(3)
+                for col, kind in zip(cols, ("substitutions", "deletions", "insertions"),
+                                     strict=True):
+                    col.markdown(f"*{kind}*")
+                    col.dataframe(pd.DataFrame([{
+                        "word": f"{c['ref']} → {c['hyp']}" if kind == "substitutions"
+                        else c["ref"] or c["hyp"], "count": c["count"],
+                        "share %": round(100 * c["share"], 1)} for c in anatomy[kind]]),
+                        hide_index=True, placeholder="—")
+                changed = report["changed_words"].get(model)
+                if changed:
+                    st.markdown(f"*Words whose errors changed most against {baseline}*")
+                    st.dataframe(pd.DataFrame(changed), hide_index=True)
 
 with sample_tab:
     if not runs:
