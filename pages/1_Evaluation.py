@@ -1,16 +1,22 @@
 """ASR evaluation: choose data and models, see the plan, run in the background, watch it."""
 
 import core  # noqa: F401  (thread caps first)
-from core.asr.memory import need_gb
 from core.asr.registry import AsrRegistryError
-from core.compare import display_rows, summary_row
+from core.compare import display_rows, summary_row, with_figures
 from core.datasets import DatasetError, dataset_label, load_dataset_spec
-from core.demo_data import DemoDataError, default_manifest, make_demo_dataset
+from core.demo_data import DEMOS, DemoDataError, demo_ready, ensure_demo, find_demo
 from core.durations import DurationReport, fill_durations
 from core.evaluation import runner
 from core.evaluation.config import RunConfig
-from core.evaluation.planner import format_duration
-from core.evaluation.run_dir import RunDir, run_dirs
+from core.evaluation.measurements import last_change
+from core.evaluation.planner import (
+    ModelNeed,
+    format_duration,
+    format_gb,
+    model_needs,
+    plan_budget,
+)
+from core.evaluation.run_dir import PLAN_FILE, RunDir, run_dirs
 from core.evaluation.shards import run_devices
 from core.evaluation.summary import (
     invariance_label,
@@ -28,29 +34,37 @@ import streamlit as st
 
 from ui.common import asr_registry, gpu_toggle, results_dir, thread_info
 
-st.set_page_config(page_title="ERT — ASR evaluation", page_icon="📊", layout="wide")
+st.set_page_config(page_title="ERT — ASR evaluation", page_icon=":material/analytics:",
+                   layout="wide")
 device = gpu_toggle()
 thread_info()
 registry = asr_registry()
 out_dir = Path(results_dir())
-DEMO = default_manifest()
 
-st.title("📊 ASR evaluation")
+st.title("ASR evaluation")
 
 # ---------------------------------------------------------------- data and models
+def demo_picks_its_model() -> None:
+    """A demo set starts with the model that suits its clips (tiny.en for English)."""
+    demo = find_demo(st.session_state.dataset_kind)
+    if demo is not None:
+        st.session_state.eval_models = [demo.model]
+
+
 left, right = st.columns(2)
 with left:
     st.subheader("Dataset")
-    kind = st.radio("Source", ["Demo (espeak-ng)", "Manifest file", "Folder", "Hugging Face"],
-                    horizontal=True, key="dataset_kind")
-    if kind == "Demo (espeak-ng)":
-        spec = str(DEMO)
-        st.caption(f"**{dataset_label(spec)}**: 40 English and 40 French sentences spoken by "
-                   "espeak-ng.")
-        if not DEMO.exists():  # made on first use (80 clips take a few seconds), like the CLI
+    kind = st.radio("Source", [d.label for d in DEMOS] + ["Manifest file", "Folder",
+                                                          "Hugging Face"],
+                    horizontal=True, key="dataset_kind", on_change=demo_picks_its_model)
+    demo = find_demo(kind)
+    if demo is not None:
+        spec = str(demo.manifest())
+        st.caption(f"**{dataset_label(spec)}**: {demo.note}")
+        if not demo_ready(demo):  # made on first use (a few seconds), like the CLI
             try:
                 with st.spinner("Generating the demo dataset with espeak-ng (once)…"):
-                    make_demo_dataset(DEMO.parent)
+                    ensure_demo(demo)
             except (DemoDataError, OSError) as exc:
                 st.error(f"The demo dataset cannot be generated: {exc}")
                 spec = ""
@@ -61,19 +75,50 @@ with left:
     else:
         spec = st.text_input("Dataset", value="hf:facebook/multilingual_librispeech:french:test",
                              help="hf:NAME[:CONFIG[:SPLIT]] — needs the hub or its cache")
-    if spec and kind != "Demo (espeak-ng)":
+    if spec and demo is None:
         st.caption(f"**{dataset_label(spec)}**")
     samples = st.number_input("Samples (reproducible subset; 0 = all)", 0, 100000, 10)
+
+
+@st.cache_data(show_spinner="Reading the dataset…", ttl=60)
+def dataset_facts(spec: str, samples: int
+                  ) -> tuple[int, float, dict[str | None, int], float | None, DurationReport]:
+    items = load_dataset_spec(spec, samples or None)
+    durations = fill_durations(items)  # a manifest without durations: read from the audio
+    return (len(items), runner.total_seconds(items), runner.language_counts(items),
+            runner.longest_clip(items), durations)
+
+
+@st.cache_data(show_spinner=False, max_entries=32, ttl=60)
+def picker_needs(device: str, clip_seconds: float | None, budget_gb: float,
+                 measured: float) -> dict[str, ModelNeed]:
+    """Every model's figure as the plan would give it (``measured``: when this machine's
+    measurements last changed, so a new one shows at once; a download within a minute)."""
+    return model_needs(list(registry.models.values()), device, clip_seconds=clip_seconds,
+                       budget_gb=budget_gb)
+
+
+facts, facts_error = None, None
+if spec and (demo is None or demo_ready(demo)):
+    try:
+        facts = dataset_facts(spec, int(samples))
+    except (DatasetError, ValueError, OSError) as exc:  # said in the plan's place below
+        facts_error = exc
 with right:
     st.subheader("Models")
     batches = st.multiselect("Named batches", list(registry.batches), key="eval_batches",
                              help="Groups from configs/asr_models.toml")
+    # The plan's own figure for each model (this dataset's clips, this machine's measurements,
+    # the budget), and whether it is on this machine: the same text as in the plan below.
+    needs = picker_needs(device, facts[3] if facts else None,
+                         round(plan_budget(device, st.session_state.get("eval_budget")), 1),
+                         last_change())
     models = st.multiselect(
         "Models", list(registry.models), key="eval_models",
         default=["faster-whisper:tiny.en"] if not batches else [],
-        format_func=lambda k: f"{k} · {need_gb(registry.get(k), device):.1f} GB")
+        format_func=lambda k: needs[k].option())
     budget = st.number_input("Memory budget (GB, 0 = 80 % of what is free)", 0.0, 2048.0, 0.0,
-                             step=0.5)
+                             step=0.5, key="eval_budget")
     check_invariance = st.checkbox(
         "Check batch invariance", key="eval_invariance",
         help="Re-decode up to 32 batched clips per model at batch size 1 and report how many "
@@ -90,15 +135,6 @@ with right:
              "started here; or HOST:PORT") if run_on == "Ray cluster" else None
 
 
-@st.cache_data(show_spinner="Reading the dataset…", ttl=60)
-def dataset_facts(spec: str, samples: int
-                  ) -> tuple[int, float, dict[str | None, int], float | None, DurationReport]:
-    items = load_dataset_spec(spec, samples or None)
-    durations = fill_durations(items)  # a manifest without durations: read from the audio
-    return (len(items), runner.total_seconds(items), runner.language_counts(items),
-            runner.longest_clip(items), durations)
-
-
 def make_config() -> RunConfig:
     run_device, devices = run_devices(None, device, cluster_address)
     return RunConfig(dataset=spec, models=list(models), batches=list(batches),
@@ -111,16 +147,18 @@ def make_config() -> RunConfig:
 # ---------------------------------------------------------------- plan
 st.subheader("Plan")
 plan = None
-ready = bool(spec) and (models or batches) and (kind != "Demo (espeak-ng)" or DEMO.exists())
+ready = bool(spec) and (models or batches) and (demo is None or demo_ready(demo))
 if not ready:
     st.info("Choose a dataset and at least one model or batch to see the plan.")
 else:
     try:
-        count, audio_seconds, languages, longest, durations = dataset_facts(spec, int(samples))
+        if facts_error is not None:
+            raise facts_error
+        count, audio_seconds, languages, longest, durations = facts
         plan = runner.plan_run(make_config(), registry, audio_seconds, languages, longest,
                                durations=durations)
     except (DatasetError, ModelUnavailableError, AsrRegistryError, runner.RunError,
-            ValueError) as exc:
+            ValueError, OSError) as exc:
         st.error(str(exc))
 if plan is not None:
     cols = st.columns(4)
@@ -133,7 +171,9 @@ if plan is not None:
     if plan.durations:
         cols[3].caption(f"clip durations {plan.durations}")
     st.dataframe(pd.DataFrame([{
-        "batch": b.name, "models": ", ".join(b.models), "needs (GB)": round(b.need_gb, 2),
+        "batch": b.name,
+        "models": "; ".join(n.option() for n in b.needs) or ", ".join(b.models),
+        "needs": format_gb(b.need_gb),
         "of budget": f"{100 * b.need_gb / plan.budget_gb:.0f} %",
         "time": format_duration(b.estimated_seconds), "why": b.reason} for b in plan.batches]),
         hide_index=True, width="stretch")
@@ -143,9 +183,12 @@ if plan is not None:
         st.warning(warning)
 
 active = runner.active_run(out_dir) if out_dir.exists() else None
-if st.button("▶ Start evaluation", type="primary", disabled=plan is None or not plan.batches):
+if st.button("Start evaluation", icon=":material/play_arrow:", type="primary",
+             disabled=plan is None or not plan.batches):
     try:
-        st.session_state.eval_run = str(runner.launch(make_config(), registry))
+        # The run selector follows the run just started (its widget state would otherwise
+        # keep showing the one it showed before).
+        st.session_state.eval_run_choice = runner.launch(make_config(), registry).name
         st.rerun()
     except runner.RunError as exc:
         st.error(str(exc))
@@ -156,22 +199,33 @@ runs = [run.path for run in run_dirs(out_dir)]
 if not runs:
     st.caption("No run yet.")
     st.stop()
-default = active or Path(st.session_state.get("eval_run", runs[0]))
 names = [p.name for p in runs]
+if st.session_state.get("eval_run_choice") not in names:  # first visit: the run going, if any
+    st.session_state.eval_run_choice = (active or runs[0]).name
+
+
+@st.cache_data(max_entries=1000, show_spinner=False)
+def cached_title(folder: str, written: float) -> str:
+    """Read once per run folder and plan (``written``: the plan's mtime)."""
+    run = RunDir(Path(folder))
+    try:
+        manifest, models = run.read_manifest(), run.read_plan().models
+    except (OSError, ValueError, KeyError):
+        return run.name
+    return (f"{run.name} · {dataset_label(manifest.get('dataset'))} · "
+            f"{plural(len(models), 'model')}")
 
 
 def run_title(name: str) -> str:
     """The run id with what it evaluated: ``… · demo-data · 2 models``."""
     try:
-        manifest = RunDir(out_dir / name).read_manifest()
-        models = RunDir(out_dir / name).read_plan().models
-    except (OSError, ValueError, KeyError):
+        written = (out_dir / name / PLAN_FILE).stat().st_mtime
+    except OSError:
         return name
-    return f"{name} · {dataset_label(manifest.get('dataset'))} · {plural(len(models), 'model')}"
+    return cached_title(str(out_dir / name), written)
 
 
-chosen = st.selectbox("Run", names, index=names.index(default.name) if default.name in names
-                      else 0, key="eval_run_choice", format_func=run_title)
+chosen = st.selectbox("Run", names, key="eval_run_choice", format_func=run_title)
 run_dir = out_dir / chosen
 
 
@@ -196,16 +250,8 @@ def live_progress() -> None:
                 text=f"{label} · {plural(per_model, 'sample')} × "
                      f"{plural(len(info['models']), 'model')} · {info['done']} of "
                      f"{info['total']} done")
-    rows = []
-    for model, m in info["models"].items():
-        current = running and status.get("model") == model
-        rows.append({"model": model, "batch": m["batch"],
-                     "progress": m["done"] / max(m["total"], 1),
-                     "samples": f"{m['done']} of {m['total']}", "failed": m["failures"],
-                     "status": m["status"] or ("running" if current else "waiting"),
-                     "batch size": status.get("batch_size") if current else None,
-                     "samples/s": status.get("samples_per_s") if current else None})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="—",
+    st.dataframe(pd.DataFrame(runner.progress_rows(info)), hide_index=True, width="stretch",
+                 placeholder="—",
                  column_config={
                      "progress": st.column_config.ProgressColumn("progress", min_value=0,
                                                                  max_value=1),
@@ -217,22 +263,25 @@ def live_progress() -> None:
                      width="stretch", placeholder="—")
     cols = st.columns(3)
     if running:
-        if cols[0].button("⏹ Cancel", disabled=info["cancel_requested"]):
+        if cols[0].button("Cancel", icon=":material/stop:",
+                          disabled=info["cancel_requested"]):
             RunDir(run_dir).request_cancel()
             st.toast("Cancelling after the current step…")
-    elif info["done"] < info["total"] and cols[0].button("⏯ Resume"):
+    elif info["done"] < info["total"] and cols[0].button("Resume", icon=":material/resume:"):
         runner.spawn(run_dir)
         st.rerun()
     if not running:
         summaries = RunDir(run_dir).read_summaries()
         if summaries:
             # RTFx as words: "— (all cached)", "12.3 on 10 of 24 clips".
-            results = [{**summary_row(v), "rtfx": speed_label(v)} for v in summaries.values()]
+            # A failure's reason right after its status, where it is seen.
+            results = [{**summary_row(v), "rtfx": speed_label(v),
+                        "error": runner.failure_reason(v.error)} for v in summaries.values()]
             number = st.column_config.NumberColumn
-            st.dataframe(pd.DataFrame(display_rows(results, [
-                "model", "status", "wer", "wer_ci", "cer", "bleu", "chrf", "rtfx",
+            st.dataframe(pd.DataFrame(display_rows(results, with_figures([
+                "model", "status", "error", "wer", "wer_ci", "cer", "bleu", "chrf", "rtfx",
                 "success_rate", "timed", "cached", "failures", "skipped", "batch_size",
-                "peak_rss_gb", "error"])), hide_index=True, width="stretch", placeholder="—",
+                "peak_rss_gb"]))), hide_index=True, width="stretch", placeholder="—",
                 column_config={"WER %": number(format="%.1f"), "CER %": number(format="%.1f"),
                                "BLEU": number(format="%.1f"), "chrF": number(format="%.1f"),
                                "success %": number(format="%.0f"),
@@ -242,9 +291,8 @@ def live_progress() -> None:
                        "clips the model transcribed in this run (not those from the cache).")
             st.markdown("**Plan against run** — memory above the worker's own while each "
                         "model ran, and time with its load")
-            st.dataframe(pd.DataFrame([{"model": k, "plan vs run": plan_against_run(v)}
-                                       for k, v in summaries.items()]),
-                         hide_index=True, width="stretch")
+            st.table(pd.DataFrame([{"model": k, "plan vs run": plan_against_run(v)}  # wraps
+                                   for k, v in summaries.items()]), hide_index=True)
             checks = {k: invariance_label(v) for k, v in summaries.items()
                       if invariance_label(v)}
             if checks:

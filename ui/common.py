@@ -9,6 +9,10 @@ from core.llm.loader import LoadedLLM, gpu_unavailable_reason, load_llm
 from core.llm.registry import LLMRegistry, load_registry
 from core.rag.store import Collection
 
+import contextlib
+import importlib
+import threading
+import time
 from typing import Any
 
 import streamlit as st
@@ -44,8 +48,33 @@ def gpu_reason() -> str | None:
     return gpu_unavailable_reason()
 
 
+# What the Evaluation, Monitor and Compare pages import beyond the chat page (pandas for
+# their tables, ERT's evaluation code): ~1 s of CPU that a page's first open paid (issue 27,
+# `python -m bench page_open`). Imported once per server, in the background, a few seconds
+# after the first page of any kind has been served.
+WARM_MODULES = ("pandas", "pyarrow", "core.asr.registry", "core.evaluation.runner",
+                "core.compare", "core.demo_data", "core.monitor")
+WARM_DELAY_S = 3.0
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """Start importing :data:`WARM_MODULES` on a daemon thread (once per server)."""
+    def work() -> None:
+        time.sleep(WARM_DELAY_S)  # the page that started it renders first
+        for name in WARM_MODULES:
+            with contextlib.suppress(Exception):  # a page importing it says what is wrong
+                importlib.import_module(name)
+
+    thread = threading.Thread(target=work, name="ert-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def gpu_toggle() -> str:
-    """The sidebar's GPU-mode toggle, remembered across pages; returns the device."""
+    """The sidebar's GPU-mode toggle, remembered across pages; returns the device. (Every
+    page calls it: it also starts :func:`warm_up`.)"""
+    warm_up()
     reason = gpu_reason()
     if reason:
         st.session_state[GPU_STATE_KEY] = False

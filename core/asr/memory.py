@@ -31,6 +31,7 @@ The figures exclude the interpreter and libraries themselves (torch alone is
 
 from __future__ import annotations
 
+from core import hub
 from core.asr.dtype import AUTO, load_dtype
 from core.asr.dtype import device_kind as device_kind  # re-exported: the planner's import
 from core.asr.factory import backend_class
@@ -169,13 +170,8 @@ def _config_folder(spec: AsrModelSpec) -> Path | None:
     local = Path(spec.source).expanduser()
     if local.is_dir():
         return local if (local / "config.json").is_file() else None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(spec.source, "config.json", revision=spec.revision)
-    except Exception:  # an odd id is simply "not cached"
-        return None
-    return Path(cached).parent if isinstance(cached, str) else None
+    cached = hub.cached_file(spec.source, "config.json", spec.revision)
+    return cached.parent if cached is not None else None
 
 
 @functools.lru_cache(maxsize=64)

@@ -56,11 +56,24 @@ def identity(spec: AsrModelSpec, device: str, dtype: str | None) -> str:
                       sort_keys=True)
 
 
+def default_path() -> Path:
+    return paths.cache_dir("measurements") / "measurements.sqlite"
+
+
+def last_change(path: Path | None = None) -> float:
+    """When the store last changed (the latest mtime of its files, 0 when it has none): a
+    key for caches of what it says, such as a model picker's figures."""
+    path = path or default_path()
+    times = [p.stat().st_mtime for p in (path, path.with_name(path.name + "-wal"))
+             if p.exists()]
+    return max(times, default=0.0)
+
+
 class MeasurementStore:
     """Append and look up measurements; safe across threads and processes."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or paths.cache_dir("measurements") / "measurements.sqlite"
+        self.path = path or default_path()
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")

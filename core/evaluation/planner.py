@@ -10,14 +10,15 @@ batch-evaluation guide (by free RAM) caps how many models share a batch.
 
 from __future__ import annotations
 
-from core.asr import memory
+from core import hub
+from core.asr import availability, memory
 from core.asr.dtype import bf16_fallback
 from core.asr.factory import backend_class
 from core.asr.memory import device_kind
 from core.asr.spec import AsrModelSpec
 from core.evaluation.measurements import MeasurementStore
 from core.evaluation.summary import plural
-from core.system import MachineInfo
+from core.system import MachineInfo, read_machine
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -58,6 +59,19 @@ class ModelNeed:
     dtype: str
     seconds: float = 0.0
     seconds_source: str = "estimated"
+    # What keeps it from loading without the hub ("needs a download: 0.15 GB"), None when it
+    # is on this machine (core.asr.availability; None too in plans from before issue 27).
+    missing: str | None = None
+
+    def label(self) -> str:
+        """The figure every picker, plan and reason shows: "0.36 GB (estimated)", with
+        "· needs a download: 0.15 GB" when the model is not on this machine."""
+        return (f"{format_gb(self.need_gb)} ({self.source})"
+                + (f" · {self.missing}" if self.missing else ""))
+
+    def option(self) -> str:
+        """The model as a picker and the plan's table name it, with :meth:`label`."""
+        return f"{self.model} · {self.label()}"
 
 
 @dataclass
@@ -125,14 +139,15 @@ class Plan:
                  + (f" · budget from {self.budget_from}" if self.budget_from else "")]
         for batch in self.batches:
             lines.append(f"  {batch.name}: {', '.join(batch.models)} — needs "
-                         f"{batch.need_gb:.1f} GB, ~{format_duration(batch.estimated_seconds)}"
-                         f" ({batch.reason})")
+                         f"{format_gb(batch.need_gb)}, "
+                         f"~{format_duration(batch.estimated_seconds)} ({batch.reason})")
             for need in batch.needs:
-                kept = (f", keeps {need.retained_gb:.2f} GB after" if need.retained_gb <
+                kept = (f", keeps {format_gb(need.retained_gb)} after" if need.retained_gb <
                         need.need_gb else "")
-                lines.append(f"      {need.model}: {need.need_gb:.2f} GB ({need.source}, "
+                lines.append(f"      {need.model}: {format_gb(need.need_gb)} ({need.source}, "
                              f"{need.dtype}{kept}), ~{format_duration(need.seconds)} "
-                             f"({need.seconds_source})")
+                             f"({need.seconds_source})"
+                             + (f" · {need.missing}" if need.missing else ""))
         for refusal in self.refused:
             lines.append(f"  refused {refusal.model}: {refusal.reason}")
         for warning in self.warnings:
@@ -140,6 +155,11 @@ class Plan:
         lines.append(f"estimated time: {format_duration(self.estimated_seconds)}"
                      + (f" (clip durations {self.durations})" if self.durations else ""))
         return "\n".join(lines)
+
+
+def format_gb(value: float) -> str:
+    """A model's or a batch's memory figure, the same way everywhere: "0.36 GB"."""
+    return f"{value:.2f} GB"
 
 
 def format_duration(seconds: float) -> str:
@@ -155,6 +175,15 @@ def available_memory_gb(machine: MachineInfo, device: str) -> float:
     if device == "cuda" and machine.gpus:
         return max(g.memory_free_gb for g in machine.gpus)
     return machine.ram_available_gb
+
+
+def plan_budget(device: str, budget_gb: float | None = None,
+                machine: MachineInfo | None = None) -> float:
+    """The budget a plan uses: ``budget_gb`` when given (0 or None: not given), else
+    :data:`BUDGET_SHARE` of what is free on ``device`` now."""
+    if budget_gb:
+        return budget_gb
+    return available_memory_gb(machine or read_machine(), device) * BUDGET_SHARE
 
 
 def estimate_model_seconds(spec: AsrModelSpec, device: str, audio_seconds: float,
@@ -189,9 +218,29 @@ def model_need(spec: AsrModelSpec, device: str, dtype: str = "auto",
         smaller = _model_need(spec, device, "bfloat16", measured, clip_seconds)
         if smaller.need_gb <= budget_gb:
             smaller.source += (f"; bfloat16 because its {need.dtype} need, "
-                               f"{need.need_gb:.1f} GB, is over the budget")
-            return smaller
+                               f"{format_gb(need.need_gb)}, is over the budget")
+            need = smaller
+    need.missing = availability.missing(spec, device)
     return need
+
+
+def model_needs(specs: list[AsrModelSpec], device: str, dtype: str = "auto",
+                clip_seconds: float | None = None, budget_gb: float | None = None
+                ) -> dict[str, ModelNeed]:
+    """Each model's :func:`model_need` as a plan with these inputs would figure it, with
+    this machine's measurements: what a model picker shows beside each model."""
+    store = MeasurementStore()
+    try:
+        return {spec.key: model_need(spec, device, dtype, store, clip_seconds, budget_gb)
+                for spec in specs}
+    finally:
+        store.close()
+
+
+def model_option(spec: AsrModelSpec, device: str) -> str:
+    """A picker's option for one model with no dataset at hand (clip lengths unknown):
+    "whisper:tiny · 0.50 GB (estimated) · needs a download: 0.15 GB"."""
+    return model_needs([spec], device)[spec.key].option()
 
 
 def _model_need(spec: AsrModelSpec, device: str, dtype: str,
@@ -261,7 +310,7 @@ def make_plan(
                 spec, device, audio_seconds, _requested(need, dtype), measured)
             if need.need_gb > budget:
                 plan.refused.append(Refusal(
-                    spec.key, f"needs {need.need_gb:.1f} GB on {device} ({need.source}, "
+                    spec.key, f"needs {format_gb(need.need_gb)} on {device} ({need.source}, "
                               f"{need.dtype}), more than the {budget:.1f} GB budget"))
             else:
                 fitting.append(need)
@@ -278,7 +327,23 @@ def make_plan(
                 needs=chosen))
     everyone = [s for members in groups.values() for s in members]
     plan.warnings = language_warnings(everyone, languages or {}, all_languages)
+    plan.warnings += download_warnings([n for b in plan.batches for n in b.needs])
     return plan
+
+
+def download_warnings(needs: list[ModelNeed]) -> list[str]:
+    """One line for the models that are not on this machine: they load only if the hub
+    answers (asked for a few seconds when they start), never with HF_HUB_OFFLINE=1."""
+    absent = [n for n in needs if n.missing]
+    if not absent:
+        return []
+    which = ", ".join(f"{n.model} ({n.missing})" for n in absent)
+    they = "it" if len(absent) == 1 else "they"
+    fate = (f"{they} will fail: HF_HUB_OFFLINE=1" if hub.offline() else
+            f"{they} load{'s' if they == 'it' else ''} only if the hub answers, and fail"
+            f"{'s' if they == 'it' else ''} within seconds if it does not")
+    return [f"{plural(len(absent), 'model is', 'models are')} not on this machine: {which}; "
+            f"{fate}"]
 
 
 def _requested(need: ModelNeed, dtype: str) -> str:
@@ -322,12 +387,12 @@ def _pack(items: list[ModelNeed], budget: float,
     for bin_ in bins:
         total = batch_need(bin_)
         if len(bin_) == 1 and bin_[0].need_gb > budget * HEAVY_SHARE:
-            reason = (f"heavy: {bin_[0].need_gb:.1f} GB is over a third of the {budget:.1f} GB "
-                      "budget, so it runs alone")
+            reason = (f"heavy: {format_gb(bin_[0].need_gb)} is over a third of the "
+                      f"{budget:.1f} GB budget, so it runs alone")
         elif any(n.retained_gb < n.need_gb for n in bin_[:-1]):
-            reason = (f"{total:.1f} GB of {budget:.1f} GB counting what each model measurably "
-                      "leaves behind once freed")
+            reason = (f"{format_gb(total)} of {budget:.1f} GB counting what each model "
+                      "measurably leaves behind once freed")
         else:
-            reason = f"{total:.1f} GB of {budget:.1f} GB even if nothing were freed"
+            reason = f"{format_gb(total)} of {budget:.1f} GB even if nothing were freed"
         out.append((bin_, reason))
     return out

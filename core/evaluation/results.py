@@ -19,6 +19,8 @@ from core.evaluation.planner import ModelNeed, Plan
 from core.evaluation.records import RunRecords, read_jsonl_from
 from core.evaluation.run_dir import (
     CHART,
+    CONDITIONS_CHART,
+    CONDITIONS_CSV,
     CONSOLIDATED,
     DETAILED,
     MEMORY,
@@ -337,4 +339,23 @@ def write_results(run: RunDir, plan: Plan, manifest: dict[str, Any],
     chart = write_chart(run.result_file(CHART, when, ".png"), run.name, summaries)
     if chart is not None:
         out["chart"] = chart
+    out.update(write_condition_files(run, when, report.get("conditions")))
+    return out
+
+
+def write_condition_files(run: RunDir, when: str, conditions: dict[str, Any] | None
+                          ) -> dict[str, Path]:
+    """A run with robustness conditions: ``conditions.csv`` (a row per model and condition)
+    and the WER-against-severity chart; nothing for a run without."""
+    if not conditions:
+        return {}
+    from core.evaluation.condition_chart import write_condition_chart
+    from core.robustness import csv_rows
+
+    out = {"conditions_csv": run.path / CONDITIONS_CSV}
+    write_atomic(out["conditions_csv"], to_csv(csv_rows(conditions)))
+    chart = write_condition_chart(run.result_file(CONDITIONS_CHART, when, ".png"), run.name,
+                                  conditions)
+    if chart is not None:
+        out["conditions_chart"] = chart
     return out

@@ -43,6 +43,9 @@ CONSOLIDATED, DETAILED, MEMORY, CHART = ("consolidated_results", "consolidated_d
                                          "memory_stats", "comparison")
 # Their spreadsheet copies (one row per model / per sample), replaced with each scoring.
 RESULTS_CSV, SAMPLES_CSV = "results.csv", "samples.csv"
+# A run with robustness conditions (core.conditions): WER against severity per condition,
+# and a row per model and condition for a spreadsheet.
+CONDITIONS_CHART, CONDITIONS_CSV = "conditions", "conditions.csv"
 
 
 def stamp() -> str:

@@ -16,7 +16,7 @@ from core.asr.spec import AsrModelSpec
 from core.bytecode import child_environment
 from core.datasets import Sample, load_dataset_spec
 from core.durations import DurationReport, fill_durations
-from core.evaluation import cluster, replicas
+from core.evaluation import cluster, replicas, speed
 from core.evaluation.config import RunConfig
 from core.evaluation.measurements import MeasurementStore
 from core.evaluation.planner import BUDGET_SHARE, Plan, PlannedBatch, make_plan, planned_dtype
@@ -151,8 +151,9 @@ def plan_samples(config: RunConfig, registry: AsrRegistry | None, samples: list[
     """The plan of ``config`` over ``samples``, whose missing durations are first read
     from their audio headers: a manifest without them would otherwise plan ~0 s."""
     durations = fill_durations(samples)
-    return plan_run(config, registry, total_seconds(samples),
-                    language_counts(samples, config.decode.language), longest_clip(samples),
+    items = config.work_items(samples)  # with conditions: models × conditions × audio
+    return plan_run(config, registry, total_seconds(items),
+                    language_counts(items, config.decode.language), longest_clip(items),
                     ask_cluster=ask_cluster, durations=durations)
 
 
@@ -174,7 +175,13 @@ def prepare(config: RunConfig, registry: AsrRegistry | None = None,
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)
     if not samples:
         raise RunError(f"the dataset {config.dataset} has no samples")
+    try:
+        config.resolve_conditions()
+        config.work_items(samples)  # e.g. babble with too few clips
+    except ValueError as exc:  # a condition that cannot run: said before anything is written
+        raise RunError(str(exc)) from exc
     plan = plan_samples(config, registry, samples, ask_cluster)
+    items = config.work_items(samples)  # with the durations the plan read
     if not plan.batches:
         reasons = "; ".join(f"{r.model}: {r.reason}" for r in plan.refused)
         raise RunError(f"nothing fits the memory budget ({reasons})")
@@ -184,8 +191,8 @@ def prepare(config: RunConfig, registry: AsrRegistry | None = None,
     run.write_config(config)
     run.write_plan(plan)
     run.write_manifest({
-        "run_id": config.run_id, "dataset": config.dataset, "samples": len(samples),
-        "sample_ids": [s.id for s in samples], "audio_seconds": total_seconds(samples),
+        "run_id": config.run_id, "dataset": config.dataset, "samples": len(items),
+        "sample_ids": [s.id for s in items], "audio_seconds": total_seconds(items),
         "machine": read_machine().to_dict(), "versions": versions(),
         "config": config.to_dict(), "plan": plan.to_dict(), "created": time.time()})
     return run.path
@@ -535,7 +542,9 @@ def _run_workers(run: RunDir, batch: str, parts: list[Shard | None],
 
 
 def progress_of(run_dir: Path) -> dict[str, Any]:
-    """Overall progress for the UI: samples done per model against the plan."""
+    """Overall progress for the UI: samples done per model against the plan, each model's
+    outcome (its failure reason) and the batch size and samples/s its recorded samples
+    settled at (:func:`core.evaluation.speed.final_batch_size`, ``samples_per_second``)."""
     run = RunDir(run_dir)
     try:
         plan, manifest = run.read_plan(), run.read_manifest()
@@ -550,14 +559,46 @@ def progress_of(run_dir: Path) -> dict[str, Any]:
             mine = [r for r in rows if r["model"] == model]
             state = statuses.get(model, {}).get("status")
             per_model[model] = {"done": manifest["samples"] if state == "failed" else len(mine),
-                                "total": manifest["samples"],
+                                "total": manifest["samples"], "recorded": len(mine),
                                 "failures": sum(r["error"] is not None for r in mine),
                                 "status": state,
-                                "batch": batch.name}
+                                "error": statuses.get(model, {}).get("error"),
+                                "batch": batch.name,
+                                "batch_size": speed.final_batch_size(mine),
+                                "samples_per_s": speed.samples_per_second(mine)}
     total = sum(m["total"] for m in per_model.values())
     done = sum(min(m["done"], m["total"]) for m in per_model.values())
     return {"models": per_model, "done": done, "total": total, "status": run.read_status(),
             "running": run.is_running(), "cancel_requested": run.cancel_requested()}
+
+
+def failure_reason(error: str | None) -> str | None:
+    """A recorded error as the user reads it: a :class:`ModelUnavailableError`'s message is
+    written for them, so its class name is dropped."""
+    prefix = "ModelUnavailableError: "
+    return error[len(prefix):] if error and error.startswith(prefix) else error
+
+
+def progress_rows(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Evaluation page's progress table, a row per model: what became of it first (a
+    failed model's reason in its status), then how far it got; batch size and samples/s
+    live for the model running, and as they settled for the others."""
+    status = info["status"]
+    rows = []
+    for model, m in info["models"].items():
+        current = info["running"] and status.get("model") == model
+        state = m["status"] or ("running" if current else "waiting")
+        if state == "failed" and m.get("error"):
+            state = f"failed: {failure_reason(m['error'])}"
+        live = current and status.get("batch_size") is not None
+        rows.append({"model": model, "status": state,
+                     "progress": m["done"] / max(m["total"], 1),
+                     "samples": f"{m.get('recorded', m['done'])} of {m['total']}",
+                     "failed": m["failures"], "batch": m["batch"],
+                     "batch size": status.get("batch_size") if live else m.get("batch_size"),
+                     "samples/s": status.get("samples_per_s") if live
+                     else m.get("samples_per_s")})
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

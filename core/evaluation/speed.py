@@ -31,6 +31,9 @@ DEFINITIONS = {
     "rtfx_when_cached": "for samples served from the cache: the model RTFx measured when "
                         "those transcripts were made (when the cache recorded it)",
     "timed": "samples the model transcribed in this run: the only ones speed is measured on",
+    "samples_per_s": "timed samples per second of their audio decoding and model compute "
+                     "(model load left out): what the progress table's samples/s settles at",
+    "batch_size": "the batch size that transcribed the most of the model's timed samples",
 }
 
 
@@ -80,3 +83,17 @@ def mean_latency(rows: Sequence[Row]) -> float | None:
 def rtfx_when_cached(rows: Sequence[Row]) -> float | None:
     known = [r for r in cached(rows) if r.get("cached_time") and r.get("duration")]
     return rtfx(_audio(known), sum(r["cached_time"] for r in known)) if known else None
+
+
+def samples_per_second(rows: Sequence[Row]) -> float | None:
+    """Timed samples per second of their audio decoding and model compute (DEFINITIONS)."""
+    chosen = timed(rows)
+    spent = sum((r.get("decode_seconds") or 0.0) + r["time"] for r in chosen)
+    return round(len(chosen) / spent, 3) if chosen and spent > 0 else None
+
+
+def final_batch_size(rows: Sequence[Row]) -> int | None:
+    """The batch size that transcribed the most of the model's timed samples (the largest
+    of equals)."""
+    sizes = [r["batch_size"] for r in timed(rows) if r.get("batch_size")]
+    return max(set(sizes), key=lambda size: (sizes.count(size), size)) if sizes else None

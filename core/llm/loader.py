@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from core.llm.onnx_engine import OnnxDecoder
     from core.llm.speed import FastDecoder
 
 CONVERTED_MARKER = "ert-converted.json"
@@ -33,9 +34,10 @@ PACKED_FILE = "ert-packed.safetensors"
 class LoadedLLM:
     """A model ready to generate. ``lock`` serializes generation on it.
 
-    ``fast`` is the packed CPU decoder (:mod:`core.llm.speed`) when the model
-    supports it; ``None`` means ``model.generate`` is used. ``model`` is ``None``
-    when only the packed decoder was loaded (``load_llm(..., need_model=False)``).
+    On the CPU, ``onnx`` is the onnxruntime-genai engine (:mod:`core.llm.onnx_engine`)
+    when its builder handles the model, else ``fast`` the packed torch decoder
+    (:mod:`core.llm.speed`) when that does; with neither, ``model.generate`` is used.
+    ``model`` is ``None`` when only an engine was loaded (``load_llm(..., need_model=False)``).
     """
 
     spec: LLMSpec
@@ -47,10 +49,13 @@ class LoadedLLM:
     weights_dir: str
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     fast: FastDecoder | None = field(default=None, repr=False)
+    onnx: OnnxDecoder | None = field(default=None, repr=False)
 
     @property
     def engine(self) -> str:
         """How tokens are produced, for display and run manifests."""
+        if self.onnx is not None:
+            return f"onnxruntime-genai ({self.onnx.precision} ONNX, {self.onnx.threads} thr)"
         return "ert-fast (int4/int8 packed, bf16 matmuls)" if self.fast else "transformers generate"
 
 
@@ -60,8 +65,27 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def _cpu_only_torch() -> bool:
+    """Whether the installed torch is a CPU build, from its ``torch/version.py`` (``cuda`` and
+    ``hip`` None) read without importing torch: every page asks (the sidebar's GPU toggle),
+    and importing torch took seconds of a page's first open (issue 27)."""
+    import importlib.util
+    import runpy
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or spec.origin is None:
+        return False  # let the import below say what is wrong
+    try:
+        version = runpy.run_path(str(Path(spec.origin).with_name("version.py")))
+    except (OSError, SyntaxError):
+        return False
+    return version.get("cuda") is None and version.get("hip") is None
+
+
 def gpu_unavailable_reason() -> str | None:
     """Why GPU mode cannot be used here, or ``None`` when it can."""
+    if _cpu_only_torch():
+        return "this torch build has no CUDA support (CPU build)"
     import torch
 
     if not torch.backends.cuda.is_built():
@@ -118,6 +142,37 @@ def needs_conversion(spec: LLMSpec) -> bool:
         return False  # the load itself says why the model is unavailable
 
 
+def _onnx_source(spec: LLMSpec) -> Path | None:
+    """The local folder the ONNX engine is built from (ERT's converted weights or the
+    user's checkpoint folder), or ``None`` for a hub id or with ``ERT_LLM_FAST=0``."""
+    from core.llm import speed
+
+    try:
+        folder = converted_dir(spec) if spec.gguf_file else Path(_source_dir(spec))
+    except (bundled.BundledModelError, OSError):
+        return None
+    return folder if speed.fast_enabled() and folder.is_dir() else None
+
+
+def first_use_note(spec: LLMSpec, device: str = "cpu") -> str | None:
+    """The one-time steps the next load of ``spec`` runs, for a progress message
+    (``None`` when the caches are warm): the GGUF conversion, the ONNX engine's build."""
+    from core.llm import onnx_engine, speed
+
+    steps = []
+    converting = needs_conversion(spec)
+    if converting:
+        steps.append("converting it to safetensors (about 30 s on two cores)")
+    if device == "cpu" and onnx_engine.installed() and speed.fast_enabled():
+        folder = _onnx_source(spec)
+        if converting or (folder is not None and onnx_engine.needs_build(folder)):
+            steps.append(f"building its {onnx_engine.PRECISION} ONNX engine "
+                         "(about 20 s on two cores)")
+    if not steps:
+        return None
+    return f"First use of {spec.display}: " + ", then ".join(steps) + " — once."
+
+
 def quiet_progress_bars() -> None:
     """No transformers / hub progress bars in this process (``ert chat`` prints its answer
     on stdout; "Loading weights" bars beside it read as output)."""
@@ -141,13 +196,19 @@ def weights_dir(spec: LLMSpec) -> str:
 
 
 def _load_packed_only(spec: LLMSpec, where: str, started: float) -> LoadedLLM | None:
-    """The packed decoder and a plain tokenizer read from ERT's converted folder, without
-    importing transformers; ``None`` where a part is missing (then the full load runs,
-    and writes the packed weights for next time)."""
-    from core.llm import speed
+    """The ONNX engine (or else the packed decoder) and a plain tokenizer read from the
+    model's folder, without importing transformers; ``None`` where a part is missing (then
+    the full load runs, and writes the packed weights for next time)."""
+    from core.llm import onnx_engine, speed
     from core.llm.tokenizer import ChatTokenizer
 
     folder = Path(where)
+    source = _onnx_source(spec)
+    if source is not None and (tokenizer := ChatTokenizer.from_folder(folder)) is not None \
+            and (onnx := onnx_engine.load(source)) is not None:
+        return LoadedLLM(spec=spec, model=None, tokenizer=tokenizer, device="cpu",
+                         dtype=onnx.precision, load_seconds=time.perf_counter() - started,
+                         weights_dir=where, onnx=onnx)
     if not spec.gguf_file or not speed.fast_enabled() or not (folder / PACKED_FILE).exists():
         return None
     tokenizer = ChatTokenizer.from_folder(folder)
@@ -162,9 +223,10 @@ def _load_packed_only(spec: LLMSpec, where: str, started: float) -> LoadedLLM | 
 def load_llm(spec: LLMSpec, device: str = "cpu", need_model: bool = True) -> LoadedLLM:
     """Load a chat model on ``device`` ("cpu" or "cuda"); half precision on the GPU.
 
-    ``need_model=False`` (``ert chat``): on the CPU, when ERT's converted folder already
-    holds the packed weights, load only the packed decoder and the tokenizer files; no
-    transformers import, no fp32 model (a few seconds and ~540 MB less for the default).
+    On the CPU the ONNX engine is built on first use (:func:`first_use_note` says so).
+    ``need_model=False`` (``ert chat``, the page): load only the engine and the tokenizer
+    files where they can be read; no transformers import, no fp32 model (a few seconds
+    and ~540 MB less for the default).
     """
     threads.apply_torch()
     if device == "cuda" and (reason := gpu_unavailable_reason()):
@@ -197,12 +259,18 @@ def load_llm(spec: LLMSpec, device: str = "cpu", need_model: bool = True) -> Loa
     model.eval()
     if device == "cuda":
         model.to("cuda")
-    fast = None
-    if device == "cpu":  # packed weights are cached beside ERT's own converted weights only
-        packed_file = Path(where) / PACKED_FILE if spec.gguf_file else None
-        fast = speed.optimize_for_cpu(model, packed_file)
+    fast = onnx = None
+    if device == "cpu":
+        from core.llm import onnx_engine
+
+        source = _onnx_source(spec)
+        onnx = onnx_engine.load(source) if source is not None else None
+        if onnx is None:  # packed weights are cached beside ERT's own converted weights only
+            packed_file = Path(where) / PACKED_FILE if spec.gguf_file else None
+            fast = speed.optimize_for_cpu(model, packed_file)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedLLM(spec=spec, model=model, tokenizer=tokenizer, device=device,
                      dtype=str(dtype).replace("torch.", ""),
-                     load_seconds=time.perf_counter() - started, weights_dir=where, fast=fast)
+                     load_seconds=time.perf_counter() - started, weights_dir=where, fast=fast,
+                     onnx=onnx)

@@ -208,3 +208,31 @@ def test_planned_time_of_a_manifest_without_durations_is_close_to_the_run(
     # durations the plan would be the load time alone (~1 s of ~10 s).
     print(f"planned {first:.1f} s, then {planned:.1f} s; the second run took {wall:.1f} s")
     assert 0.5 * wall <= planned <= 1.5 * wall
+
+
+def test_a_models_memory_is_one_figure_in_the_picker_the_plan_and_its_reason(
+        tmp_path, monkeypatch):
+    """Issue 27: tiny.en showed 0.6 GB in the picker, 0.36 in the plan, 0.4 in its reason."""
+    from core.evaluation.measurements import MeasurementStore
+    from core.evaluation.planner import format_gb, model_needs
+
+    import dataclasses
+
+    monkeypatch.setenv("ERT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))  # nothing downloaded
+    registry = load_asr_registry()
+    tiny_en, tiny = registry.get("faster-whisper:tiny.en"), registry.get("whisper:tiny")
+    store = MeasurementStore()
+    store.add(tiny_en, dataclasses.replace(_measurement(peak=0.3612), dtype="int8"))
+    store.close()
+    picker = model_needs([tiny_en, tiny], "cpu", clip_seconds=4.0, budget_gb=10.0)
+    assert picker["faster-whisper:tiny.en"].option().startswith(
+        "faster-whisper:tiny.en · 0.36 GB (measured ")
+    assert picker["whisper:tiny"].missing.startswith("needs a download: ")
+    for spec in (tiny_en, tiny):
+        plan = make_plan([spec], read_machine(), budget_gb=10.0, clip_seconds=4.0,
+                         measured=MeasurementStore())
+        (need,) = plan.batches[0].needs
+        assert need.option() == picker[spec.key].option()
+        assert plan.batches[0].reason.startswith(f"{format_gb(need.need_gb)} of ")
+        assert f"{spec.key}: {format_gb(need.need_gb)} (" in plan.describe()

@@ -39,6 +39,21 @@ def test_uncached_hub_model_says_the_hub_is_unreachable():
         load_llm(spec)
 
 
+def test_a_cpu_build_of_torch_is_told_without_importing_torch():
+    """Every page's sidebar asks; importing torch for it cost seconds of a page's opening."""
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    if "+cpu" not in version("torch"):
+        pytest.skip("not a CPU build of torch")
+    code = ("import sys; from core.llm.loader import gpu_unavailable_reason as why; "
+            "print(why()); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["this torch build has no CUDA support (CPU build)", "False"]
+
+
 def test_gpu_mode_explains_why_it_is_unavailable_here():
     assert "CUDA" in (gpu_unavailable_reason() or "CUDA")
     with pytest.raises(ModelUnavailableError, match="GPU mode is not available"):
