@@ -133,10 +133,13 @@ class Backend(ABC):
     def require_available(self) -> None:
         """Fail at once, with the reason, for a model that is not on this machine and that
         the hub cannot send now, rather than through the hub client's retries (minutes).
-        The evaluation worker calls it before :meth:`preload`'s imports too."""
-        from core.asr.availability import require
+        (The evaluation worker checks before :meth:`preload`'s imports, with the download's
+        size: :func:`core.asr.availability.require`.)"""
+        if self.remote or self.spec.is_bundled:
+            return  # a bundled model's own check says which package is missing
+        from core import hub
 
-        require(self.spec, self.device)
+        hub.require_available(self.spec.source, self.spec.revision)
 
     def preload(self) -> None:
         """Import what :meth:`load` needs without loading anything: an evaluation worker
