@@ -303,6 +303,29 @@ def live_progress() -> None:
             chart = RunDir(run_dir).chart()
             if chart is not None:
                 st.image(str(chart))
+            where_it_fails(run_dir)
+
+
+def where_it_fails(run_dir: Path) -> None:
+    """WER by slice of the run (clip length, language, dataset, manifest columns), with
+    intervals: the Compare page's "Where models fail" tab has the rest (baseline verdicts,
+    error anatomy, hallucinations)."""
+    from core.compare import detailed_rows
+    from core.failure_views import run_report, slice_chart, slice_columns, slice_rows
+
+    rows = detailed_rows(run_dir)
+    if not rows:
+        return
+    st.markdown("**Where it fails** — WER by slice, with 95 % intervals")
+    column = st.selectbox("Slice by", slice_columns(rows), key="eval_slice")
+    sliced = slice_rows(run_report(run_dir, [column]), column)
+    if not sliced:
+        st.caption(f"Every sample of this run has the same {column}, or none.")
+        return
+    st.dataframe(pd.DataFrame(display_rows(sliced, ["slice", "model", "samples", "wer",
+                                                    "wer_ci", "cer"])),
+                 hide_index=True, width="stretch", placeholder="—")
+    st.altair_chart(slice_chart(sliced), width="stretch")
 
 
 live_progress()

@@ -132,3 +132,18 @@ def test_browser_compare_picks_a_slice_and_shows_its_table_and_chart(tmp_path):
         chart.get_by_text("quebec").first.wait_for(timeout=60_000)
         assert chart.get_by_text("paris").count() >= 1
         assert page.locator("[data-testid='stDataFrame']").count() >= 2
+
+
+def test_evaluation_page_slices_a_finished_run(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    accent_run(tmp_path)
+    monkeypatch.setenv("ERT_RUNS_DIR", str(tmp_path))
+    at = AppTest.from_file(str(REPO / "pages" / "1_Evaluation.py"), default_timeout=120)
+    at.run()
+    at.selectbox(key="eval_run_choice").set_value("20260102-000000-acct").run()
+    at.selectbox(key="eval_slice").set_value("accent").run()
+    assert not at.exception, at.exception
+    table = next(f.value for f in at.dataframe if "slice" in f.value.columns)
+    assert set(table["slice"]) == {"paris", "quebec"}
+    assert table[(table["model"] == MODELS[0]) & (table["slice"] == "quebec")]["WER %"].iloc[0] > 0
