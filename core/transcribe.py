@@ -41,8 +41,10 @@ class ClipResult:
 def transcribe_clip(audio: np.ndarray, models: list[str], device: str = "cpu",
                     reference: str | None = None, language: str | None = None,
                     registry: AsrRegistry | None = None,
-                    budget_gb: float | None = None) -> Iterator[ClipResult]:
-    """Yield one result per model as soon as it is done (errors are results too)."""
+                    budget_gb: float | None = None, no_speech_filter: bool = False
+                    ) -> Iterator[ClipResult]:
+    """Yield one result per model as soon as it is done (errors are results too);
+    ``no_speech_filter``: a clip without speech (VAD) is not decoded (faster-whisper)."""
     registry = registry or load_asr_registry()
     audio_seconds = audio.size / SAMPLE_RATE
     for key in models:
@@ -59,8 +61,8 @@ def transcribe_clip(audio: np.ndarray, models: list[str], device: str = "cpu",
             try:
                 backend.load()
                 result.load_seconds = backend.load_seconds
-                out = backend.transcribe([audio], DecodeOptions(language=language,
-                                                                batch_size=1))[0]
+                out = backend.transcribe([audio], DecodeOptions(
+                    language=language, batch_size=1, no_speech_filter=no_speech_filter))[0]
             finally:
                 backend.free()
             result.text, result.seconds, result.error = out.text, out.seconds, out.error

@@ -290,6 +290,11 @@ with upload_tab:
     reference = c1.text_input("Reference text (optional, for WER)", key="upload_reference")
     language = c2.text_input("Language (optional)", key="upload_language",
                              placeholder="fr") or None
+    no_speech = st.checkbox(
+        "No-speech filter", key="upload_no_speech",
+        help="faster-whisper: when the VAD finds no speech in the clip, it is not decoded "
+             "(Whisper writes words such as 'you' on silence). Off by default: it changes "
+             "what is measured.")
     if upload is not None:
         data = upload.getvalue()
         st.audio(data)
@@ -302,7 +307,8 @@ with upload_tab:
                 results = []
                 with st.status("Transcribing…", expanded=True) as status:
                     for i, result in enumerate(transcribe_clip(
-                            audio, chosen, device, reference, language, registry)):
+                            audio, chosen, device, reference, language, registry,
+                            no_speech_filter=no_speech)):
                         status.update(label=f"{result.model} done ({i + 1}/{len(chosen)})")
                         results.append(result)
                     status.update(label="Done", state="complete")

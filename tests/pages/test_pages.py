@@ -207,7 +207,7 @@ def test_upload_comparison_rejects_a_non_audio_file(runs_dir):
     assert at.error and "notes.wav" in at.error[0].value
 
 
-def _upload_silence(models: list[str]) -> AppTest:
+def _upload_silence(models: list[str], no_speech_filter: bool = False) -> AppTest:
     """The upload tab after transcribing one second of digital silence with ``models``."""
     buffer = io.BytesIO()
     soundfile.write(buffer, np.zeros(16000, dtype=np.float32), 16000, format="WAV")
@@ -215,6 +215,7 @@ def _upload_silence(models: list[str]) -> AppTest:
     at.file_uploader(key="cmp_upload").set_value(("silence.wav", buffer.getvalue(),
                                                   "audio/wav"))
     at.multiselect(key="upload_models").set_value(models)
+    at.checkbox(key="upload_no_speech").set_value(no_speech_filter)
     at.run()
     at.button[-1].click().run()
     assert not at.exception, at.exception
@@ -259,15 +260,21 @@ def _no_words(line: str) -> bool:
 @pytest.mark.parametrize("model", [
     "faster-whisper:tiny.en",
     pytest.param("faster-whisper:base", marks=pytest.mark.xfail(
-        strict=True, reason="faster-whisper:base hallucinates 'you' on digital silence "
-        "(core.transcribe/the faster-whisper backend has no no-speech filter for short "
-        "clips)")),
+        strict=True, reason="faster-whisper:base hallucinates 'you' on digital silence with "
+        "the no-speech filter off (the default: it changes what is measured)")),
 ])
 def test_silence_upload_shows_no_speech(runs_dir, model):
     results = _model_results(_upload_silence([model]))
     assert list(results) == [model]
     (line,) = results[model]["text"]
     assert _no_words(line), f"{model} transcribed silence as {line!r}"
+
+
+def test_the_no_speech_filter_keeps_base_silent_on_silence(runs_dir):
+    """The strict xfail above, with the opt-in filter on: base writes nothing."""
+    results = _model_results(_upload_silence(["faster-whisper:base"], no_speech_filter=True))
+    (line,) = results["faster-whisper:base"]["text"]
+    assert _no_words(line), f"base transcribed silence as {line!r} with the filter on"
 
 
 def _scored_run(root, run_id: str, models: dict[str, dict]) -> None:
