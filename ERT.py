@@ -18,7 +18,9 @@ from core.llm.generate import (
     GenerationStats,
     default_max_new_tokens,
 )
-from core.rag.documents import MAX_DOCUMENT_BYTES, DocumentError, read_document
+from core.llm.loader import first_use_note
+from core.rag.documents import MAX_DOCUMENT_BYTES
+from core.rag.ingest import ingest
 from core.rag.store import CollectionError, check_name, list_collections
 
 import threading
@@ -129,19 +131,19 @@ else:
     uploads = st.sidebar.file_uploader(
         "Add .txt, .md or .pdf", type=["txt", "md", "pdf"], accept_multiple_files=True,
         help=f"At most {MAX_DOCUMENT_BYTES // 2**20} MB per file.")
-    for upload in uploads or []:
-        token = (collection_name, upload.file_id)
-        if token in state.ingested:
-            continue
-        state.ingested.add(token)
-        try:
-            doc = read_document(upload.name, upload.getvalue())
-            with st.sidebar.status(f"Indexing {doc.name}…") as status:
-                added = collection.add_document(doc, shared_embeddings())
-                status.update(label=f"{doc.name}: {plural(added, 'chunk')} indexed",
-                              state="complete")
-        except DocumentError as exc:
-            st.sidebar.error(str(exc))
+    new = [u for u in uploads or [] if (collection_name, u.file_id) not in state.ingested]
+    if new:  # the next file is read while this one is embedded; a bar with chunks/s, time left
+        state.ingested.update((collection_name, u.file_id) for u in new)
+        bar = st.sidebar.progress(0.0, text=f"Indexing {plural(len(new), 'file')}…")
+        result = ingest(collection, [(u.name, u.getvalue, u.size) for u in new],
+                        shared_embeddings(),
+                        on_progress=lambda p: bar.progress(p.fraction, text=p.describe()))
+        bar.empty()
+        if result.added:
+            st.sidebar.success(f"{plural(result.chunks, 'chunk')} indexed from "
+                               f"{plural(len(result.added), 'file')} in {result.seconds:.0f} s")
+        for error in result.errors:
+            st.sidebar.error(error)
     docs = collection.documents()
     if docs:
         for name, count in docs.items():
@@ -234,7 +236,8 @@ if question:
         evidence = [e.as_dict() for e in turn.evidence]
         show_evidence(evidence, "Evidence read by the model")
         try:
-            with st.spinner("Loading the model (first use only)…"):
+            with st.spinner(first_use_note(registry.models[model_key], device)
+                            or "Loading the model…"):
                 llm = shared_llm(model_key, device)
         except ModelUnavailableError as exc:
             show_model_error(exc)

@@ -39,6 +39,11 @@ BY_NAME_ONLY = {
     "asr_gpu": "bench.asr_gpu",
     "worker_start": "bench.worker_start",
     "worker_imports": "bench.worker_imports",
+    "page_open": "bench.page_open",
+    "chat_start": "bench.chat_start",
+    "conditions": "bench.conditions",
+    "chat_engine": "bench.chat_engine",
+    "indexing": "bench.indexing",
 }
 
 

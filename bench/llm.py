@@ -27,6 +27,7 @@ from core.llm.generate import GenerationOptions, GenerationStats, stream_chat
 from core.llm.loader import load_llm
 from core.llm.registry import load_registry
 
+import os
 import sys
 import time
 from typing import Any
@@ -172,6 +173,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     gguf_path = f"{folder}/{gguf_file}"
 
     started = time.perf_counter()
+    # This bench measures ERT's packed decoder (the ONNX engine: `bench chat_engine`).
+    os.environ["ERT_LLM_ONNX"] = "0"
     llm = load_llm(load_registry().get("smollm2-135m"))
     ert_load = time.perf_counter() - started
     if llm.fast is None:

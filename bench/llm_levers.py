@@ -16,6 +16,7 @@ from core.llm.loader import load_llm
 from core.llm.registry import load_registry
 
 import copy
+import os
 import sys
 import time
 import warnings
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     default_threads = torch.get_num_threads()
+    os.environ["ERT_LLM_ONNX"] = "0"  # the packed decoder's levers (ONNX: bench chat_engine)
     llm = load_llm(load_registry().get("smollm2-135m"))
     fp32 = llm.model
     ids = _chat_ids(llm.tokenizer, PROMPT)

@@ -1,15 +1,17 @@
 """Document QA: does the chat answer from the documents, quote the right sentence, and say
 "not in the documents" when they do not say?
 
-``python -m bench qa [--levers] [--model KEY]`` — ERT's own QA set (``bench/qa/``: six short
-documents of invented facts, 34 questions: numbers, names, days, durations, units, follow-ups,
-and 8 the documents do not answer), indexed into a real collection (MiniLM + FAISS + BM25),
-answered by a real chat model through :func:`core.chat.answer_question`, the page's pipeline.
+``python -m bench qa [--levers] [--model KEY]`` — ERT's own QA set (``bench/qa/``: ten short
+documents of invented facts, 60 questions: numbers, names, days, durations, units, follow-ups,
+hard-wrapped text, numbers in words, paraphrases, French, and 12 the documents do not answer),
+indexed into a real collection (MiniLM + FAISS + BM25), answered by a real chat model through
+:func:`core.chat.answer_question`, the page's pipeline.
 
 Reported per configuration: retrieval hit@1 / hit@k (the expected file), answers right
 (answerable questions whose answer holds an accepted form), evidence right (the top evidence
 sentence holds the expected fact, for answered questions; and before the answer, for all),
-"not in the documents" right (unanswerable ones), first-token time and tokens/s.
+"not in the documents" right (unanswerable ones), answers that quote the evidence because the
+model's draft was refused, first-token time and tokens/s; then answers right per question tag.
 ``--levers`` adds the default with one lever off at a time, and the seed's settings.
 """
 
@@ -46,6 +48,7 @@ class Question:
     file: str
     evidence: str = ""
     followup_of: int | None = None
+    tags: tuple[str, ...] = ("original set",)
 
     @property
     def answerable(self) -> bool:
@@ -55,12 +58,13 @@ class Question:
 def load_questions(folder: Path = QA_DIR) -> list[Question]:
     data = tomllib.loads((folder / "questions.toml").read_text(encoding="utf-8"))
     return [Question(q["question"], tuple(q["answer"]), q["file"], q.get("evidence", ""),
-                     q.get("followup_of")) for q in data["questions"]]
+                     q.get("followup_of"), tuple(q.get("tags", ["original set"])))
+            for q in data["questions"]]
 
 
 def build_collection(root: Path, embedder: Any, folder: Path = QA_DIR / "docs") -> Collection:
     collection = Collection("qa", root=root)
-    for path in sorted(folder.glob("*.md")):
+    for path in sorted([*folder.glob("*.md"), *folder.glob("*.txt")]):
         collection.add_document(read_document(path.name, path.read_bytes()), embedder, save=False)
     collection.save()
     return collection
@@ -134,6 +138,7 @@ def run_config(name: str, llm: Any, questions: list[Question], collection: Colle
             "evidence_before": bool(before) and q.evidence in before[0].sentence,
             "evidence_after": bool(answer.evidence) and q.evidence in answer.evidence[0].sentence,
             "answered": not answer.not_in_documents, "files": files,
+            "quoted": answer.quoted, "tags": list(q.tags),
             "first_token": answer.timing.get("first_token_seconds", 0.0),
             "tps": answer.timing.get("decode_tokens_per_second",
                                      answer.timing.get("tokens_per_second", 0.0)),
@@ -162,10 +167,26 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "evidence_right": share(answered, "evidence_after"),
         "evidence_before_answer": share(answerable, "evidence_before"),
         "not_in_docs_right": share(absent, "right"),
+        "quoted_evidence": share(answerable, "quoted"),
         "first_token_s": statistics.median(r["first_token"] for r in generated) if generated else 0,
         "decode_tok_s": statistics.median(r["tps"] for r in generated) if generated else 0,
         "mean_tokens": statistics.mean(r["tokens"] for r in rows),
     }
+
+
+def by_tag(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per tag and configuration: how many questions, and the share answered right."""
+    tags = sorted({t for r in results for row in r["rows"] for t in row["tags"]})
+    found = []
+    for tag in [*tags, "not in the documents"]:
+        entry: dict[str, Any] = {"tag": tag}
+        for result in results:
+            rows = [row for row in result["rows"] if tag in row["tags"]
+                    or (tag == "not in the documents" and not row["answerable"])]
+            entry["n"] = len(rows)
+            entry[result["config"]] = sum(r["right"] for r in rows) / len(rows) if rows else 0.0
+        found.append(entry)
+    return found
 
 
 def configs(levers: bool) -> list[tuple[str, DocumentOptions | None]]:
@@ -205,6 +226,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary = [{k: v for k, v in r.items() if k != "rows"} for r in results]
     print(table(summary, f"Document QA — {spec.display}, {len(questions)} questions "
                          f"({sum(q.answerable for q in questions)} answerable)"))
+    print(table(by_tag(results), "Answers right per tag (unanswerable ones: \"not in the "
+                                 "documents\" right)"))
     path = save("qa", {"model": spec.key, "results": results})
     print(f"saved {path}")
     return {"model": spec.key, "summary": summary}

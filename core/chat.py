@@ -6,15 +6,18 @@ hybrid retrieval, evidence sentences (:mod:`core.rag.evidence`), a prompt
 built for small instruct models (context first, question last, no chat
 history to copy from), greedy decoding under :class:`core.llm.guard.AnswerGuard`,
 then a grounding check: an answer whose new facts are not in the retrieved
-text becomes "not in the documents". Without documents, the chat keeps its
-plain prompt, history and the user's sampling settings.
+text is refused. A refused draft gives way to the evidence sentence that answers
+the question ("The documents say: «…»", with file and chunk) when one does, and
+to "not in the documents" only when no retrieved passage is about the question.
+Without documents, the chat keeps its plain prompt, history and the user's
+sampling settings.
 """
 
 from __future__ import annotations
 
 from core.llm.generate import GenerationOptions, GenerationStats, stream_chat
 from core.llm.guard import AnswerGuard
-from core.rag.evidence import Evidence, select_evidence
+from core.rag.evidence import Evidence, answering_sentence, select_evidence
 from core.rag.followup import standalone
 from core.rag.grounding import support
 from core.rag.store import Collection, Embedder, Hit
@@ -38,6 +41,8 @@ DOC_SYSTEM_PROMPT = (
     "Answer in one short sentence."
 )
 NOT_IN_DOCUMENTS = "The documents do not say."
+QUOTE_TEMPLATE = "The documents say: «{sentence}» ({file}, chunk {chunk})"
+QUOTE_POOL = 12  # evidence sentences a refused draft may give way to
 NO_CONTEXT_NOTE = "No document context was found for this question; answering from the model alone."
 NO_DOCUMENT_NOTE = "Nothing in the documents matches this question."
 MAX_CONTEXT_CHARS = 2400
@@ -122,6 +127,7 @@ class Answer:
     draft: str | None = None  # the model's words when they were replaced
     stop_reason: str | None = None  # why generation was cut (loop, invented link)
     grounding: str | None = None  # why the draft was not supported by the documents
+    quoted: bool = False  # the answer quotes the evidence in place of a refused draft
     timing: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
     streamed: str = field(default="", repr=False)  # what was shown while generating
@@ -269,7 +275,15 @@ def finish_turn(turn: Turn, text: str, embedder: Embedder | None,
         if not check.grounded:
             draft, why, text = text, check.reason, NOT_IN_DOCUMENTS
     if text == NOT_IN_DOCUMENTS:
-        return Answer(turn.question, turn.standalone, "documents", text, [], [], draft, reason, why)
+        quote = answering_sentence(turn.standalone, _quote_pool(turn, embedder), turn.hits)
+        if quote is None:
+            return Answer(turn.question, turn.standalone, "documents", text, [], [], draft,
+                          reason, why)
+        sources = [s for s in sources_from_hits(turn.hits) if (s.file, s.chunk) == (
+            quote.file, quote.chunk)]
+        return Answer(turn.question, turn.standalone, "documents", quoted_answer(quote),
+                      [quote, *(e for e in turn.evidence if e != quote)], sources, draft,
+                      reason, why, quoted=True)
     evidence = select_evidence(turn.standalone, turn.hits, embedder, answer=text) \
         if embedder is not None else turn.evidence
     used = {(e.file, e.chunk) for e in evidence}
@@ -278,6 +292,23 @@ def finish_turn(turn: Turn, text: str, embedder: Embedder | None,
     sources = [s for s in sources_from_hits(turn.hits) if (s.file, s.chunk) in used]
     return Answer(turn.question, turn.standalone, "documents", text, evidence, sources, draft,
                   reason)
+
+
+def _quote_pool(turn: Turn, embedder: Embedder | None) -> list[Evidence]:
+    """The sentences a refused draft may give way to: those the model read first, then the
+    rest of the retrieved chunks' sentences ranked the same way (no relative floor)."""
+    if embedder is None or not turn.hits:
+        return turn.evidence
+    read = {(e.file, e.chunk, e.sentence) for e in turn.evidence}
+    rest = select_evidence(turn.standalone, turn.hits, embedder, limit=QUOTE_POOL,
+                           relative_floor=0.0)
+    return [*turn.evidence, *(e for e in rest if (e.file, e.chunk, e.sentence) not in read)]
+
+
+def quoted_answer(evidence: Evidence) -> str:
+    """The answer that quotes an evidence sentence, verbatim, with its file and chunk."""
+    return QUOTE_TEMPLATE.format(sentence=evidence.sentence, file=evidence.file,
+                                 chunk=evidence.chunk)
 
 
 def answer_question(llm: LoadedLLM, question: str, collection: Collection | None,
@@ -318,4 +349,4 @@ def answer_question(llm: LoadedLLM, question: str, collection: Collection | None
 
 
 __all__ = ["NOT_IN_DOCUMENTS", "Answer", "DocumentOptions", "Source", "Turn", "answer_question",
-           "build_messages", "finish_turn", "prepare_turn", "stream_answer"]
+           "build_messages", "finish_turn", "prepare_turn", "quoted_answer", "stream_answer"]

@@ -36,7 +36,7 @@ def _models_verify(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from core.llm.loader import load_llm, needs_conversion, quiet_progress_bars
+    from core.llm.loader import first_use_note, load_llm, quiet_progress_bars
 
     quiet_progress_bars()  # before anything imports transformers
     from core.chat import NO_CONTEXT_NOTE, DocumentOptions, answer_question
@@ -53,9 +53,8 @@ def _chat(args: argparse.Namespace) -> int:
 
         collection, embedder = Collection(args.collection), load_embeddings()
     spec = load_registry().get(args.model)
-    if needs_conversion(spec):
-        print(f"Converting {spec.display} to safetensors once (about 30 s on two cores)…",
-              file=sys.stderr)
+    if note := first_use_note(spec, args.device):
+        print(note, file=sys.stderr)
     llm = load_llm(spec, device=args.device, need_model=False)
     options = DocumentOptions(k=args.k)
     if args.max_new_tokens:
@@ -91,24 +90,34 @@ def _ingest(args: argparse.Namespace) -> int:
     from core.llm.loader import quiet_progress_bars
 
     quiet_progress_bars()
-    from core.rag.documents import DocumentError, read_document
     from core.rag.embeddings import load_embeddings
+    from core.rag.ingest import IngestProgress, ingest
     from core.rag.store import Collection
 
     from pathlib import Path
 
+    from tqdm import tqdm
+
     collection = Collection(args.collection)
     embedder = load_embeddings()
-    status = 0
+    sources = []
     for file in args.files:
         path = Path(file)
-        try:
-            doc = read_document(path.name, path.read_bytes())
-            print(f"{doc.name}: {plural(collection.add_document(doc, embedder), 'chunk')}")
-        except (OSError, DocumentError) as exc:
-            status = 1
-            print(f"skipped: {exc}", file=sys.stderr)
-    return status
+        size = path.stat().st_size if path.is_file() else 0
+        sources.append((path.name, path.read_bytes, size))
+    # On stderr, whatever TQDM_DISABLE says (quiet_progress_bars sets it for library bars).
+    with tqdm(total=0, unit="chunk", file=sys.stderr, disable=False, dynamic_ncols=True) as bar:
+        def show(progress: IngestProgress) -> None:
+            bar.total = progress.chunks_expected
+            bar.set_description_str(progress.current or "done", refresh=False)
+            bar.update(progress.chunks_done - bar.n)
+
+        result = ingest(collection, sources, embedder, on_progress=show)
+    for name, added in result.added.items():
+        print(f"{name}: {plural(added, 'chunk')}")
+    for error in result.errors:
+        print(f"skipped: {error}", file=sys.stderr)
+    return 1 if result.errors else 0
 
 
 def _demo_data(args: argparse.Namespace) -> int:
@@ -140,7 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from core import error_anatomy, slices
+    from core import error_anatomy, robustness, slices
     from core.analysis import analysis_of, hallucination_lines
     from core.normalize import normalizer_info
     from core.scoring import (
@@ -186,6 +195,8 @@ def _score(args: argparse.Namespace) -> int:
     else:
         print(render_table(scores))
         print(hallucination_lines(report))
+        if report.get("conditions"):
+            print("\n" + robustness.render(report["conditions"]))
         if args.by:
             print("\n" + slices.render([slices.SliceRow(**r) for r in report["slices"]]))
         if args.errors:

@@ -103,3 +103,14 @@ def wer_without_hallucinations(samples: Sequence[Scored]) -> float | None:
     """WER over the samples with no hallucination flag: ordinary errors alone."""
     clean = [(s, f) for s, f in samples if not _flagged(s, f)]
     return _ratio(lambda s: s.word_errors, lambda s: s.ref_words)(clean) if clean else None
+
+
+@register_figure("wer_degradation", "ΔWER vs clean", unit="points", scale=100)
+def wer_degradation(samples: Sequence[Scored]) -> float | None:
+    """Mean WER change from clean over the robustness conditions the samples were heard
+    under, paired on the same clips (core.robustness); None in a run without conditions."""
+    if not any(f.get("condition") not in (None, "clean") for _, f in samples):
+        return None
+    from core.robustness import mean_degradation  # the conditions' stack, only when used
+
+    return mean_degradation(samples)

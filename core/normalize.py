@@ -157,6 +157,12 @@ def _spell(digits: str, lang: str, year_form: bool = False) -> str:
     return " ".join([*zeros, _words(number, lang, to)])
 
 
+def spell_number(number: int, language: str | None) -> str:
+    """``number`` as the scoring normaliser writes it in ``language`` (14 → "fourteen" in
+    English, "quatorze" in French): the one speller, shared with the RAG answer checks."""
+    return _words(number, _profile(language) or "en")
+
+
 def _integer(group: str) -> str:
     return group.replace(" ", "").replace(".", "")
 

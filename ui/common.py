@@ -27,8 +27,9 @@ def llm_registry() -> LLMRegistry:
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def shared_llm(key: str, device: str) -> LoadedLLM:
-    """One loaded model per (model, device), shared by every browser session."""
-    return load_llm(llm_registry().get(key), device=device)
+    """One loaded model per (model, device), shared by every browser session; on the CPU
+    only its engine and tokenizer where they can be read (no fp32 model held)."""
+    return load_llm(llm_registry().get(key), device=device, need_model=False)
 
 
 @st.cache_resource(show_spinner=False)

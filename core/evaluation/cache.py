@@ -17,6 +17,7 @@ from __future__ import annotations
 from core import paths
 from core.asr.base import DecodeOptions
 from core.asr.spec import AsrModelSpec
+from core.conditions import CLEAN
 
 import hashlib
 import json
@@ -57,12 +58,18 @@ def tuning_key(spec: AsrModelSpec, device: str, dtype: str | None = None,
 
 
 def cache_key(spec: AsrModelSpec, options: DecodeOptions, audio_sha: str,
-              dtype: str | None = None) -> str:
-    """The weights' dtype is part of it: a bf16 transcript may differ from an fp32 one."""
+              dtype: str | None = None, condition: str | None = None) -> str:
+    """The weights' dtype is part of it: a bf16 transcript may differ from an fp32 one. So
+    is a robustness ``condition`` (core.conditions): the hash of the perturbed audio already
+    tells them apart, the condition says so outright; clean (or none) leaves the key as it
+    was, so clean clips share their transcripts with runs without conditions."""
     decoding = {k: v for k, v in asdict(options).items() if k != "batch_size"}
-    ident = json.dumps({"model": spec.key, "source": spec.source, "revision": spec.revision,
-                        "backend": spec.backend, "decode": decoding, "audio": audio_sha,
-                        "dtype": dtype}, sort_keys=True, default=str)
+    fields: dict[str, object] = {
+        "model": spec.key, "source": spec.source, "revision": spec.revision,
+        "backend": spec.backend, "decode": decoding, "audio": audio_sha, "dtype": dtype}
+    if condition not in (None, CLEAN):
+        fields["condition"] = condition
+    ident = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(ident.encode()).hexdigest()
 
 

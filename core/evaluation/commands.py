@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   ert evaluate --batches batch_1_light --samples 20
   ert evaluate --models faster-whisper:tiny.en faster-whisper:base --dataset data/manifest.jsonl
   ert evaluate --resume 20261123-101500-ab12
+  ert evaluate --models faster-whisper:tiny.en --conditions clean,noise:snr=10,telephone,reverb
 """
 
 
@@ -53,7 +54,7 @@ def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> 
         device, devices = run_devices(args.devices, args.device, args.cluster)
     except DeviceError as exc:
         raise SystemExit(f"ert evaluate: {exc}") from exc
-    return RunConfig(
+    config = RunConfig(
         dataset=_ensure_dataset(args.dataset), models=models, batches=batches,
         samples=args.samples, seed=args.seed, device=device, dtype=args.dtype,
         budget_gb=args.budget_gb, out_dir=str(_out(args)), registry_path=args.registry,
@@ -67,7 +68,13 @@ def _config(args: argparse.Namespace, models: list[str], batches: list[str]) -> 
         slice_by=[c.strip() for c in (args.by or "").split(",") if c.strip()],
         all_languages=args.all_languages,
         baseline=args.baseline, devices=devices, cluster=args.cluster,
-        replicas=None if args.replicas == "auto" else int(args.replicas))
+        replicas=None if args.replicas == "auto" else int(args.replicas),
+        conditions=[c.strip() for c in (args.conditions or "").split(",") if c.strip()])
+    try:
+        config.resolve_conditions()  # an unknown condition or severity: said before any plan
+    except ValueError as exc:
+        raise SystemExit(f"ert evaluate: {exc}") from exc
+    return config
 
 
 def _out(args: argparse.Namespace) -> Path:
@@ -210,6 +217,16 @@ def _report(outcome: Any) -> int:
     def interval(ci: list[float] | None) -> str:
         return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}" if ci else "—"
 
+    conditions = (consolidated.get("analysis") or {}).get("conditions") or {}
+    condition_lines: dict[str, list[str]] = {}
+    for r in conditions.get("rows", []):
+        delta = ("" if r["delta_wer"] is None else f" · vs clean {100 * r['delta_wer']:+.1f} "
+                 f"[{100 * r['delta_wer_ci'][0]:+.1f}, {100 * r['delta_wer_ci'][1]:+.1f}]")
+        versus = (r.get("baseline") or {}).get("verdict")
+        condition_lines.setdefault(r["model"], []).append(
+            f"{r['condition']:26} {plural(r['samples'], 'sample'):>12} {pct(r['wer'])} "
+            f"{interval(r['wer_ci']):>12} {pct(r['cer'])}{delta}"
+            + (f" · vs {conditions.get('baseline')}: {versus}" if versus else ""))
     for name, m in run.read_summaries().items():
         bleu = f"{m.bleu:5.1f}" if m.bleu is not None else f"{'—':>5}"
         success = pct(m.success_rate, 9) if m.samples else f"{'—':>9}"
@@ -230,6 +247,8 @@ def _report(outcome: Any) -> int:
             print(f"  {plan_against_run(m)}")
         if invariance_label(m):
             print(f"  batch invariance: {invariance_label(m)}")
+        for line in condition_lines.get(name, []):
+            print(f"  {line}")
         if m.baseline:
             versus = m.baseline
             print(f"  vs {versus['model']}: {versus['verdict']} (ΔWER "
@@ -237,6 +256,8 @@ def _report(outcome: Any) -> int:
                   f"[{100 * versus['delta_wer_ci'][0]:+.1f}, "
                   f"{100 * versus['delta_wer_ci'][1]:+.1f}], "
                   f"{plural(versus['pairs'], 'paired sample')})")
+    for summary in conditions.get("models", {}).values():
+        print(f"robustness: {summary['line']}")
     for failure in outcome.worker_failures:
         print(f"worker failure: {failure}", file=sys.stderr)
     if outcome.cancelled:
@@ -256,6 +277,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from core.evaluation import runner
 
     try:
+        if args.list_conditions:
+            from core.conditions import describe, load_conditions
+
+            print(describe(load_conditions()))
+            return 0
         if args.list_batches:
             registry = _registry(args)
             from core.asr.memory import need_gb
@@ -391,6 +417,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by", default=None, metavar="COLUMNS",
                    help="also report WER/CER per value of these manifest columns, e.g. "
                         "accent,gender (clip length, language and dataset always are)")
+    p.add_argument("--conditions", default=None, metavar="LIST",
+                   help="also hear every clip under these robustness conditions, e.g. "
+                        "clean,noise:snr=10,telephone (a name alone: all its severities; "
+                        "all: every one); declared in configs/conditions.toml, listed by "
+                        "--list-conditions. One run: every model x every condition, the "
+                        "same clips")
     p.add_argument("--no-tune", action="store_true", help="keep the batch size fixed")
     p.add_argument("--retune", action="store_true",
                    help="tune the batch size afresh (default: a repeated run of a model on the "
@@ -426,6 +458,8 @@ def register(sub: Any) -> None:
                                                               "default)")
     evaluate.add_argument("--analyze-only", action="store_true", help="same as `ert analyze`")
     evaluate.add_argument("--list-batches", action="store_true", help="list named batches")
+    evaluate.add_argument("--list-conditions", action="store_true",
+                          help="list the robustness conditions and their severities")
     evaluate.add_argument("--resume", metavar="RUN_ID", help="continue a stopped run")
     evaluate.set_defaults(func=cmd_evaluate)
 

@@ -11,7 +11,10 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.datasets import Sample
 
 
 def new_run_id() -> str:
@@ -68,13 +71,48 @@ class RunConfig:
     # Workers per GPU: None chooses from measured throughput (core.evaluation.replicas);
     # 1 or 2 fixes it (a 2 that does not fit the GPU budget is refused by the choice).
     replicas: int | None = None
+    # Robustness conditions every clip is also heard under (core.conditions: "clean",
+    # "noise:snr=10", "telephone", …), stored as their labels once the run is prepared;
+    # empty: the clips as they are, as before. ``conditions_path``: their registry (default
+    # configs/conditions.toml).
+    conditions: list[str] = field(default_factory=list)
+    conditions_path: str | None = None
 
     def dataset_identity(self) -> dict[str, Any]:
         """What decides which clip a model sees at which step: the dataset, its sampling and
         the decoding options (a remembered batch schedule is kept per identity)."""
-        return {"dataset": self.dataset, "samples": self.samples, "seed": self.seed,
-                "decode": asdict(self.decode), "all_languages": self.all_languages,
-                "max_batch_size": self.max_batch_size}
+        identity = {"dataset": self.dataset, "samples": self.samples, "seed": self.seed,
+                    "decode": asdict(self.decode), "all_languages": self.all_languages,
+                    "max_batch_size": self.max_batch_size}
+        if self.conditions:  # a run without conditions keeps the identity it always had
+            identity["conditions"] = list(self.conditions)
+        return identity
+
+    def resolve_conditions(self) -> None:
+        """Check the conditions (before anything runs) and store them as their labels, so
+        that ``noise`` becomes ``noise:snr=20``, ``noise:snr=10``, … and a resumed run hears
+        what it began with. Raises :class:`core.conditions.ConditionError` with the
+        user's message."""
+        if not self.conditions:
+            return
+        from core.conditions import load_conditions, parse_conditions
+
+        if self.conditions_path:
+            self.conditions_path = str(Path(self.conditions_path).expanduser().resolve())
+        registry = load_conditions(self.conditions_path)
+        self.conditions = [c.label for c in parse_conditions(self.conditions, registry)]
+
+    def work_items(self, samples: list[Sample]) -> list[Sample]:
+        """What the run's models transcribe: ``samples``, or with conditions each of them
+        under each condition (:func:`core.conditions.expand`: ids ``en_001@noise:snr=10``).
+        The planner, the manifest and every worker take them from here. Raises
+        :class:`core.conditions.ConditionError` for a condition that cannot run."""
+        if not self.conditions:
+            return samples
+        from core.conditions import expand, load_conditions, parse_conditions
+
+        return expand(samples, parse_conditions(self.conditions,
+                                                load_conditions(self.conditions_path)))
 
     @property
     def run_dir(self) -> Path:

@@ -45,6 +45,10 @@ class SampleRecord:
     device: str | None = None  # where it ran, with several workers ("cuda:1", "cpu")
     # The dataset row's other columns (speaker, accent, …): what results are sliced by.
     extra: dict[str, Any] = field(default_factory=dict)
+    # The robustness condition the clip was heard under ("clean", "noise:snr=10", …;
+    # core.conditions); None in a run without conditions. Part of the sample's identity: the
+    # id of a perturbed clip is "<clip>@<condition>".
+    condition: str | None = None
 
 
 @dataclass

@@ -8,11 +8,13 @@ is done, which hands every byte its models used back to the system.
 from __future__ import annotations
 
 import core  # noqa: F401  (thread caps before torch)
+from core.asr.availability import require
 from core.asr.base import Backend, DecodeOptions
 from core.asr.dtype import load_dtype
 from core.asr.factory import create_backend
 from core.asr.spec import AsrModelSpec
 from core.audio import SAMPLE_RATE
+from core.conditions import condition_of
 from core.datasets import Sample, load_dataset_spec
 from core.evaluation.cache import TranscriptCache, audio_hash, cache_key, tuning_key
 from core.evaluation.claims import Claims
@@ -115,7 +117,7 @@ class ModelEvaluation:
             id=sample.id, model=self.spec.key, batch=self.batch,
             audio_filepath=str(sample.audio_filepath) if sample.audio_filepath else None,
             reference=sample.text, language=sample.language, extra=sample.extra,
-            **{"hypothesis": "", "time": 0.0, **fields}))
+            condition=condition_of(sample), **{"hypothesis": "", "time": 0.0, **fields}))
         self.done += 1
         self.failures += fields.get("error") is not None
 
@@ -180,7 +182,8 @@ class ModelEvaluation:
             language = self._language(sample)
             if self.cache is not None and (self.read_cache or self.write_cache):
                 decode = dataclasses.replace(self.config.decode, language=language)
-                key = cache_key(self.spec, decode, audio_hash(audio), self.weights)
+                key = cache_key(self.spec, decode, audio_hash(audio), self.weights,
+                                condition_of(sample))
                 hit = self.cache.get(key) if self.read_cache else None
                 if hit is not None:
                     self._record(sample, hypothesis=hit.text, cached=True,
@@ -313,7 +316,7 @@ class ModelEvaluation:
         if self.loaded:
             return backend
         try:
-            backend.require_available()  # a model the hub cannot send fails now, not in minutes
+            require(self.spec, self.config.device)  # the hub cannot send it: fail now
             backend.preload()  # before the trim: importing frees what it allocated meanwhile
             release_freed_memory()
             self.guard.reset(self.config.guard.limit_gb)
@@ -407,7 +410,7 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None,
     plan = run.read_plan()
     batch = plan.batch(batch_name)
     registry = config.registry()
-    samples = load_dataset_spec(config.dataset, config.samples, config.seed)
+    samples = config.work_items(load_dataset_spec(config.dataset, config.samples, config.seed))
     sharing = parallel and claims is not None
     mine = samples if sharing else shard.take(samples)
     records = run.records(repair=not parallel)  # parallel ones share the logs as they write

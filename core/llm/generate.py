@@ -1,8 +1,9 @@
 """Streamed generation under ``torch.inference_mode()``, stoppable, memory freed after.
 
 A worker thread decodes and feeds a :class:`TextPieces` streamer; the caller
-iterates text pieces as they are decoded. On CPU the worker uses the packed
-decoder of :mod:`core.llm.speed` when the model has one (several times faster
+iterates text pieces as they are decoded. On CPU the worker uses the
+onnxruntime-genai engine of :mod:`core.llm.onnx_engine` when the model has one,
+else the packed decoder of :mod:`core.llm.speed` (both several times faster
 than ``model.generate`` for small models), else ``model.generate``. A
 per-model lock makes concurrent sessions take turns instead of racing on the
 model, and each call has its own KV cache, so two sessions both finish correctly.
@@ -190,6 +191,23 @@ def _generate_fast(llm: LoadedLLM, input_ids: Any, options: GenerationOptions,
     return result.new_tokens
 
 
+def _generate_onnx(llm: LoadedLLM, input_ids: Any, options: GenerationOptions,
+                   stop: threading.Event, streamer: Any, stats: GenerationStats) -> int:
+    """Decode with the onnxruntime-genai engine, feeding ``streamer`` as ``generate`` would."""
+    import torch
+
+    streamer.put(input_ids)  # the prompt, skipped by the streamer like generate's
+    result = llm.onnx.generate(
+        input_ids[0].tolist(), int(options.max_new_tokens), do_sample=options.temperature > 0,
+        temperature=options.temperature, top_p=options.top_p,
+        repetition_penalty=options.repetition_penalty, min_new_tokens=int(options.min_new_tokens),
+        should_stop=stop.is_set, on_token=lambda token: streamer.put(torch.tensor([token])))
+    streamer.end()
+    stats.extra.update(prefill_seconds=result.prefill_seconds,
+                       decode_tokens_per_second=result.decode_tokens_per_second)
+    return result.new_tokens
+
+
 def encode_chat(llm: LoadedLLM, messages: list[dict[str, str]]) -> dict[str, Any]:
     """Apply the model's chat template (or a plain fallback) and move to its device."""
     tok = llm.tokenizer
@@ -241,9 +259,14 @@ def stream_chat(
                 stats.waited_seconds = time.perf_counter() - asked
                 started = time.perf_counter()
                 fast = getattr(llm, "fast", None)  # test doubles may lack it
-                stats.extra["engine"] = "ert-fast" if fast is not None else "transformers"
+                onnx = getattr(llm, "onnx", None)
+                stats.extra["engine"] = ("onnxruntime-genai" if onnx is not None
+                                         else "ert-fast" if fast is not None else "transformers")
                 with torch.inference_mode():
-                    if fast is not None:
+                    if onnx is not None:
+                        stats.new_tokens = _generate_onnx(llm, inputs["input_ids"], options,
+                                                          stop, streamer, stats)
+                    elif fast is not None:
                         stats.new_tokens = _generate_fast(llm, inputs["input_ids"], options,
                                                           stop, streamer, stats)
                     else:

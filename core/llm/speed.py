@@ -1,5 +1,10 @@
 """Fast CPU decoding for Llama-family chat models: packed weights and a lean forward.
 
+The fallback engine since issue 30: :mod:`core.llm.onnx_engine` (onnxruntime-genai) decodes
+faster and is used wherever its builder handles the model; this decoder stays for models or
+set-ups it cannot build (``ERT_LLM_ONNX=0`` selects it), and it is the closer of the two to
+fp32 (BENCHMARKS.md, "Chat engine").
+
 Why (``python -m bench llm``, BENCHMARKS.md): for a 135M model, ``generate``
 spends more time in Python than in arithmetic (the transformers forward alone
 costs ~8 ms a token here in module calls, mask and cache bookkeeping), and
@@ -26,6 +31,7 @@ seconds on a small CPU, so the loader caches it beside the converted weights.
 from __future__ import annotations
 
 from core.files import temporary_sibling
+from core.llm.onnx_engine import DecodeResult
 
 import contextlib
 import json
@@ -185,18 +191,6 @@ class _Layer:
     mlp_norm: torch.Tensor
     gate_up: PackedLinear
     down: PackedLinear
-
-
-@dataclass
-class DecodeResult:
-    new_tokens: int
-    prefill_seconds: float
-    decode_seconds: float
-
-    @property
-    def decode_tokens_per_second(self) -> float:
-        steps = self.new_tokens - 1
-        return steps / self.decode_seconds if steps > 0 and self.decode_seconds > 0 else 0.0
 
 
 def _config_reason(arch: str, get: Callable[[str, Any], Any]) -> str | None:

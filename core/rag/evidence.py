@@ -3,22 +3,36 @@
 A chunk is ~800 characters; the fact a user asked for is one sentence of it.
 Sentences are ranked by signals fused by reciprocal rank: cosine similarity
 to the question (MiniLM, the sentence read with its heading path), the
-question's terms it contains, whether it holds the kind of fact the question
-asks for ("who" a name, "how many" a number, "when" a day or time), and —
-once there is an answer — the answer's own new terms it contains, which is
-what ties an answer to the sentence it came from. The score shown is the cosine to the
-question, and to the question plus the answer once there is one.
+question's terms it contains, its *predicate* terms ("founded", "close": what
+the question asks of its subject, weighed by rarity and counted twice, so the
+founding sentence outranks the one that merely names the company), whether it
+holds the kind of fact the question asks for ("who" a name, "how many" a
+number, "when" a day or time), and — once there is an answer — the answer's
+own new terms it contains, which is what ties an answer to the sentence it
+came from. Numbers count by value ("14" and "fourteen" agree). The score shown
+is the cosine to the question, and to the question plus the answer once there
+is one.
+
+:func:`answering_sentence` is the evidence quoted when a draft is refused: the
+best sentence that holds the predicate and a fact of the kind asked, in a chunk
+about the question.
 """
 
 from __future__ import annotations
 
-from core.rag.chunking import HEADING_SEPARATOR
+from core.rag.chunking import split_heading, split_sentences
 from core.rag.fusion import ranking, reciprocal_rank_fusion
-from core.rag.grounding import asked_fact, holds_asked_fact
+from core.rag.grounding import (
+    about_question,
+    asked_fact,
+    content_roots,
+    holds_asked_fact,
+    predicate_terms,
+    predicate_weights,
+)
 from core.rag.lexical import tokenize
 from core.rag.store import Embedder, Hit
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,12 +40,6 @@ import numpy as np
 MAX_EVIDENCE = 4  # what a 135M model reads well, and a user at a glance
 MIN_COSINE = 0.25  # a sentence less similar than this supports nothing
 RELATIVE_FLOOR = 0.6  # of the best sentence's cosine (bench qa: 0.7 and 0.5 did worse)
-# A sentence ends at . ! ? (or a line end) before a capital, digit or quote — not after
-# an initial or a common abbreviation ("Dr. Lucie Ferrand", "St. Gallen", "e.g. this").
-_ABBREV = "".join(rf"(?<!\b{re.escape(a)})" for a in (
-    "Dr.", "Mr.", "Mrs.", "Ms.", "St.", "No.", "e.g.", "i.e.", "vs.", "M.", "Mme.", "cf."))
-_INITIAL = r"(?<![\s(][A-Z]\.)"
-_SENTENCE_END = re.compile(_ABBREV + _INITIAL + r"(?<=[.!?…])\s+(?=[\"'«“(]?[A-ZÀ-ÖØ-Þ0-9])|\n+")
 
 
 @dataclass(frozen=True)
@@ -55,20 +63,11 @@ class _Candidate:
     sentence: str
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences and lines of ``text`` (whitespace trimmed, empty ones dropped)."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
-
-
 def _candidates(hits: list[Hit]) -> list[_Candidate]:
     found: list[_Candidate] = []
     seen: set[str] = set()
     for hit in hits:
-        lines = hit.chunk.text.split("\n", 1)
-        title, body = "", hit.chunk.text
-        if len(lines) == 2 and not lines[0].rstrip().endswith((".", "!", "?", ":")) \
-                and (HEADING_SEPARATOR in lines[0] or len(lines[0]) < 80):
-            title, body = lines[0].strip(), lines[1]  # the heading path chunking put first
+        title, body = split_heading(hit.chunk.text)  # the heading path chunking put first
         for sentence in split_sentences(body):
             if len(tokenize(sentence)) < 2 or sentence in seen:
                 continue  # a bare heading or a repeat from an overlapping chunk
@@ -77,8 +76,9 @@ def _candidates(hits: list[Hit]) -> list[_Candidate]:
     return found
 
 
-def _term_overlap(terms: set[str], text: str) -> float:
-    return len(terms & set(tokenize(text))) / len(terms) if terms else 0.0
+def _share(terms: set[str], held: set[str]) -> float:
+    """The share of ``terms`` (:func:`content_roots`) in ``held``."""
+    return len(terms & held) / len(terms) if terms else 0.0
 
 
 def select_evidence(question: str, hits: list[Hit], embedder: Embedder, answer: str = "",
@@ -97,18 +97,24 @@ def select_evidence(question: str, hits: list[Hit], embedder: Embedder, answer: 
     texts = [f"{c.title}. {c.sentence}" if c.title else c.sentence for c in candidates]
     vectors = np.asarray(embedder.embed_documents(texts), dtype=np.float32)
     cosine = vectors @ np.asarray(embedder.embed_query(query), dtype=np.float32)
-    question_terms = set(tokenize(question))
-    answer_terms = set(tokenize(answer)) - question_terms
+    question_terms = content_roots(question)
+    answer_terms = content_roots(answer) - question_terms
+    roots = [content_roots(text) for text in texts]
+    weights = predicate_weights(predicate_terms(question), texts)
+    total = sum(weights.values())
+    predicate = {i: sum(w for t, w in weights.items() if t in roots[i]) / total
+                 for i in range(len(candidates))} if total else {}
     signals = [
         {i: float(cosine[i]) for i in range(len(candidates))},
-        {i: _term_overlap(question_terms, texts[i]) for i in range(len(candidates))},
+        {i: _share(question_terms, roots[i]) for i in range(len(candidates))},
+        predicate, predicate,  # counted twice: the predicate outweighs a shared subject
     ]
     kind = asked_fact(question)
     if kind:
         signals.append({i: float(holds_asked_fact(kind, candidates[i].sentence, question))
                         for i in range(len(candidates))})
     if answer_terms:
-        signals.append({i: _term_overlap(answer_terms, candidates[i].sentence)
+        signals.append({i: _share(answer_terms, content_roots(candidates[i].sentence))
                         for i in range(len(candidates))})
     order = reciprocal_rank_fusion([ranking({i: v for i, v in s.items() if v > 0})
                                     for s in signals])
@@ -124,3 +130,30 @@ def select_evidence(question: str, hits: list[Hit], embedder: Embedder, answer: 
         if len(chosen) == limit:
             break
     return chosen
+
+
+def answering_sentence(question: str, evidence: list[Evidence],
+                       hits: list[Hit]) -> Evidence | None:
+    """The best evidence sentence that answers ``question``: from a chunk about it, holding
+    a fact of the kind asked (when the question says) and its predicate terms (all of them,
+    or all but one of three or more; the heading counts, but one must be the sentence's
+    own) — else ``None``: the documents do not say."""
+    kind, predicate = asked_fact(question), predicate_terms(question)
+    chunks = {(h.chunk.source, h.chunk.index): h for h in hits}
+    for item in evidence:
+        hit = chunks.get((item.file, item.chunk))
+        if hit is None or not about_question(question, hit):
+            continue
+        if kind is not None and not holds_asked_fact(kind, item.sentence, question):
+            continue
+        own = predicate & content_roots(item.sentence)
+        held = own | (predicate & content_roots(split_heading(hit.chunk.text)[0]))
+        missing = len(predicate) - len(held)
+        if kind is None and not predicate:
+            continue  # nothing to tell an answer from a sentence that merely shares words
+        if (own or not predicate) and (missing == 0 or (missing == 1 and len(predicate) >= 3)):
+            return item
+    return None
+
+
+__all__ = ["Evidence", "answering_sentence", "select_evidence", "split_sentences"]

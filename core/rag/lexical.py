@@ -58,6 +58,21 @@ def _light_stem(word: str) -> str:
     return word
 
 
+_ROOT_SUFFIXES = ("ations", "ation", "ements", "ement", "ings", "ing", "ers", "er", "ors", "or",
+                  "ed", "ees", "ee", "es", "e", "s")
+
+
+def root(term: str) -> str:
+    """A coarser stem, to match one predicate across its forms ("founded", "founder" ->
+    "found"; "closes", "closing" -> "clos"; "directs", "director" -> "direct"; "fondée" ->
+    "fond"). Not used for the BM25
+    index, whose saved terms must not change."""
+    for suffix in _ROOT_SUFFIXES:
+        if term.endswith(suffix) and len(term) - len(suffix) >= 3 and term.isalpha():
+            return term[:-len(suffix)]
+    return term
+
+
 def tokenize(text: str, stopwords: frozenset[str] | None = None) -> list[str]:
     """Folded, lightly stemmed terms without English/French stop words; numbers kept whole."""
     stop = _stopwords() if stopwords is None else stopwords

@@ -1,6 +1,8 @@
-"""The packed-only load ``ert chat`` uses: the same prompt ids, logits and answers as the
+"""The lean load ``ert chat`` uses when the packed decoder is the engine (the fallback where
+onnxruntime-genai cannot build the model): the same prompt ids, logits and answers as the
 full transformers load, without importing transformers."""
 
+from core.llm import onnx_engine
 from core.llm.generate import (
     GenerationOptions,
     TextPieces,
@@ -22,12 +24,21 @@ CONVERSATION = [{"role": "system", "content": "Be brief."},
 
 
 @pytest.fixture(scope="module")
-def packed_only(smollm):
-    return load_llm(smollm.spec, need_model=False)
+def loads(smollm):
+    """The full and the lean load with the ONNX engine unavailable (the packed decoder's path)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(onnx_engine, "load", lambda *args, **kwargs: None)
+        return load_llm(smollm.spec), load_llm(smollm.spec, need_model=False)
 
 
-def test_packed_only_load_answers_as_the_full_model_does(smollm, packed_only):
-    assert packed_only.model is None and packed_only.fast is not None
+@pytest.fixture(scope="module")
+def packed_only(loads):
+    return loads[1]
+
+
+def test_packed_only_load_answers_as_the_full_model_does(loads):
+    smollm, packed_only = loads
+    assert packed_only.model is None and packed_only.fast is not None and smollm.fast is not None
     assert torch.equal(encode_chat(packed_only, CONVERSATION)["input_ids"],
                        encode_chat(smollm, CONVERSATION)["input_ids"])
     assert torch.equal(packed_only.fast.rope, smollm.fast.rope)

@@ -1,0 +1,731 @@
+"""Robustness conditions: each clip as a model hears it under noise, on a telephone line,
+through a codec, in a room, at another speed, from a hot input or over a lossy network.
+
+A condition is declared in a registry the user edits (``configs/conditions.toml``) with
+the severities it may run at, and named ``noise:snr=10`` (``noise`` alone: every
+severity). It is applied when a clip is read, so a run is one dataset expanded into
+(clip, condition) work items (:func:`expand`, ids ``en_001@noise:snr=10``), and resume,
+claims, the records' dedup and progress treat each as a sample. Everything random is drawn
+from a generator seeded by the clip's id, the condition, its severity and the entry's
+``seed``: every model, every worker and every rerun hears exactly the same audio. The
+perturbed audio is made again for each model that reads it rather than stored: it costs a
+few milliseconds of CPU per clip (BENCHMARKS.md), a cache would cost disk per condition.
+
+The signal processing is FFmpeg's through PyAV (noise sources, filters, resampling, tempo,
+the codecs' real encoders) and pyroomacoustics' (room impulse responses); what is written
+here is measuring the speech level and mixing at an SNR.
+"""
+
+from __future__ import annotations
+
+from core import paths
+from core.audio import SAMPLE_RATE, AudioError, is_audio_file, load_audio
+from core.datasets import Sample
+from core.registry_file import read_registry
+
+import functools
+import hashlib
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+CLEAN = "clean"  # the clip as it is
+ALL = "all"  # every registry condition at every severity, and clean
+SEPARATOR = "@"  # a work item's id: "<clip id>@<condition>"
+SNR_RANGE = (-10.0, 60.0)
+FRAME_S = 0.02  # frames the speech level is measured on, and packets packet loss drops
+ACTIVE_RANGE_DB = 40.0  # frames this far below the loudest still count as speech
+SILENCE_DBFS = -70.0  # frames below this never do
+SILENT_CLIP_DBFS = -30.0  # the speech level assumed for a clip with no frame above silence
+BABBLE_POOL = 32  # clips babble draws its talkers from (decoded once per worker)
+ROOMS = 3  # room layouts reverberation picks from (their responses are cached on disk)
+ENTRY_FIELDS = frozenset({"kind", "severities", "description", "talkers", "noise_dir", "seed"})
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class ConditionError(ValueError):
+    """A condition that cannot be run; the message is for the user, before anything runs."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a kind of condition takes: its parameter's name, the values it accepts, and the
+    FFmpeg encoder it needs."""
+
+    parameter: str | None
+    low: float = -math.inf
+    high: float = math.inf
+    unit: str = ""
+    allowed: tuple[float, ...] = ()  # exact values only (AMR-NB's modes)
+    encoder: str | None = None
+
+
+_SNR = Kind("snr", *SNR_RANGE, unit="dB")
+KINDS: dict[str, Kind] = {
+    "white_noise": _SNR, "pink_noise": _SNR, "babble": _SNR, "noise_dir": _SNR,
+    "telephone": Kind(None, encoder="pcm_mulaw"),
+    "amr_nb": Kind("kbps", unit="kbit/s", encoder="libopencore_amrnb",
+                   allowed=(4.75, 5.15, 5.9, 6.7, 7.4, 7.95, 10.2, 12.2)),
+    "opus": Kind("kbps", 6, 64, unit="kbit/s", encoder="libopus"),
+    "mp3": Kind("kbps", 8, 160, unit="kbit/s", encoder="libmp3lame"),
+    # Longer rooms take the image-source method minutes; shorter ones do not fit its rooms.
+    "reverb": Kind("rt60", 0.1, 1.5, unit="s"),
+    "speed": Kind("factor", 0.5, 2.0), "tempo": Kind("factor", 0.5, 2.0),
+    "gain": Kind("db", -60, 40, unit="dB"),
+    "clipping": Kind("percent", 0.01, 50, unit="%"),
+    "packet_loss": Kind("percent", 0.01, 50, unit="%"),
+}
+
+
+def format_value(value: float) -> str:
+    """A severity as it is written in a condition's name: ``10``, ``0.3``, ``4.75``."""
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    """One ``[conditions.<name>]`` entry of the registry."""
+
+    name: str
+    kind: str
+    severities: tuple[float, ...] = ()
+    description: str = ""
+    talkers: tuple[int, int] = (3, 6)  # babble: fewest and most clips mixed
+    noise_dir: str | None = None
+    seed: int = 0
+
+    @property
+    def parameter(self) -> str | None:
+        return KINDS[self.kind].parameter
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A condition at one severity (``spec`` None: clean)."""
+
+    spec: ConditionSpec | None = None
+    value: float | None = None
+
+    @property
+    def label(self) -> str:
+        """Its name everywhere (ids, records, results): ``clean``, ``telephone``,
+        ``noise:snr=10``."""
+        if self.spec is None:
+            return CLEAN
+        if self.value is None:
+            return self.spec.name
+        return f"{self.spec.name}:{self.spec.parameter}={format_value(self.value)}"
+
+    def seconds(self, duration: float | None) -> float | None:
+        """How long a clip of ``duration`` lasts under it (speed and tempo change it)."""
+        if duration is None or self.spec is None or self.spec.kind not in ("speed", "tempo"):
+            return duration
+        return duration / float(self.value or 1.0)
+
+    def apply(self, audio: np.ndarray, clip_id: str, pool: ClipPool | None = None,
+              rate: int = SAMPLE_RATE) -> np.ndarray:
+        """``audio`` (float32 mono at ``rate``) under this condition, the same for the same
+        clip id every time. A failure (a noise file that cannot be read) is an
+        :class:`AudioError`: that item fails, the run goes on."""
+        if self.spec is None:
+            return audio
+        rng = np.random.default_rng(_seed(clip_id, self.label, self.spec.seed))
+        try:
+            out = _APPLY[self.spec.kind](self, np.asarray(audio, np.float32), rate, rng,
+                                         clip_id, pool)
+        except (av.error.FFmpegError, ValueError) as exc:
+            if isinstance(exc, AudioError):
+                raise
+            raise AudioError(f"{self.label}: {exc}") from exc
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _seed(clip_id: str, label: str, seed: int) -> int:
+    digest = hashlib.sha256(f"{seed}\x00{clip_id}\x00{label}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+@dataclass
+class ConditionRegistry:
+    """The conditions a user may name, from one registry file."""
+
+    path: Path
+    specs: dict[str, ConditionSpec] = field(default_factory=dict)
+
+    def parse(self, names: str | Sequence[str]) -> list[Condition]:
+        """:func:`parse_conditions` against this registry."""
+        return parse_conditions(names, self)
+
+
+def load_conditions(path: str | Path | None = None) -> ConditionRegistry:
+    """The registry at ``path`` (default ``configs/conditions.toml``, moved by
+    ``ERT_CONFIG_DIR``); a malformed entry is refused with the file and entry named."""
+    where = Path(path) if path else paths.config_file("conditions.toml")
+    data = read_registry(where, "condition registry")
+    entries = data.get("conditions") or {}
+    if not isinstance(entries, dict):
+        raise ConditionError(f"{where}: [conditions.<name>] entries expected")
+    registry = ConditionRegistry(where)
+    for name, entry in entries.items():
+        registry.specs[name] = _spec(where, name, entry)
+    return registry
+
+
+def _spec(where: Path, name: str, entry: Any) -> ConditionSpec:
+    def bad(why: str) -> ConditionError:
+        return ConditionError(f"{where}: condition {name!r}: {why}")
+
+    if not isinstance(entry, dict):
+        raise bad("must be a table of fields")
+    if not _NAME.match(name) or name in (CLEAN, ALL):
+        raise bad("a name is lower-case letters, digits, '-' and '_', and not "
+                  f"{CLEAN!r} or {ALL!r}")
+    unknown = sorted(set(entry) - ENTRY_FIELDS)
+    if unknown:
+        raise bad(f"unknown fields {unknown} (known: {', '.join(sorted(ENTRY_FIELDS))})")
+    kind_name = entry.get("kind")
+    if kind_name not in KINDS:
+        raise bad(f"kind {kind_name!r} is not one of {', '.join(KINDS)}")
+    kind = KINDS[kind_name]
+    raw = entry.get("severities", [])
+    if not isinstance(raw, list) or not all(isinstance(v, int | float) and
+                                            not isinstance(v, bool) for v in raw):
+        raise bad("severities must be a list of numbers")
+    if kind.parameter is None and raw:
+        raise bad(f"a {kind_name} condition takes no severity")
+    if kind.parameter is not None and not raw:
+        raise bad(f"list its severities ({kind.parameter} values)")
+    for value in raw:
+        problem = _out_of_range(kind, float(value))
+        if problem:
+            raise bad(problem)
+    talkers = entry.get("talkers", [3, 6])
+    if (not isinstance(talkers, list) or len(talkers) != 2
+            or not all(isinstance(t, int) for t in talkers)
+            or not 1 <= talkers[0] <= talkers[1] <= BABBLE_POOL - 1):
+        raise bad(f"talkers must be [fewest, most], 1 to {BABBLE_POOL - 1}")
+    if kind_name == "noise_dir" and not entry.get("noise_dir"):
+        raise bad("a noise_dir condition needs noise_dir = \"/folder/of/recordings\"")
+    return ConditionSpec(name, kind_name, tuple(float(v) for v in raw),
+                         str(entry.get("description", "")), (talkers[0], talkers[1]),
+                         str(entry["noise_dir"]) if entry.get("noise_dir") else None,
+                         int(entry.get("seed", 0)))
+
+
+def _out_of_range(kind: Kind, value: float) -> str | None:
+    """Why ``value`` is not a severity the kind can run at; None when it is."""
+    unit = f" {kind.unit}" if kind.unit and kind.unit != "%" else kind.unit
+    if kind.parameter == "snr" and not SNR_RANGE[0] <= value <= SNR_RANGE[1]:
+        return (f"an SNR of {format_value(value)} dB is outside [{format_value(SNR_RANGE[0])}, "
+                f"{format_value(SNR_RANGE[1])}] dB")
+    if kind.allowed and not any(math.isclose(value, a) for a in kind.allowed):
+        return (f"{kind.parameter}={format_value(value)} is not one of "
+                f"{', '.join(format_value(a) for a in kind.allowed)}")
+    if not kind.low <= value <= kind.high:
+        return (f"{kind.parameter}={format_value(value)}{unit} is outside "
+                f"[{format_value(kind.low)}, {format_value(kind.high)}]{unit}")
+    return None
+
+
+def parse_conditions(names: str | Sequence[str], registry: ConditionRegistry | None = None
+                     ) -> list[Condition]:
+    """The conditions ``names`` asks for (``"clean,noise:snr=10,telephone"`` or a list),
+    each once, in order. ``name`` alone is every severity of it; ``all`` every condition of
+    the registry and clean. Anything that cannot run is refused here, before a run starts:
+    an unknown condition, parameter or severity, an SNR outside [-10, 60] dB, an encoder
+    this PyAV build lacks, a ``noise_dir`` with no audio."""
+    registry = registry or load_conditions()
+    asked = [n.strip() for part in ([names] if isinstance(names, str) else names)
+             for n in str(part).split(",") if n.strip()]
+    out: dict[str, Condition] = {}
+    for text in asked:
+        for condition in _parse_one(text, registry):
+            out.setdefault(condition.label, condition)
+    for condition in out.values():
+        if condition.spec is not None:
+            _check_usable(condition.spec, registry.path)
+    return list(out.values())
+
+
+def _parse_one(text: str, registry: ConditionRegistry) -> list[Condition]:
+    if text == CLEAN:
+        return [Condition()]
+    if text == ALL:
+        return [Condition()] + [c for name in registry.specs
+                                for c in _parse_one(name, registry)]
+    name, _, setting = text.partition(":")
+    spec = registry.specs.get(name)
+    if spec is None:
+        known = ", ".join([CLEAN, ALL, *registry.specs])
+        raise ConditionError(f"unknown condition {name!r} (known: {known}; they are declared "
+                             f"in {registry.path})")
+    if not setting:
+        return [Condition(spec, v) for v in spec.severities] or [Condition(spec)]
+    example = (f"{spec.name}:{spec.parameter}={format_value(spec.severities[0])}"
+               if spec.parameter and spec.severities else spec.name)
+    parameter, equals, raw = setting.partition("=")
+    if spec.parameter is None:
+        raise ConditionError(f"{text}: {name} takes no severity (write {name})")
+    if not equals or parameter.strip() != spec.parameter:
+        raise ConditionError(f"{text}: {name} takes {spec.parameter} (e.g. {example})")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConditionError(f"{text}: {raw!r} is not a number (e.g. {example})") from None
+    problem = _out_of_range(KINDS[spec.kind], value)
+    if problem:
+        raise ConditionError(f"{text}: {problem}")
+    declared = next((v for v in spec.severities if math.isclose(v, value)), None)
+    if declared is None:
+        raise ConditionError(
+            f"{text}: {format_value(value)} is not one of {name}'s severities "
+            f"({', '.join(format_value(v) for v in spec.severities)}); add it to "
+            f"{registry.path} to run it")
+    return [Condition(spec, declared)]
+
+
+def _check_usable(spec: ConditionSpec, where: Path) -> None:
+    encoder = KINDS[spec.kind].encoder
+    if encoder is not None:
+        try:
+            av.codec.Codec(encoder, "w")
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise ConditionError(
+                f"{spec.name}: the FFmpeg bundled with PyAV {av.__version__} has no "
+                f"{encoder} encoder, which the {spec.kind} condition needs ({exc})") from None
+    if spec.kind == "noise_dir":
+        noise_files(spec, where)
+
+
+def noise_files(spec: ConditionSpec, where: Path | None = None) -> list[Path]:
+    """The audio files under a ``noise_dir`` condition's folder, sorted; refused when there
+    is none."""
+    folder = Path(spec.noise_dir or "").expanduser()
+    origin = f" (declared in {where})" if where else ""
+    if not folder.is_dir():
+        raise ConditionError(f"{spec.name}: noise_dir {folder} is not a folder{origin}")
+    found = sorted(p for p in folder.rglob("*") if p.is_file() and is_audio_file(p))
+    if not found:
+        raise ConditionError(f"{spec.name}: noise_dir {folder} holds no audio file "
+                             f"(.wav, .flac, .mp3, .ogg, …){origin}")
+    return found
+
+
+def split_label(label: str) -> tuple[str, str | None, float | None]:
+    """A condition's label as (name, parameter, value), without the registry:
+    ``noise:snr=10`` → ("noise", "snr", 10.0); ``telephone`` → ("telephone", None, None)."""
+    name, _, setting = label.partition(":")
+    parameter, _, raw = setting.partition("=")
+    try:
+        return name, parameter or None, float(raw) if raw else None
+    except ValueError:
+        return name, parameter or None, None
+
+
+def item_id(clip_id: str, label: str) -> str:
+    """A work item's id: the clip's own under clean (so clean results pair with runs without
+    conditions), ``en_001@noise:snr=10`` otherwise."""
+    return clip_id if label == CLEAN else f"{clip_id}{SEPARATOR}{label}"
+
+
+def clip_of(row_id: str, label: str | None) -> str:
+    """The clip a work item's id stands for (:func:`item_id` undone)."""
+    suffix = f"{SEPARATOR}{label}"
+    return row_id[:-len(suffix)] if label and label != CLEAN and row_id.endswith(suffix) \
+        else row_id
+
+
+# --- work items -----------------------------------------------------------------------------
+
+
+@dataclass
+class ConditionedSample(Sample):
+    """A dataset sample heard under a condition: :meth:`load_audio` returns the perturbed
+    audio, so whatever reads samples (the worker, its prefetcher, the batch-invariance
+    check) reads what the model is to hear."""
+
+    condition: str = CLEAN
+    clip_id: str = ""
+    perturbation: Condition = field(default_factory=Condition, repr=False, compare=False)
+    pool: ClipPool | None = field(default=None, repr=False, compare=False)
+
+    def load_audio(self, sampling_rate: int = SAMPLE_RATE) -> np.ndarray:
+        audio = super().load_audio(sampling_rate)
+        return self.perturbation.apply(audio, self.clip_id, self.pool, sampling_rate)
+
+
+def condition_of(sample: Sample) -> str | None:
+    """The condition a work item is heard under; None for a plain sample (a run without
+    conditions)."""
+    return sample.condition if isinstance(sample, ConditionedSample) else None
+
+
+def expand(samples: Sequence[Sample], conditions: Sequence[Condition]) -> list[Sample]:
+    """Every sample under every condition, clip by clip (a killed run has every condition
+    of the clips it reached, so its degradation pairs stay whole). Babble draws its talkers
+    from ``samples``; with too few of them it is refused here."""
+    pool = None
+    babble = [c.spec for c in conditions if c.spec is not None and c.spec.kind == "babble"]
+    if babble:
+        pool = ClipPool(samples)
+        need = max(s.talkers[1] for s in babble) + 1
+        if len(samples) < need:
+            raise ConditionError(f"babble mixes up to {need - 1} other clips of the run; it "
+                                 f"has {len(samples)} clip(s) (choose more samples, or lower "
+                                 "talkers)")
+    return [ConditionedSample(
+        id=item_id(s.id, c.label), audio_filepath=s.audio_filepath, text=s.text,
+        duration=c.seconds(s.duration), language=s.language, audio=s.audio,
+        sampling_rate=s.sampling_rate, audio_bytes=s.audio_bytes, extra=s.extra,
+        condition=c.label, clip_id=s.id, perturbation=c, pool=pool)
+        for s in samples for c in conditions]
+
+
+def condition_audio(sample: Sample, condition: str | Condition, samples: Sequence[Sample] = (),
+                    registry: ConditionRegistry | None = None) -> np.ndarray:
+    """``sample``'s audio as the models heard it under ``condition`` (a label or a parsed
+    condition), 16 kHz float32: what the Compare page plays. ``samples``: the run's clips,
+    which babble draws from (:meth:`core.evaluation.config.RunConfig.work_items`)."""
+    if isinstance(condition, str):
+        parsed = parse_conditions(condition, registry)
+        if len(parsed) != 1:
+            raise ConditionError(f"{condition}: name one severity")
+        condition = parsed[0]
+    pool = ClipPool(samples or [sample])
+    return condition.apply(sample.load_audio(), sample.id, pool)
+
+
+def wav_bytes(audio: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
+    """16-bit PCM WAV bytes of float audio (``st.audio`` plays them)."""
+    return encode_audio(audio, rate, "pcm_s16le", "wav")
+
+
+class ClipPool:
+    """The run's clips babble draws talkers from: up to :data:`BABBLE_POOL` of them, chosen
+    by a hash of their ids (so the same whatever order the dataset lists them in), decoded
+    once per process; a clip that cannot be decoded is left out."""
+
+    def __init__(self, samples: Sequence[Sample]) -> None:
+        ranked = sorted(samples, key=lambda s: hashlib.sha256(s.id.encode()).hexdigest())
+        self._samples = ranked[:BABBLE_POOL + 1]  # one more: a clip never babbles over itself
+        self._audio: dict[str, np.ndarray] | None = None
+
+    def talkers(self, clip_id: str, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+        """``count`` other clips, drawn with ``rng``."""
+        if self._audio is None:
+            self._audio = {}
+            for sample in self._samples:
+                try:
+                    self._audio[sample.id] = sample.load_audio()
+                except AudioError:
+                    continue
+        others = sorted(i for i in self._audio if i != clip_id)[:BABBLE_POOL]
+        if len(others) < count:
+            raise AudioError(f"babble: {len(others)} readable clip(s) to mix, {count} needed")
+        chosen = rng.choice(len(others), size=count, replace=False)
+        return [self._audio[others[int(i)]] for i in chosen]
+
+
+# --- signal processing ----------------------------------------------------------------------
+
+
+def _frame_powers(audio: np.ndarray, rate: int) -> np.ndarray:
+    size = max(1, int(rate * FRAME_S))
+    frames = audio[:audio.size // size * size].astype(np.float64).reshape(-1, size)
+    if frames.size == 0:
+        frames = audio.astype(np.float64).reshape(1, -1)
+    return (frames ** 2).mean(axis=1)
+
+
+def speech_power(audio: np.ndarray, rate: int = SAMPLE_RATE) -> float:
+    """The clip's speech level as a power: the mean power of its 20 ms frames within
+    :data:`ACTIVE_RANGE_DB` of the loudest and above :data:`SILENCE_DBFS` (pauses and
+    silence do not lower it, as they would a plain RMS)."""
+    powers = _frame_powers(audio, rate)
+    floor = max(powers.max() * 10 ** (-ACTIVE_RANGE_DB / 10), 10 ** (SILENCE_DBFS / 10))
+    active = powers[powers >= floor]
+    return float(active.mean()) if active.size else 10 ** (SILENT_CLIP_DBFS / 10)
+
+
+def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float,
+               rate: int = SAMPLE_RATE) -> np.ndarray:
+    """``speech`` plus ``noise`` (as long, any level) scaled so that the speech level over
+    the noise's power is ``snr_db``; both scaled down together if the sum would clip (the
+    SNR stays)."""
+    noise = np.asarray(noise, np.float64)
+    power = float((noise ** 2).mean())
+    if power <= 0:
+        raise AudioError("the noise is silent")
+    gain = math.sqrt(speech_power(speech, rate) / (power * 10 ** (snr_db / 10)))
+    mixed = speech.astype(np.float64) + gain * noise
+    return _under_full_scale(mixed)
+
+
+def _under_full_scale(audio: np.ndarray) -> np.ndarray:
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    return audio * (0.99 / peak) if peak > 0.99 else audio
+
+
+def _fit(audio: np.ndarray, length: int) -> np.ndarray:
+    """Cut or pad (with silence) to ``length`` samples: a codec's frames overshoot."""
+    if audio.size >= length:
+        return audio[:length]
+    return np.concatenate([audio, np.zeros(length - audio.size, audio.dtype)])
+
+
+def _loop(noise: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """``length`` samples of ``noise`` from a random start, wrapping around."""
+    start = int(rng.integers(noise.size))
+    return np.resize(np.roll(noise, -start), length)
+
+
+def _pull(graph: av.filter.Graph) -> np.ndarray:
+    chunks = []
+    while True:
+        try:
+            chunks.append(graph.pull().to_ndarray())
+        except (av.error.EOFError, av.error.BlockingIOError, EOFError):
+            break
+    return np.concatenate(chunks, axis=1)[0] if chunks else np.zeros(0, np.float32)
+
+
+def _filter(audio: np.ndarray, rate: int, chain: Sequence[tuple[str, str]]) -> np.ndarray:
+    """``audio`` through a chain of FFmpeg audio filters (name, arguments)."""
+    graph = av.filter.Graph()
+    last = graph.add_abuffer(sample_rate=rate, format="flt", layout="mono",
+                             time_base=Fraction(1, rate))
+    for name, args in chain:
+        node = graph.add(name, args)
+        last.link_to(node)
+        last = node
+    sink = graph.add("abuffersink")
+    last.link_to(sink)
+    graph.configure()
+    frame = av.AudioFrame.from_ndarray(audio[np.newaxis, :].astype(np.float32), format="flt",
+                                       layout="mono")
+    frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
+    graph.push(frame)
+    graph.push(None)
+    return _pull(graph)
+
+
+def _noise(color: str, length: int, seed: int, rate: int) -> np.ndarray:
+    """``length`` samples of FFmpeg's ``anoisesrc`` noise of ``color``, seeded."""
+    graph = av.filter.Graph()
+    source = graph.add("anoisesrc", f"color={color}:seed={seed}:sample_rate={rate}:"
+                                    f"amplitude=0.5:nb_samples=4096:duration={length / rate}")
+    sink = graph.add("abuffersink")
+    source.link_to(sink)
+    graph.configure()
+    return _fit(_pull(graph).astype(np.float64), length)
+
+
+def encode_audio(audio: np.ndarray, rate: int, codec: str, container: str,
+            bit_rate: int | None = None) -> bytes:
+    """``audio`` encoded by FFmpeg's ``codec`` in a ``container``, in memory; bit-exact
+    (no random stream serial, no encoder version tag), so the same audio gives the same
+    bytes."""
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype(np.int16)
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container,
+                 container_options={"fflags": "+bitexact"}) as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        stream.codec_context.flags |= av.codec.context.Flags.bitexact
+        frame = av.AudioFrame.from_ndarray(pcm[np.newaxis, :], format="s16", layout="mono")
+        frame.sample_rate, frame.pts = rate, 0
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+def codec_round_trip(audio: np.ndarray, rate: int, codec: str, container: str,
+                     codec_rate: int, bit_rate: int | None = None) -> np.ndarray:
+    """``audio`` at ``rate`` resampled to ``codec_rate``, encoded, decoded and resampled
+    back (FFmpeg's resampler and codecs), as long as it was."""
+    from core.audio import resample
+
+    narrow = resample(audio, rate, codec_rate) if codec_rate != rate else audio
+    data = encode_audio(narrow, codec_rate, codec, container, bit_rate)
+    return _fit(load_audio(data, rate, name=f"{codec} round trip"), audio.size)
+
+
+TELEPHONE_BAND = (300, 3400)  # Hz
+TELEPHONE_RATE = 8000
+
+
+def _telephone(c: Condition, audio: np.ndarray, rate: int, *_: Any) -> np.ndarray:
+    low, high = TELEPHONE_BAND
+    band = _filter(audio, rate, [("highpass", f"f={low}"), ("highpass", f"f={low}"),
+                                 ("lowpass", f"f={high}"), ("lowpass", f"f={high}")])
+    return codec_round_trip(_fit(band, audio.size), rate, "pcm_mulaw", "wav", TELEPHONE_RATE)
+
+
+def _codec(codec: str, container: str, codec_rate: int | None
+           ) -> Callable[..., np.ndarray]:
+    def run(c: Condition, audio: np.ndarray, rate: int, *_: Any) -> np.ndarray:
+        bit_rate = int(round(float(c.value or 0) * 1000))
+        return codec_round_trip(audio, rate, codec, container, codec_rate or rate, bit_rate)
+    return run
+
+
+def _colored(color: str) -> Callable[..., np.ndarray]:
+    def run(c: Condition, audio: np.ndarray, rate: int, rng: np.random.Generator,
+            *_: Any) -> np.ndarray:
+        noise = _noise(color, audio.size, int(rng.integers(2 ** 31 - 1)), rate)
+        return mix_at_snr(audio, noise, float(c.value or 0), rate)
+    return run
+
+
+def _babble(c: Condition, audio: np.ndarray, rate: int, rng: np.random.Generator,
+            clip_id: str, pool: ClipPool | None) -> np.ndarray:
+    if pool is None:
+        raise AudioError("babble needs the run's other clips")
+    assert c.spec is not None
+    low, high = c.spec.talkers
+    talkers = pool.talkers(clip_id, int(rng.integers(low, high + 1)), rng)
+    # Each talker at the same speech level, then the crowd at the SNR.
+    crowd = sum((_loop(t, audio.size, rng) / math.sqrt(speech_power(t, rate))
+                 for t in talkers), np.zeros(audio.size))
+    return mix_at_snr(audio, crowd, float(c.value or 0), rate)
+
+
+@functools.lru_cache(maxsize=8)
+def _noise_recording(path: str, mtime_ns: int, size: int, rate: int) -> np.ndarray:
+    return load_audio(path, rate)
+
+
+def _noise_dir(c: Condition, audio: np.ndarray, rate: int, rng: np.random.Generator,
+               *_: Any) -> np.ndarray:
+    assert c.spec is not None
+    files = noise_files(c.spec)
+    chosen = files[int(rng.integers(len(files)))]
+    stat = chosen.stat()
+    noise = _noise_recording(str(chosen), stat.st_mtime_ns, stat.st_size, rate)
+    return mix_at_snr(audio, _loop(noise, audio.size, rng), float(c.value or 0), rate)
+
+
+# Shoebox rooms (dimensions, source, microphone; metres) reverberation picks from.
+_ROOM_LAYOUTS = (((6.0, 5.0, 3.0), (2.0, 3.1, 1.6), (4.1, 2.2, 1.2)),
+                 ((5.0, 4.0, 2.7), (1.2, 1.5, 1.5), (3.6, 2.9, 1.1)),
+                 ((8.0, 6.0, 3.2), (2.5, 4.0, 1.7), (5.5, 1.8, 1.3)))
+
+
+def room_response(rt60: float, layout: int, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The impulse response of room ``layout`` made to reverberate for ``rt60`` s (Sabine),
+    by pyroomacoustics' image-source method (deterministic); cached on disk, since a long
+    RT60 takes seconds (1.0 s: ~4 s here)."""
+    import pyroomacoustics as pra
+
+    dims, source, mic = _ROOM_LAYOUTS[layout]
+    ident = json.dumps({"rt60": rt60, "layout": [dims, source, mic], "rate": rate,
+                        "pyroomacoustics": pra.__version__})
+    path = paths.cache_dir("conditions", "rooms") / (
+        hashlib.sha256(ident.encode()).hexdigest()[:24] + ".npy")
+    if path.exists():
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)
+    absorption, order = pra.inverse_sabine(rt60, list(dims))
+    room = pra.ShoeBox(list(dims), fs=rate, materials=pra.Material(absorption),
+                       max_order=order)
+    room.add_source(list(source))
+    room.add_microphone(list(mic))
+    room.compute_rir()
+    response = np.asarray(room.rir[0][0], np.float64)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npy")
+    np.save(tmp, response)
+    os.replace(tmp, path)
+    return response
+
+
+@functools.lru_cache(maxsize=16)
+def _room(rt60: float, layout: int, rate: int) -> np.ndarray:
+    return room_response(rt60, layout, rate)
+
+
+def _reverb(c: Condition, audio: np.ndarray, rate: int, rng: np.random.Generator,
+            *_: Any) -> np.ndarray:
+    from scipy.signal import fftconvolve
+
+    response = _room(float(c.value or 0), int(rng.integers(ROOMS)), rate)
+    # From the direct sound on: the room adds reverberation, not the few milliseconds the
+    # sound takes to reach the microphone (a shift a model may react to on its own).
+    response = response[int(np.argmax(np.abs(response))):]
+    wet = fftconvolve(audio.astype(np.float64), response)[:audio.size]
+    # At the clip's own speech level: the room changes what is heard, not how loud.
+    wet *= math.sqrt(speech_power(audio, rate) / max(speech_power(wet, rate), 1e-20))
+    return _under_full_scale(wet)
+
+
+def _speed(c: Condition, audio: np.ndarray, rate: int, *_: Any) -> np.ndarray:
+    played = int(round(rate * float(c.value or 1)))
+    return _filter(audio, rate, [("asetrate", str(played)), ("aresample", str(rate))])
+
+
+def _tempo(c: Condition, audio: np.ndarray, rate: int, *_: Any) -> np.ndarray:
+    return _filter(audio, rate, [("atempo", format_value(float(c.value or 1)))])
+
+
+def _gain(c: Condition, audio: np.ndarray, *_: Any) -> np.ndarray:
+    return np.clip(audio * 10 ** (float(c.value or 0) / 20), -1.0, 1.0)
+
+
+def _clipping(c: Condition, audio: np.ndarray, *_: Any) -> np.ndarray:
+    """The loudest ``percent`` of samples clipped, the result back at the clip's peak (an
+    input driven that much too hot)."""
+    magnitude = np.abs(audio)
+    peak = float(magnitude.max()) if audio.size else 0.0
+    threshold = float(np.quantile(magnitude, 1 - float(c.value or 0) / 100))
+    if threshold <= 0:
+        return audio
+    return np.clip(audio, -threshold, threshold) * (peak / threshold)
+
+
+def _packet_loss(c: Condition, audio: np.ndarray, rate: int, rng: np.random.Generator,
+                 *_: Any) -> np.ndarray:
+    """Each 20 ms packet lost with probability ``percent`` / 100: silence, as a receiver
+    without concealment plays it."""
+    size = max(1, int(rate * FRAME_S))
+    lost = rng.random(-(-audio.size // size)) < float(c.value or 0) / 100
+    mask = np.repeat(~lost, size)[:audio.size]
+    return audio * mask
+
+
+_APPLY: dict[str, Callable[..., np.ndarray]] = {
+    "white_noise": _colored("white"), "pink_noise": _colored("pink"), "babble": _babble,
+    "noise_dir": _noise_dir, "telephone": _telephone,
+    "amr_nb": _codec("libopencore_amrnb", "amr", 8000), "opus": _codec("libopus", "ogg", None),
+    "mp3": _codec("libmp3lame", "mp3", None), "reverb": _reverb, "speed": _speed,
+    "tempo": _tempo, "gain": _gain, "clipping": _clipping, "packet_loss": _packet_loss,
+}
+
+
+def describe(registry: ConditionRegistry) -> str:
+    """The registry as ``ert evaluate --list-conditions`` prints it."""
+    lines = [f"{CLEAN:14} the clip as it is"]
+    for spec in registry.specs.values():
+        kind = KINDS[spec.kind]
+        levels = (f"{kind.parameter} = {', '.join(format_value(v) for v in spec.severities)}"
+                  + (f" {kind.unit}" if kind.unit else "")) if kind.parameter else "—"
+        lines.append(f"{spec.name:14} {spec.kind:12} {levels:28} {spec.description}")
+    lines.append(f"{ALL:14} every condition above at every severity, and clean "
+                 f"(from {registry.path})")
+    return "\n".join(lines)
