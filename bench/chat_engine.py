@@ -146,7 +146,7 @@ def _fidelity(llms: dict[str, Any]) -> dict[str, float]:
 
 
 _CHILD = r"""
-import core, json, resource, sys, time
+import core, json, sys, time
 sys.argv = ["x"]
 from bench.chat_engine import _llm, _run, _long_messages
 engine, threads = {engine!r}, {threads}
@@ -154,7 +154,9 @@ started = time.perf_counter()
 llm = _llm(engine, threads)
 load = time.perf_counter() - started
 run = _run(llm, threads, _long_messages(llm.tokenizer), 16)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve from the (large) parent.
+peak = next(int(line.split()[1]) for line in open("/proc/self/status")
+            if line.startswith("VmHWM")) / 1024
 print(json.dumps({{"load_s": load, "peak_rss_mb": peak, **run}}))
 """
 

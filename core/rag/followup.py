@@ -60,12 +60,12 @@ def topic(question: str) -> str:
     aux = _AUX.search(body)
     if aux:
         rest = body[aux.end():].split()
-        named = _through_name(rest)
-        if named:
-            return named  # "the Harbourview Chess Club" (open on weekdays)
         # "does the show start" -> drop the final verb; "is the director of X" -> keep all
         if aux.group(0).strip().lower() in {"does", "do", "did", "can", "could", "will", "would",
                                              "should"} and len(rest) > 1:
+            named = _through_name(rest)
+            if named:
+                return named  # "the Harbourview Chess Club" (open on weekdays)
             rest = _without_complement(rest)[:-1]  # "the chain service take" (before a race)
         phrase = " ".join(rest)
         if phrase:
@@ -95,8 +95,10 @@ def _is_name(word: str) -> bool:
 
 
 def _through_name(words: list[str]) -> str | None:
-    """The words up to the end of the first name ("the morning show on Radio Vallée"), or
-    ``None`` when there is no name."""
+    """The subject before its verb when it holds a name: up to the end of the first name
+    ("the morning show on Radio Vallée" start), with the words after it but the verb — the
+    word before the first preposition or determiner, else the last ("the ERT test lab" open
+    on Saturdays); ``None`` when there is no name."""
     start = next((i for i, w in enumerate(words) if _is_name(w)), None)
     if start is None:
         return None
@@ -108,6 +110,10 @@ def _through_name(words: list[str]) -> str | None:
             end += 2
         else:
             break
+    tail = words[end:]
+    stop = next((i for i, w in enumerate(tail)
+                 if w.lower() in _PREPOSITIONS | _DETERMINERS or w[:1].isdigit()), len(tail))
+    end += max(stop - 1, 0)
     return " ".join(words[:end]).rstrip(",;:")
 
 

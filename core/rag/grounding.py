@@ -59,6 +59,8 @@ _CLOCK = re.compile(r"\b\d{1,2}(?:[:h.]\d{2}(?!\d)|\s*(?:am|pm|a\.m\.|p\.m\.|h|h
                     r"\b(?:half|quarter)\s+(?:past|to)\s+[a-z-]+", re.IGNORECASE)
 _CLAUSE_END = re.compile(r";\s+|,?\s+(?:and|but|while|whereas|et|mais|tandis que)\s+")
 KIND_LABELS = {"name": "person", "day": "day", "time": "time or date", "number": "quantity"}
+PREDICATE_SHARE = 0.5  # of the best answering clause's predicate weight, for a terse answer
+_QUOTED = re.compile(r"[\"“«][^\"”»]*[\"”»]")  # a quoted title ("Bonjour la Vallée") is no person
 TOPIC_SHARE = 0.5  # of the question's content words in the chunk: more, or this and ...
 TOPIC_COSINE = 0.55  # ... a chunk this similar to the question (a paraphrase: "work"/"employs")
 NAMED_TOPIC_COSINE = 0.6  # a chunk holding all the question's names and this similar to it
@@ -110,7 +112,7 @@ def kind_facts(kind: str, text: str, question: str) -> set[str]:
     known = set(tokenize(question, frozenset())) | number_values(question)
     terms = set(tokenize(text, frozenset()))
     if kind == "name":
-        return _names(text) - known - _CALENDAR
+        return _names(_QUOTED.sub(" ", text)) - known - _CALENDAR
     numbers = number_values(text, weak=False)
     if kind == "number":
         return numbers - known
@@ -281,21 +283,31 @@ def anchored(facts_: set[str], question: str, hits: list[Hit]) -> bool:
 
 
 def contradiction(answer: str, question: str, hits: list[Hit]) -> str | None:
-    """The clause that answers the question, when the answer's facts sit in no clause
-    holding the question's predicate — or not the predicate the answer itself uses ("They
-    are returned on Monday" against "collected on Monday and returned on Thursday")."""
-    kind = asked_fact(question)
-    if kind is None:
+    """The clause that best answers the question, when no clause holding the answer's facts
+    holds the predicate as well: the rarer predicate terms the answer itself uses ("They are
+    returned on Monday" against "collected on Monday and returned on Thursday"), or, for an
+    answer using none, at least :data:`PREDICATE_SHARE` of the best clause's weight."""
+    kind, predicate = asked_fact(question), predicate_terms(question)
+    if kind is None or not predicate:
         return None
-    given = answer_kind_facts(kind, answer, question)
-    said = content_roots(answer) & predicate_terms(question)
-    found = answer_clauses(question, [h for h in hits if about_question(question, h)])
-    if any(c.facts & given and (not said or c.held & said) for c in found):
-        return None
+    usable = [h for h in hits if about_question(question, h)]
+    found = answer_clauses(question, usable)
     answering = [c for c in found if c.full]
     if not answering:
         return None
-    return max(answering, key=lambda c: c.score).text
+    best = max(answering, key=lambda c: c.score)
+    weights = predicate_weights(predicate, [
+        f"{split_heading(h.chunk.text)[0]} {s}" for h in usable
+        for s in split_sentences(split_heading(h.chunk.text)[1])])
+    floor = min(weights.values())
+    said = {t for t in content_roots(answer) & predicate if weights[t] > floor}
+    given = answer_kind_facts(kind, answer, question)
+    for clause in found:
+        if not clause.facts & given:
+            continue
+        if clause.held & said if said else clause.score >= PREDICATE_SHARE * best.score:
+            return None
+    return best.text
 
 
 def support(answer: str, question: str, hits: list[Hit]) -> Support:

@@ -127,6 +127,11 @@ def test_a_followup_becomes_a_grammatical_question_with_its_own_predicate():
     assert standalone("And when does it close?",
                       "What time does the Canal Row Workshop open on Saturdays?") == \
         "When does the Canal Row Workshop close?"
+    assert standalone("And when does it close?",
+                      "When does the Marsh Lane library open on Saturdays?") == \
+        "When does the Marsh Lane library close?"  # a name inside the subject
+    assert standalone("And where is it?", "Who is the director of the Marsh Lane library?") == \
+        "Where is the Marsh Lane library?"
     assert standalone("And how much does it cost?",
                       "How long does the chain service take before a race?") == \
         "How much does the chain service cost?"
