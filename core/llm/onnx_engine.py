@@ -292,10 +292,16 @@ def load(source: Path, threads: int | None = None,
 
 
 def decode_threads() -> int:
-    """ERT's thread cap (``ERT_THREADS``): the session's intra-op threads."""
-    from core import threads
+    """The session's intra-op threads: ``ERT_LLM_THREADS``, else 1.
 
-    return threads.requested_threads()
+    One, not ERT's cap of 2: on the project's shared 2-core machine a second ONNX Runtime
+    thread made decoding 0.5-0.9x as fast and the prefill slower too (its spinning pool
+    loses the core to other processes; ``bench chat_engine``), as a second OpenMP thread did
+    for the packed decoder. On idle cores 2 threads decoded ~1.4x faster (issue 30's table):
+    ``ERT_LLM_THREADS=2`` for a machine that runs nothing else.
+    """
+    raw = os.environ.get("ERT_LLM_THREADS", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
 
 
 def _build_main(source: str, out: str, precision: str) -> int:
