@@ -99,7 +99,7 @@ def run(gpus: list[int], out: Path, copies: int, replicas: list[int] | None = No
     from core.evaluation.config import RunConfig
     from core.evaluation.records import read_jsonl
     from core.evaluation.results import aggregate_parts
-    from core.evaluation.run_dir import MODELS_FILE, SAMPLES_FILE
+    from core.evaluation.run_dir import SAMPLES_FILE, RunDir
 
     import torch
 
@@ -146,7 +146,7 @@ def run(gpus: list[int], out: Path, copies: int, replicas: list[int] | None = No
         rows = read_jsonl(config.run_dir / SAMPLES_FILE)
         transcripts[count, per_gpu] = {(r["model"], r["id"]): r["hypothesis"] for r in rows}
         audio = sum(r["duration"] or 0.0 for r in rows)
-        parts = read_jsonl(config.run_dir / MODELS_FILE)
+        parts = RunDir(config.run_dir).records().turns(alive=False)  # a turn's last line
         model_s = aggregate_parts(parts)["wall_seconds"]  # workers' model turns, overlapped
         entry = {"gpus": count, "replicas": per_gpu, "wall_s": round(wall, 2), "model_s": model_s,
                  "decode_s": round(_busiest(rows, "time"), 2),
