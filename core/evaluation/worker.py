@@ -82,7 +82,8 @@ class ModelEvaluation:
         tuned = config.tune_batch_size
         replay = (cache.batch_schedule(self.schedule_key)
                   if tuned and cache is not None and not config.retune else None)
-        remembered = cache.batch_size(self.tuning_key) if tuned and cache is not None else None
+        remembered = (cache.batch_size(self.tuning_key)
+                      if tuned and cache is not None and not config.retune else None)
         self.tuner = BatchSizeTuner(
             start=min(remembered or 1, max_size) if tuned else config.decode.batch_size,
             max_size=max_size, budget_gb=budget_gb, enabled=tuned,

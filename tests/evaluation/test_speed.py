@@ -107,9 +107,13 @@ def test_the_tuner_starts_where_it_settled_last_time(sleepy_setup):
     rows = again.records().sample_rows()
     assert not any(r["cached"] for r in rows)
     assert rows[0]["batch_size"] == remembered
+    # --no-cache reads no transcript but keeps the remembered size; --retune measures afresh.
+    kept = _run_in_process(sleepy_setup, sleepy_setup["half"], max_batch_size=4,
+                           use_cache=False).records().sample_rows()
+    assert kept[0]["batch_size"] == remembered and not any(r["cached"] for r in kept)
     fresh = _run_in_process(sleepy_setup, sleepy_setup["half"], max_batch_size=4,
-                            use_cache=False).records().sample_rows()
-    assert fresh[0]["batch_size"] == 1  # --no-cache: a fresh measurement
+                            use_cache=False, retune=True).records().sample_rows()
+    assert fresh[0]["batch_size"] == 1
 
 
 def test_resumed_run_summary_is_the_aggregate_of_its_parts(sleepy_setup, monkeypatch):
