@@ -67,8 +67,11 @@ class ModelEvaluation:
     def __init__(self, spec: AsrModelSpec, batch: str, config: RunConfig, records: RunRecords,
                  guard: MemoryGuard, status: StatusWriter, cache: TranscriptCache | None,
                  budget_gb: float | None, measured: MeasurementStore | None = None,
-                 dtype: str = "auto") -> None:
+                 dtype: str = "auto", resuming: bool = False) -> None:
         self.spec, self.batch, self.config = spec, batch, config
+        # A resumed turn goes on where the run stopped: it neither follows nor records a
+        # schedule (those start at the dataset's first sample), it starts at the size tuned.
+        self.resuming = resuming
         self.records, self.guard, self.status, self.cache = records, guard, status, cache
         max_size = config.max_batch_size or (256 if config.device == "cuda" else 32)
         self.dtype = dtype  # what to ask the backend for (the plan's choice or --dtype)
@@ -81,7 +84,8 @@ class ModelEvaluation:
         # otherwise tuning starts where it settled last time for this model and device.
         tuned = config.tune_batch_size
         replay = (cache.batch_schedule(self.schedule_key)
-                  if tuned and cache is not None and not config.retune else None)
+                  if tuned and cache is not None and not config.retune and not resuming
+                  else None)
         remembered = (cache.batch_size(self.tuning_key)
                       if tuned and cache is not None and not config.retune else None)
         self.tuner = BatchSizeTuner(
@@ -303,7 +307,7 @@ class ModelEvaluation:
         if self.cache is not None and self.tuner.enabled and self.tuner.curve:
             self.cache.remember_batch_size(self.tuning_key, self.tuner.best)
         if self.cache is not None and self.tuner.steps and not self.tuner.replaying \
-                and self.config.tune_batch_size:
+                and self.config.tune_batch_size and not self.resuming:
             self.cache.remember_batch_schedule(self.schedule_key, self.tuner.steps)
         record.ended = time.time()
         if record.status != "failed":
@@ -442,7 +446,8 @@ def run_batch(run_dir: Path, batch_name: str, shard: Shard | None = None,
                            if s.id not in done)
             evaluation = ModelEvaluation(registry.get(key), batch_name, config, records, guard,
                                          status, cache, plan.budget_gb, measured,
-                                         planned_dtype(plan, key, config.dtype))
+                                         planned_dtype(plan, key, config.dtype),
+                                         resuming=bool(done))
             evaluation.device = shard.device if parallel else None
             evaluation.replicas = shard.replicas
             if parallel:
