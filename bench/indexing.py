@@ -11,10 +11,12 @@ fresh :class:`core.rag.store.Collection` by:
 * **after**: :func:`core.rag.ingest.ingest` with ``load_embeddings()`` (bf16 autocast where
   the CPU has bf16).
 
-Interleaved (the order rotates), median chunks/s of ``--repeats``; the embedders are loaded
-once, before timing. Then the agreement of bf16 and fp32 vectors (cosine), and p50/p95 of
-``Collection.search`` on a 10,000-chunk collection (the real vectors plus noisy copies, as
-``bench rag``) with each embedder's query vectors, interleaved.
+Each at 1 and 2 torch threads (``--threads``): on the project's shared cores a second OpenMP
+thread often slowed MiniLM down. Interleaved (the order rotates), median chunks/s of
+``--repeats``; the embedders are loaded once, before timing. Then the agreement of bf16 and
+fp32 vectors (cosine), and p50/p95 of ``Collection.search`` on a 10,000-chunk collection (the
+real vectors plus noisy copies, as ``bench rag``) with each embedder's query vectors,
+interleaved.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from bench.common import median, save, table
 from bench.rag import INDEX_CHUNKS, NOISE, QUERIES, _corpus
 
 FILES = 4
-CHUNKS_PER_FILE = 64
+CHUNKS_PER_FILE = 32
 
 
 def _log(message: str) -> None:
@@ -110,51 +112,62 @@ def _latency(vectors: np.ndarray, texts: list[str], embedders: dict[str, Any]) -
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench indexing")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", default="1,2", help="torch thread counts to compare")
     args = parser.parse_args(argv)
+    import torch
+
+    counts = [int(t) for t in args.threads.split(",")]
     corpus = _corpus()
     np.random.default_rng(0).shuffle(corpus)
     files = _files(corpus)
     fp32, after = load_embeddings(bf16=False), load_embeddings()
     _log(f"{FILES} files, {sum(len(d) for _, d in files) / 1e3:.0f} kB; bf16 autocast: "
          f"{after.bf16}")
-    variants = {
+    kinds = {
         "before: add_document file by file, fp32": lambda root: _before(files, fp32, root),
         "fp32, next file read while embedding": lambda root: _ingest(files, fp32, root),
         "after: ingest, bf16 autocast": lambda root: _ingest(files, after, root),
     }
+    variants = {(name, t): run for t in counts for name, run in kinds.items()}
     _ingest(files[:1], after, Path(tempfile.mkdtemp(prefix="ert-bench-warm-")))
     _before(files[:1], fp32, Path(tempfile.mkdtemp(prefix="ert-bench-warm-")))
-    rates: dict[str, list[float]] = {name: [] for name in variants}
+    rates: dict[tuple[str, int], list[float]] = {key: [] for key in variants}
     chunks = 0
     names = list(variants)
     for rep in range(args.repeats):
         for name in names[rep % len(names):] + names[:rep % len(names)]:
             root = Path(tempfile.mkdtemp(prefix="ert-bench-indexing-"))
+            torch.set_num_threads(name[1])
             try:
                 started = time.perf_counter()
                 chunks = variants[name](root)
                 rates[name].append(chunks / (time.perf_counter() - started))
             finally:
                 shutil.rmtree(root, ignore_errors=True)
-        _log(f"repeat {rep + 1}: " + ", ".join(f"{rates[n][-1]:.1f}" for n in names))
-    base = median(rates[names[0]])
-    rows = [{"variant": name, "chunks": chunks, "chunks/s median": median(rs), "min": min(rs),
-             "max": max(rs), "x before": median(rs) / base} for name, rs in rates.items()]
+        _log(f"repeat {rep + 1}: " + ", ".join(f"{n[0][:6]}/{n[1]} {rates[n][-1]:.1f}"
+                                              for n in names))
+    torch.set_num_threads(max(counts))
+    rows = [{"variant": name, "threads": t, "chunks": chunks, "chunks/s median": median(rs),
+             "min": min(rs), "max": max(rs),
+             "x before (same threads)": median(rs) / median(rates[(names[0][0], t)]),
+             "x before at 2 threads": median(rs) / median(rates[(names[0][0], max(counts))])}
+            for (name, t), rs in rates.items()]
     print(table(rows, f"indexing {FILES} files ({chunks} chunks), median of {args.repeats}"))
 
     texts = [t for _, data in files for t in data.decode().split("\n\n")][:256]
     v32 = np.asarray(fp32.embed_documents(texts), dtype=np.float32)
     v16 = np.asarray(after.embed_documents(texts), dtype=np.float32)
     cosine = (v32 * v16).sum(1) / (np.linalg.norm(v32, axis=1) * np.linalg.norm(v16, axis=1))
-    agreement = {"texts": len(texts), "cosine min": float(cosine.min()),
-                 "cosine mean": float(cosine.mean()),
+    agreement = {"texts": len(texts), "cosine min": f"{cosine.min():.5f}",
+                 "cosine mean": f"{cosine.mean():.5f}",
                  "same top-1 neighbour": float(np.mean(
                      (v32 @ v32.T - 2 * np.eye(len(texts))).argmax(1)
                      == (v16 @ v16.T - 2 * np.eye(len(texts))).argmax(1)))}
     print(table([agreement], "bf16 autocast vectors against fp32"))
     query_rows = _latency(v16, texts, {"before (fp32)": fp32, "after": after})
     print(table(query_rows, "Collection.search (embed query + FAISS + BM25, k=4)"))
-    result = {"rows": rows, "rates": rates, "agreement": agreement, "query": query_rows,
+    result = {"rows": rows, "rates": {f"{n} / {t} thr": r for (n, t), r in rates.items()},
+              "agreement": agreement, "query": query_rows,
               "bf16": after.bf16, "load_average": os.getloadavg()}
     print(f"saved {save('indexing', result)}")
     return result
