@@ -15,8 +15,8 @@ Each at 1 and 2 torch threads (``--threads``): on the project's shared cores a s
 thread often slowed MiniLM down. Interleaved (the order rotates), median chunks/s of
 ``--repeats``; the embedders are loaded once, before timing. Then the agreement of bf16 and
 fp32 vectors (cosine), and p50/p95 of ``Collection.search`` on a 10,000-chunk collection (the
-real vectors plus noisy copies, as ``bench rag``) with each embedder's query vectors,
-interleaved.
+real vectors plus noisy copies, as ``bench rag``) with each embedder's query vectors, in
+blocks of 20 queries interleaved.
 """
 
 from __future__ import annotations
@@ -67,7 +67,11 @@ def _ingest(files: list[tuple[str, bytes]], embedder: Any, root: Path) -> int:
     return ingest(collection, sources, embedder).chunks
 
 
-def _latency(vectors: np.ndarray, texts: list[str], embedders: dict[str, Any]) -> list[dict]:
+def _latency(vectors: np.ndarray, texts: list[str], embedders: dict[str, Any],
+             counts: list[int]) -> list[dict]:
+    """p50/p95 of ``Collection.search`` per query embedder and torch thread count."""
+    import torch
+
     rng = np.random.default_rng(0)
     copies = [vectors]
     while sum(len(c) for c in copies) < INDEX_CHUNKS:
@@ -83,14 +87,19 @@ def _latency(vectors: np.ndarray, texts: list[str], embedders: dict[str, Any]) -
                            np.ascontiguousarray(all_vectors[start:start + 1000]))
         for embedder in embedders.values():
             coll.search(QUERIES[0], embedder)  # warm-up (BM25 built once)
-        times: dict[str, list[float]] = {name: [] for name in embedders}
+        names = [(name, t) for t in counts for name in embedders]
+        times: dict[tuple[str, int], list[float]] = {key: [] for key in names}
         faiss_only: list[float] = []
-        for _ in range(3):
-            for query in QUERIES:
-                for name, embedder in embedders.items():
+        for rep in range(4):  # each embedder answers a block of queries (as the app does,
+            # one model warm in the caches), blocks interleaved between the embedders
+            for name, t in names[rep % len(names):] + names[:rep % len(names)]:
+                torch.set_num_threads(t)
+                for query in QUERIES:
                     started = time.perf_counter()
-                    coll.search(query, embedder, k=4)
-                    times[name].append(time.perf_counter() - started)
+                    coll.search(query, embedders[name], k=4)
+                    times[(name, t)].append(time.perf_counter() - started)
+            torch.set_num_threads(max(counts))
+            for query in QUERIES:
                 vec = np.asarray([embedders["after"].embed_query(query)], dtype=np.float32)
                 started = time.perf_counter()
                 coll.search_vector(vec, k=4)
@@ -98,11 +107,11 @@ def _latency(vectors: np.ndarray, texts: list[str], embedders: dict[str, Any]) -
         size = len(coll)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    rows = [{"query embedder": name, "chunks": size, "queries": len(ts),
+    rows = [{"query embedder": name, "threads": t, "chunks": size, "queries": len(ts),
              "p50 ms": float(np.percentile(np.asarray(ts) * 1000, 50)),
              "p95 ms": float(np.percentile(np.asarray(ts) * 1000, 95))}
-            for name, ts in times.items()]
-    rows.append({"query embedder": "FAISS search alone", "chunks": size,
+            for (name, t), ts in times.items()]
+    rows.append({"query embedder": "FAISS search alone", "threads": max(counts), "chunks": size,
                  "queries": len(faiss_only),
                  "p50 ms": float(np.percentile(np.asarray(faiss_only) * 1000, 50)),
                  "p95 ms": float(np.percentile(np.asarray(faiss_only) * 1000, 95))})
@@ -164,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      (v32 @ v32.T - 2 * np.eye(len(texts))).argmax(1)
                      == (v16 @ v16.T - 2 * np.eye(len(texts))).argmax(1)))}
     print(table([agreement], "bf16 autocast vectors against fp32"))
-    query_rows = _latency(v16, texts, {"before (fp32)": fp32, "after": after})
+    query_rows = _latency(v16, texts, {"before (fp32)": fp32, "after": after}, counts)
     print(table(query_rows, "Collection.search (embed query + FAISS + BM25, k=4)"))
     result = {"rows": rows, "rates": {f"{n} / {t} thr": r for (n, t), r in rates.items()},
               "agreement": agreement, "query": query_rows,
