@@ -18,6 +18,7 @@ from core import paths
 from core.files import temporary_sibling, write_atomic
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -61,6 +62,7 @@ def installed() -> bool:
     return importlib.util.find_spec("onnxruntime_genai") is not None
 
 
+@functools.cache
 def builder_version() -> str:
     from importlib.metadata import version
 
