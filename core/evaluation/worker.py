@@ -257,6 +257,7 @@ class ModelEvaluation:
             record.ended = time.time()
             return record
         began, before = time.perf_counter(), self.done - self.skipped
+        first_step = True  # checkpointed at once: a kill soon after keeps its samples counted
         try:
             while True:
                 if run.cancel_requested():
@@ -278,7 +279,8 @@ class ModelEvaluation:
                     batch_size=self.tuner.size, samples_per_s=round(rate, 3),
                     eta_s=round((total - self.done) / rate, 1) if rate else None,
                     host_load=host_load(self.guard.latest))
-                self._checkpoint(record)
+                self._checkpoint(record, force=first_step)
+                first_step = False
             self.decoding_seconds = time.perf_counter() - began
             if record.status == "running" and self.loaded and self.config.check_batch_invariance:
                 record.invariance = self._check_invariance(backend)

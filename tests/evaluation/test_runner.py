@@ -6,7 +6,7 @@ from __future__ import annotations
 from core.evaluation import runner
 from core.evaluation.guard import GuardConfig
 from core.evaluation.records import read_jsonl
-from core.evaluation.run_dir import SAMPLES_FILE, RunDir
+from core.evaluation.run_dir import MODELS_FILE, SAMPLES_FILE, RunDir
 
 import importlib.util
 import json
@@ -70,7 +70,14 @@ def test_killed_run_resumes_each_sample_once_and_lists_both_parts(bench, run_con
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
     samples = config.run_dir / SAMPLES_FILE
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and len(read_jsonl(samples)) < 3:
+    models = config.run_dir / MODELS_FILE
+
+    def checkpointed() -> bool:  # a checkpoint (every 2 s) has counted some samples
+        return any(r.get("status") == "running" and (r.get("samples_done") or 0) >= 1
+                   for r in read_jsonl(models))
+
+    while time.monotonic() < deadline and not (len(read_jsonl(samples)) >= 3
+                                               and checkpointed()):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and its worker, mid-run
     proc.wait()
