@@ -42,6 +42,7 @@ LABELS = {
     "delta": "WER change (points)",
     "verdict": "verdict", "baseline_band": "baseline band", "candidate_band": "candidate band",
     "slice": "slice", "candidate": "candidate", "delta_wer": "WER change (points)",
+    "condition": "condition", "delta_ci": "change 95 % interval", "vs_baseline": "vs baseline",
 }
 
 

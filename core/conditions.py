@@ -718,6 +718,16 @@ _APPLY: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+def choices(registry: ConditionRegistry) -> list[str]:
+    """What a user may pick (the Evaluation page's multiselect): clean, all, each condition
+    (every severity of it) and each condition at each severity."""
+    out = [CLEAN, ALL]
+    for spec in registry.specs.values():
+        out.append(spec.name)
+        out += [Condition(spec, v).label for v in spec.severities]
+    return list(dict.fromkeys(out))
+
+
 def describe(registry: ConditionRegistry) -> str:
     """The registry as ``ert evaluate --list-conditions`` prints it."""
     lines = [f"{CLEAN:14} the clip as it is"]

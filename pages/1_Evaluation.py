@@ -3,6 +3,7 @@
 import core  # noqa: F401  (thread caps first)
 from core.asr.registry import AsrRegistryError
 from core.compare import display_rows, summary_row, with_figures
+from core.conditions import ConditionError, choices, load_conditions
 from core.datasets import DatasetError, dataset_label, load_dataset_spec
 from core.demo_data import DEMOS, DemoDataError, demo_ready, ensure_demo, find_demo
 from core.durations import DurationReport, fill_durations
@@ -81,12 +82,36 @@ with left:
 
 
 @st.cache_data(show_spinner="Reading the dataset…", ttl=60)
-def dataset_facts(spec: str, samples: int
+def dataset_facts(spec: str, samples: int, conditions: tuple[str, ...]
                   ) -> tuple[int, float, dict[str | None, int], float | None, DurationReport]:
+    """The dataset's facts for the plan, over what the models will hear: every clip under
+    every condition (a speed condition changes its length)."""
     items = load_dataset_spec(spec, samples or None)
     durations = fill_durations(items)  # a manifest without durations: read from the audio
-    return (len(items), runner.total_seconds(items), runner.language_counts(items),
-            runner.longest_clip(items), durations)
+    heard = RunConfig(dataset=spec, conditions=list(conditions)).work_items(items)
+    return (len(items), runner.total_seconds(heard), runner.language_counts(heard),
+            runner.longest_clip(heard), durations)
+
+
+@st.cache_data(ttl=60)
+def condition_choices() -> list[str]:
+    return choices(load_conditions())
+
+
+try:
+    offered, offered_error = condition_choices(), None
+except ConditionError as exc:  # a malformed configs/conditions.toml: said, the page goes on
+    offered, offered_error = [], exc
+with left:
+    conditions = st.multiselect(
+        "Robustness conditions", offered, key="eval_conditions",
+        placeholder="none: the clips as they are",
+        help="Also hear every clip under these conditions (configs/conditions.toml): noise "
+             "at an SNR, telephone, codecs, reverberation, speed… Every model × every "
+             "condition on the same clips; add clean to measure each model's degradation. "
+             "A name alone is every severity of it.")
+    if offered_error is not None:
+        st.error(str(offered_error))
 
 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=60)
@@ -101,7 +126,7 @@ def picker_needs(device: str, clip_seconds: float | None, budget_gb: float,
 facts, facts_error = None, None
 if spec and (demo is None or demo_ready(demo)):
     try:
-        facts = dataset_facts(spec, int(samples))
+        facts = dataset_facts(spec, int(samples), tuple(conditions))
     except (DatasetError, ValueError, OSError) as exc:  # said in the plan's place below
         facts_error = exc
 with right:
@@ -137,11 +162,14 @@ with right:
 
 def make_config() -> RunConfig:
     run_device, devices = run_devices(None, device, cluster_address)
-    return RunConfig(dataset=spec, models=list(models), batches=list(batches),
+    config = RunConfig(dataset=spec, models=list(models), batches=list(batches),
                      samples=int(samples) or None, device=run_device,
                      budget_gb=float(budget) or None, out_dir=str(out_dir),
                      devices=devices, cluster=cluster_address or None,
-                     check_batch_invariance=32 if check_invariance else 0)
+                     check_batch_invariance=32 if check_invariance else 0,
+                     conditions=list(conditions))
+    config.resolve_conditions()  # "noise" is every severity of it, in the plan too
+    return config
 
 
 # ---------------------------------------------------------------- plan
@@ -163,7 +191,8 @@ else:
 if plan is not None:
     cols = st.columns(4)
     cols[0].metric("Samples", f"{count}")  # plain captions: a delta arrow would mean a change
-    cols[0].caption(f"{audio_seconds / 60:.1f} min of audio")
+    cols[0].caption(f"{audio_seconds / 60:.1f} min of audio"
+                    + (f" (× {len(plan.conditions)} conditions)" if plan.conditions else ""))
     cols[1].metric("Free memory", f"{plan.available_gb:.1f} GB")
     cols[1].caption(f"budget {plan.budget_gb:.1f} GB")
     cols[2].metric("Strategy", plan.strategy.value)
@@ -177,6 +206,8 @@ if plan is not None:
         "of budget": f"{100 * b.need_gb / plan.budget_gb:.0f} %",
         "time": format_duration(b.estimated_seconds), "why": b.reason} for b in plan.batches]),
         hide_index=True, width="stretch")
+    if plan.conditions:
+        st.caption(plan.conditions_line().capitalize())
     for refusal in plan.refused:
         st.warning(f"{refusal.model} is left out: {refusal.reason}")
     for warning in plan.warnings:

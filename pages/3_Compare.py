@@ -24,12 +24,24 @@ from core.compare import (
     to_csv,
     with_figures,
 )
+from core.condition_views import (
+    TABLE_COLUMNS,
+    Heard,
+    clips,
+    condition_rows,
+    heard,
+    run_conditions,
+    transcripts,
+)
 from core.datasets import dataset_label
+from core.evaluation.condition_chart import draw_condition_chart
 from core.evaluation.planner import model_option
 from core.evaluation.summary import plural
 from core.failure_views import run_report, slice_chart, slice_columns, slice_rows
 from core.metrics import QualityBand
 from core.transcribe import transcribe_clip
+
+from pathlib import Path
 
 import pandas as pd
 import plotly.express as px
@@ -58,8 +70,9 @@ FORMATS = {"WER %": number(format="%.1f"), "CER %": number(format="%.1f"),
            "change % (relative)": number(format="%+.1f"),
            "WER change (points)": number(format="%+.1f")}
 
-runs_tab, ab_tab, where_tab, sample_tab, upload_tab = st.tabs(
-    ["Runs", "Baseline vs candidate", "Where models fail", "Per sample", "Upload audio"])
+runs_tab, ab_tab, where_tab, robust_tab, sample_tab, upload_tab = st.tabs(
+    ["Runs", "Baseline vs candidate", "Where models fail", "Robustness", "Per sample",
+     "Upload audio"])
 runs = list_runs(results_dir())
 by_id = {r.run_id: r for r in runs}
 
@@ -253,6 +266,54 @@ with where_tab:
                 if changed:
                     st.markdown(f"*Words whose errors changed most against {baseline}*")
                     st.dataframe(pd.DataFrame(changed), hide_index=True)
+
+
+
+@st.cache_data(show_spinner="Making the clip under each condition…", max_entries=8)
+def heard_clip(run: str, clip: str) -> list[Heard]:
+    """What the models heard (the same bytes every time: conditions are seeded per clip)."""
+    return heard(Path(run), clip)
+
+
+with robust_tab:
+    if not runs:
+        st.info("No run yet.")
+    else:
+        run_id = st.selectbox("Run", list(by_id), key="cond_run")
+        rows = detailed_rows(by_id[run_id])
+        if not run_conditions(rows):
+            st.info("This run heard its clips as they are. A run with robustness conditions "
+                    "(Evaluation page: Conditions; or `ert evaluate --conditions "
+                    "clean,noise:snr=10,telephone`) shows here how each model's WER "
+                    "degrades, and lets you listen to what the models heard.")
+        else:
+            names = sorted({r["model"] for r in rows})
+            base = st.selectbox("Baseline", ["(none)", *names], key="cond_base")
+            report = run_report(by_id[run_id].path, [], None if base == "(none)" else base)
+            conditions = report.get("conditions") or {}
+            st.dataframe(pd.DataFrame(display_rows(condition_rows(conditions),
+                                                   TABLE_COLUMNS)),
+                         hide_index=True, width="stretch", placeholder="—",
+                         column_config=FORMATS)
+            for summary in conditions.get("models", {}).values():
+                st.caption(summary["line"])
+            figure = draw_condition_chart(run_id, conditions)
+            if figure is not None:
+                st.pyplot(figure)
+            st.markdown("**Listen to what the models heard**")
+            clip = st.selectbox("Clip", clips(rows), key="cond_clip")
+            said_by = transcripts(rows, clip)
+            for item in heard_clip(str(by_id[run_id].path), clip):
+                sound, said = st.columns([2, 3])
+                sound.markdown(f"**{item.condition}**")
+                if item.wav is not None:
+                    sound.audio(item.wav, format="audio/wav")
+                else:
+                    sound.warning(item.error)
+                for r in said_by.get(item.condition, []):
+                    wer = f" · WER {100 * r['wer']:.1f} %" if r.get("wer") is not None else ""
+                    text = f"⚠ {r['error']}" if r.get("error") else (r["hypothesis"] or "∅")
+                    said.markdown(f"**{r['model']}**{wer} — {text}")
 
 with sample_tab:
     if not runs:

@@ -105,6 +105,9 @@ class Plan:
     # Where the clip durations the estimates use came from ("read from audio headers for 80
     # of 80 samples", core.durations.DurationReport); None in plans that did not record it.
     durations: str | None = None
+    # The robustness conditions every clip is heard under (labels, core.conditions): the
+    # estimates are over clips × conditions. Empty: the clips as they are.
+    conditions: list[str] = field(default_factory=list)
 
     @property
     def estimated_seconds(self) -> float:
@@ -129,7 +132,8 @@ class Plan:
                             for b in data.get("batches", [])],
                    refused=[Refusal(**r) for r in data.get("refused", [])],
                    warnings=list(data.get("warnings", [])),
-                   budget_from=data.get("budget_from"), durations=data.get("durations"))
+                   budget_from=data.get("budget_from"), durations=data.get("durations"),
+                   conditions=list(data.get("conditions", [])))
 
     def describe(self) -> str:
         """The plan as the CLI prints it."""
@@ -148,6 +152,8 @@ class Plan:
                              f"{need.dtype}{kept}), ~{format_duration(need.seconds)} "
                              f"({need.seconds_source})"
                              + (f" · {need.missing}" if need.missing else ""))
+        if self.conditions:
+            lines.append(f"  {self.conditions_line()}")
         for refusal in self.refused:
             lines.append(f"  refused {refusal.model}: {refusal.reason}")
         for warning in self.warnings:
@@ -155,6 +161,14 @@ class Plan:
         lines.append(f"estimated time: {format_duration(self.estimated_seconds)}"
                      + (f" (clip durations {self.durations})" if self.durations else ""))
         return "\n".join(lines)
+
+
+    def conditions_line(self) -> str:
+        """What the conditions multiply: every clip × N conditions, for every model."""
+        count = len(self.conditions)
+        return (f"every clip × {count} condition{'s' if count != 1 else ''} "
+                f"({', '.join(self.conditions)}), for every model: the time estimate "
+                "includes them")
 
 
 def format_gb(value: float) -> str:

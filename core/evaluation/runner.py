@@ -91,6 +91,7 @@ def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
                          budget_gb=budget, named=named, audio_seconds=audio_seconds,
                          languages=languages, all_languages=config.all_languages,
                          dtype=config.dtype, measured=store, clip_seconds=clip_seconds)
+        plan.conditions = list(config.conditions)
         if where:
             plan.budget_from = f"the cluster: {where}" if budget else f"this machine ({where})"
         if durations is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.asr.registry import load_asr_registry
 from core.evaluation import runner
 from core.evaluation.config import RunConfig
-from core.evaluation.planner import Strategy, make_plan, pick_strategy
+from core.evaluation.planner import Plan, Strategy, make_plan, pick_strategy
 from core.evaluation.run_dir import RunDir
 from core.system import read_machine
 
@@ -236,3 +236,10 @@ def test_a_models_memory_is_one_figure_in_the_picker_the_plan_and_its_reason(
         assert need.option() == picker[spec.key].option()
         assert plan.batches[0].reason.startswith(f"{format_gb(need.need_gb)} of ")
         assert f"{spec.key}: {format_gb(need.need_gb)} (" in plan.describe()
+
+
+def test_a_plan_over_conditions_says_it_multiplies_every_clip():
+    plan = Plan("cpu", 4.0, 5.0, Strategy.CONSERVATIVE, [], conditions=["clean", "telephone"])
+    assert "every clip × 2 conditions (clean, telephone)" in plan.describe()
+    assert Plan.from_dict(plan.to_dict()).conditions == ["clean", "telephone"]
+    assert "condition" not in Plan("cpu", 4.0, 5.0, Strategy.CONSERVATIVE, []).describe()
