@@ -190,6 +190,21 @@ def test_status_of_parallel_workers_is_read_per_device(tmp_path):
     assert status["model"] == "whisper:tiny"  # the first worker's, for one-line displays
 
 
+def test_two_workers_share_a_run_over_conditions_each_item_once(bench, run_config):
+    """Workers share work items, not clips: every (model, clip, condition) once, each
+    record under its condition, whichever worker took it."""
+    config = _config(bench, run_config, devices=["cpu", "cpu"],
+                     conditions=["clean", "telephone"])
+    config.models = ["wav2vec2:tiny-random"]
+    outcome = runner.start(config)
+    assert not outcome.worker_failures
+    rows = read_jsonl(config.run_dir / SAMPLES_FILE)
+    keys = [(r["id"].split("@")[0], r["condition"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 16
+    assert {c for _, c in keys} == {"clean", "telephone"}
+    assert {p["shard"] for p in RunDir(config.run_dir).records().turns()} == {"1/2", "2/2"}
+
+
 @pytest.mark.slow
 def test_cluster_local_runs_the_shards_as_ray_tasks_every_sample_once(
         bench, run_config, monkeypatch, tmp_path):
