@@ -294,16 +294,18 @@ def load(source: Path, threads: int | None = None,
 
 
 def decode_threads() -> int:
-    """The session's intra-op threads: ``ERT_LLM_THREADS``, else 1.
+    """The session's intra-op threads: ``ERT_LLM_THREADS``, else ERT's thread cap
+    (``ERT_THREADS``, :mod:`core.threads`), as every other model ERT runs.
 
-    One, not ERT's cap of 2: on the project's shared 2-core machine a second ONNX Runtime
-    thread made decoding 0.5-0.9x as fast and the prefill slower too (its spinning pool
-    loses the core to other processes; ``bench chat_engine``), as a second OpenMP thread did
-    for the packed decoder. On idle cores 2 threads decoded ~1.4x faster (issue 30's table):
-    ``ERT_LLM_THREADS=2`` for a machine that runs nothing else.
+    On idle cores 2 threads decoded 1.5x faster than 1 and halved the first token of a RAG
+    prompt (``bench chat_engine``, BENCHMARKS.md); on cores other processes keep busy, ONNX
+    Runtime's spinning pool loses its second core and 1 thread is faster:
+    ``ERT_LLM_THREADS=1`` for a machine that runs an evaluation beside the chat.
     """
+    from core import threads
+
     raw = os.environ.get("ERT_LLM_THREADS", "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
+    return int(raw) if raw.isdigit() and int(raw) > 0 else threads.current().threads
 
 
 def _build_main(source: str, out: str, precision: str) -> int:
