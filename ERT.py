@@ -11,7 +11,6 @@ from core.conversations import (
     save_conversation,
     valid_session_id,
 )
-from core.evaluation.summary import plural
 from core.hub import ModelUnavailableError
 from core.llm.generate import (
     GenerationOptions,
@@ -19,6 +18,7 @@ from core.llm.generate import (
     default_max_new_tokens,
 )
 from core.llm.loader import first_use_note
+from core.phrasing import plural
 from core.rag.documents import MAX_DOCUMENT_BYTES
 from core.rag.ingest import ingest
 from core.rag.store import CollectionError, check_name, list_collections

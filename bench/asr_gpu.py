@@ -9,7 +9,7 @@ which ``min_new_tokens`` enforces. Two steps:
   models): writes the small assets the GPU machine lacks under
   ``.bench-gpu/`` (git-ignored): large-v3's processor (128 mel bins, the
   bundled multilingual tokenizer), the tiny test checkpoints of
-  ``core/asr/tiny_models.py`` and SmolLM2-135M's config and tokenizer.
+  ``tests/tiny_models.py`` and SmolLM2-135M's config and tokenizer.
 * ``python3 -m bench.asr_gpu [--out DIR]`` (on the GPU machine): measures the
   ceilings (bf16 matmul, device copy), the baseline (batch 1, fp32, plain
   ``model.generate``), ERT's path (``create_backend(spec, "cuda")``: bf16,
@@ -58,10 +58,11 @@ LARGE_V3 = dict(
 def prepare() -> None:
     """Write the assets the GPU machine cannot build: tokenizers and tiny checkpoints."""
     from core import paths
-    from core.asr.tiny_models import build_wav2vec2, build_whisper, whisper_tokenizer
 
     from tokenizers import AddedToken
     from transformers import WhisperFeatureExtractor, WhisperProcessor
+
+    from tests.tiny_models import build_wav2vec2, build_whisper, whisper_tokenizer
 
     shutil.rmtree(ASSETS, ignore_errors=True)
     ASSETS.mkdir(parents=True)

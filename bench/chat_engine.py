@@ -1,5 +1,6 @@
 """Chat engines side by side on the bundled SmolLM2-135M (issue 30): ERT's packed torch
-decoder (:mod:`core.llm.speed`) against onnxruntime-genai (:mod:`core.llm.onnx_engine`), int8
+decoder (:mod:`core.llm.packed_decoder`) against onnxruntime-genai
+(:mod:`core.llm.onnx_engine`), int8
 (ERT's choice) and int4 (the builder's ``-p int4``), at 1 and 2 threads.
 
 ``python -m bench chat_engine [-- --repeats N] [--candidate KEY]`` — every engine through

@@ -28,7 +28,6 @@ import core  # noqa: F401  (thread caps first)
 from core.asr.base import DecodeOptions
 from core.asr.factory import create_backend
 from core.asr.spec import AsrModelSpec
-from core.asr.tiny_models import build_wav2vec2_large, build_whisper_sized
 from core.audio import SAMPLE_RATE
 from core.demo_data import SENTENCES, synthesize
 
@@ -46,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import save, table
+from tests.tiny_models import build_wav2vec2_large, build_whisper_sized
 
 GB = 1024**3
 DTYPES = ("float32", "bfloat16")  # the first is the baseline

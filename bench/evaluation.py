@@ -44,10 +44,10 @@ def _random_wav2vec2(folder: Path, hidden: int, layers: int) -> Path:
     CPU, so the benchmark measures memory, not a slow decoder)."""
     if (folder / "model.safetensors").exists():
         return folder
-    from core.asr.tiny_models import build_wav2vec2
-
     import torch
     from transformers import Wav2Vec2ForCTC
+
+    from tests.tiny_models import build_wav2vec2
 
     build_wav2vec2(folder)  # processor and vocabulary files
     config = json.loads((folder / "config.json").read_text())

@@ -6,7 +6,7 @@ the tiny model is built from a config, the real shapes from ``tests/asr/data/gem
 random weights). On the CPU (``--device cpu --batch 1 --new-tokens 8``) only step 2 runs, in
 bf16, measured as the process's RSS instead of the allocator's bytes.
 
-1. The tiny random Gemma 3n of the tests (``core.asr.tiny_models.build_gemma3n``) loaded by
+1. The tiny random Gemma 3n of the tests (``tests.tiny_models.build_gemma3n``) loaded by
    ``create_backend(spec, "cuda")`` (bf16, straight to the GPU), a batch of clips of mixed
    lengths (one over 30 s) transcribed: every clip ok, the dtype, and whether the batched
    texts equal one clip at a time.
@@ -37,9 +37,10 @@ GB = 1024**3
 
 def tiny_on_gpu(folder: Path) -> dict[str, Any]:
     from core.asr import AsrModelSpec, DecodeOptions, create_backend
-    from core.asr.tiny_models import build_gemma3n, noise_clips
 
     import torch
+
+    from tests.tiny_models import build_gemma3n, noise_clips
 
     spec = AsrModelSpec(key="gemma3n:tiny-random", source=str(build_gemma3n(folder)),
                         family="gemma3n", languages=("*",))

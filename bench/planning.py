@@ -20,7 +20,6 @@ import core  # noqa: F401  (thread caps first)
 from core import system
 from core.asr.base import DecodeOptions
 from core.asr.registry import load_asr_registry
-from core.asr.tiny_models import build_wav2vec2_large, build_whisper_sized
 from core.demo_data import make_demo_dataset
 from core.evaluation import runner
 from core.evaluation.config import RunConfig
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import save, table
+from tests.tiny_models import build_wav2vec2_large, build_whisper_sized
 
 SEED_BUDGET_GB = 16.0
 

@@ -50,12 +50,12 @@ def load(args: dict[str, Any]) -> dict[str, Any]:
     llm = load_llm(load_registry().get())
     t3 = time.perf_counter()
     peak = _peak_rss_mb()
-    from core.llm import speed
+    from core.llm import packed_decoder
 
     repack = None
     if args.get("repack"):  # what packing alone costs (cold loads only; warm ones read it)
         repack = time.perf_counter()
-        speed.FastDecoder(llm.model)
+        packed_decoder.FastDecoder(llm.model)
         repack = time.perf_counter() - repack
     return {"import_torch_s": t1 - t0, "import_transformers_ert_s": t2 - t1,
             "load_llm_s": t3 - t2, "pack_s": repack, "engine": llm.engine,

@@ -1,7 +1,7 @@
 """Scoring a large run: 15,360 French samples (the size of Common Voice's French test set).
 
-``python -m bench scoring``. Baseline, measured in the same run: the way ERT scored until
-session 5, jiwer's ``process_words`` / ``process_characters`` for each pair and sacrebleu's
+``python -m bench scoring``. Baseline, measured in the same run: the way ERT scored until commit
+61a8285 (2026-11-27), jiwer's ``process_words`` / ``process_characters`` per pair and sacrebleu's
 ``corpus_bleu`` / ``corpus_chrf`` on one core. ERT: :func:`core.metrics.score` (RapidFuzz's
 alignment directly; the samples spread over forked processes, :mod:`core.parallel`, when
 there are enough of them and the process runs one thread), and the same on one process.
@@ -53,7 +53,8 @@ def _pairs() -> tuple[list[str], list[str]]:
 
 
 def _before(refs: list[str], hyps: list[str]) -> tuple[float, float, float, float]:
-    """Session 4's scoring: the same normaliser, jiwer per pair, sacrebleu's corpus calls."""
+    """ERT's scoring at commit 5133ff8 (2026-11-27): the same normaliser, jiwer per pair,
+    sacrebleu's corpus calls."""
     errors = words = char_errors = chars = 0
     norm_r, norm_h = [], []
     for ref, hyp in zip(refs, hyps, strict=True):

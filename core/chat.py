@@ -4,7 +4,7 @@ Document questions go through one pipeline shared by the page, ``ert chat``
 and the QA benchmark: the question made standalone (:mod:`core.rag.followup`),
 hybrid retrieval, evidence sentences (:mod:`core.rag.evidence`), a prompt
 built for small instruct models (context first, question last, no chat
-history to copy from), greedy decoding under :class:`core.llm.guard.AnswerGuard`,
+history to copy from), greedy decoding under :class:`core.llm.answer_guard.AnswerGuard`,
 then a grounding check: an answer whose new facts are not in the retrieved
 text is refused. A refused draft gives way to the evidence sentence that answers
 the question ("The documents say: «…»", with file and chunk) when one does, and
@@ -15,8 +15,8 @@ sampling settings.
 
 from __future__ import annotations
 
+from core.llm.answer_guard import AnswerGuard
 from core.llm.generate import GenerationOptions, GenerationStats, stream_chat
-from core.llm.guard import AnswerGuard
 from core.rag.evidence import Evidence, answering_sentence, select_evidence
 from core.rag.followup import standalone
 from core.rag.grounding import support

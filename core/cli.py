@@ -6,7 +6,7 @@ Each subcommand is a thin shell over a ``core`` function; run ``ert <command> --
 from __future__ import annotations
 
 import core  # noqa: F401  (thread caps before anything heavy)
-from core.evaluation.summary import plural
+from core.phrasing import plural
 
 import argparse
 import sys
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.scoring import LanguageChoice
+    from core.scoring import FolderRows, LanguageChoice
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -164,10 +164,11 @@ def _score(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     try:
-        predictions, choices = read_many(args.paths, args.language)
+        folder_rows, folder_baseline = _run_folder_readers(args.paths)
+        predictions, choices = read_many(args.paths, args.language, folder_rows)
         for choice in choices:
             _say_language(choice)
-        baseline = args.baseline or default_baseline(args.paths)
+        baseline = args.baseline or default_baseline(args.paths, folder_baseline)
         scores = score_predictions(predictions, baseline, args.strip_accents)
         report = analysis_of(predictions, scores, _columns(args.by), baseline)
         if args.write:
@@ -203,6 +204,19 @@ def _score(args: argparse.Namespace) -> int:
             for model, anatomy in report["errors"].items():
                 print("\n" + error_anatomy.render(error_anatomy.from_dict(anatomy), model))
     return 0
+
+
+def _run_folder_readers(paths: Sequence[str]
+                        ) -> tuple[FolderRows | None, Callable[..., str | None] | None]:
+    """How ``ert score`` reads run folders (their layout is the evaluation layer's), imported
+    only when one of ``paths`` is a folder; (None, None) for files alone."""
+    from pathlib import Path
+
+    if not any(Path(p).is_dir() for p in paths):
+        return None, None
+    from core.evaluation.run_dir import run_baseline, scored_rows
+
+    return scored_rows, run_baseline
 
 
 def _columns(value: str | None) -> list[str]:

@@ -12,16 +12,10 @@ models heard), beside each model's transcript of it.
 from __future__ import annotations
 
 from core.audio import AudioError
-from core.conditions import (
-    CLEAN,
-    ConditionedSample,
-    ConditionError,
-    clip_of,
-    condition_of,
-    wav_bytes,
-)
+from core.conditions import CLEAN, ConditionedSample, ConditionError, clip_of, condition_of
 from core.datasets import DatasetError, load_dataset_spec
 from core.evaluation.run_dir import RunDir
+from core.perturbations import wav_bytes
 from core.robustness import CONDITION
 
 from collections.abc import Mapping, Sequence

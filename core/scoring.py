@@ -5,7 +5,9 @@ consolidated results, ``ert score``, the Compare page — goes through
 :func:`score_predictions`, so they cannot disagree. Predictions come in one
 shape (:class:`Prediction`); :func:`read_predictions` reads it from an ERT
 run folder, a NeMo / Open ASR Leaderboard JSONL (``text``, ``pred_text``)
-or ERT's own rows (``reference``, ``hypothesis``).
+or ERT's own rows (``reference``, ``hypothesis``). This layer does not know how a run
+folder is laid out: its caller passes the readers (``folder_rows``, ``folder_baseline``;
+:func:`core.evaluation.run_dir.scored_rows` and :func:`~core.evaluation.run_dir.run_baseline`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from core.languages import guess_language, language_key
 from core.metrics import CorpusScores, prime, score
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -254,31 +256,36 @@ def _usable(row: dict[str, Any]) -> bool:
     return not row.get("error") and not row.get("skipped")
 
 
-def read_predictions(path: str | Path, language: str | None = None) -> list[Prediction]:
+# A run folder's sample records, None where the folder holds none (the caller's reader:
+# :func:`core.evaluation.run_dir.scored_rows`).
+FolderRows = Callable[[Path], "list[dict[str, Any]] | None"]
+
+
+def read_predictions(path: str | Path, language: str | None = None,
+                     folder_rows: FolderRows | None = None) -> list[Prediction]:
     """Predictions from a run folder, a JSONL file (NeMo or ERT rows) or a JSON list.
 
     ``language`` fills in rows that name none; without it, the language their references
     are clearly in (see :func:`read_source`). Rows without ``model`` take the file's stem
-    as the model name.
+    as the model name. A folder is read by ``folder_rows`` (without it, no folder is a run).
     """
-    return read_source(path, language)[0]
+    return read_source(path, language, folder_rows)[0]
 
 
-def read_source(path: str | Path, language: str | None = None
+def read_source(path: str | Path, language: str | None = None,
+                folder_rows: FolderRows | None = None
                 ) -> tuple[list[Prediction], LanguageChoice]:
     """:func:`read_predictions`, and how its rows that named no language got one."""
-    rows = _read_rows(Path(path))
+    rows = _read_rows(Path(path), folder_rows)
     return _fill_language(rows, language, str(path))
 
 
-def _read_rows(path: Path) -> list[Prediction]:
+def _read_rows(path: Path, folder_rows: FolderRows | None = None) -> list[Prediction]:
     if path.is_dir():
-        from core.evaluation.run_dir import RunDir
-
-        run = RunDir(path)
-        if not run.has_records:
+        records = folder_rows(path) if folder_rows is not None else None
+        if records is None:
             raise PredictionsError(f"{path} is not an ERT run folder (no sample records)")
-        rows = [r for r in run.records().sample_rows() if _usable(r)]
+        rows = [r for r in records if _usable(r)]
         return [_from_row(r, f"{path} record {i + 1}", path.name, i)
                 for i, r in enumerate(rows)]
     try:
@@ -312,20 +319,18 @@ def _read_rows(path: Path) -> list[Prediction]:
     return out
 
 
-def default_baseline(paths: Sequence[str | Path]) -> str | None:
-    """One run folder is compared against the baseline it was run with; anything else has
-    none unless asked."""
-    if len(paths) != 1 or not Path(paths[0]).is_dir():
+def default_baseline(paths: Sequence[str | Path],
+                     folder_baseline: Callable[[Path], str | None] | None = None) -> str | None:
+    """One run folder is compared against the baseline it was run with (``folder_baseline``
+    reads it: :func:`core.evaluation.run_dir.run_baseline`); anything else has none unless
+    asked."""
+    if len(paths) != 1 or not Path(paths[0]).is_dir() or folder_baseline is None:
         return None
-    from core.evaluation.run_dir import RunDir
-
-    try:
-        return RunDir(paths[0]).read_config().baseline
-    except FileNotFoundError:
-        return None
+    return folder_baseline(Path(paths[0]))
 
 
-def read_many(paths: Sequence[str | Path], language: str | None = None
+def read_many(paths: Sequence[str | Path], language: str | None = None,
+              folder_rows: FolderRows | None = None
               ) -> tuple[list[Prediction], list[LanguageChoice]]:
     """Predictions of several files, and how each file's language was chosen (per file);
     a model named in two files is an error, not a merge."""
@@ -333,7 +338,7 @@ def read_many(paths: Sequence[str | Path], language: str | None = None
     choices: list[LanguageChoice] = []
     seen: dict[str, str] = {}
     for path in paths:
-        rows, choice = read_source(path, language)
+        rows, choice = read_source(path, language, folder_rows)
         choices.append(choice)
         for model in dict.fromkeys(p.model for p in rows):
             if model in seen:

@@ -7,6 +7,8 @@ machine without a GPU or without NVML: the GPU list is simply empty.
 
 from __future__ import annotations
 
+from core.devices import is_cuda
+
 import ctypes
 import ctypes.util
 import functools
@@ -19,6 +21,7 @@ from typing import Any
 import psutil
 
 GB = 1024**3
+BUDGET_SHARE = 0.8  # of available memory, when no budget is given
 # Native bf16 arithmetic: AVX-512 BF16 (Cooper Lake, Zen 4 and later), AMX (Sapphire Rapids)
 # or Arm's BF16 extension (Graviton 3, Neoverse V1 and later).
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
@@ -147,6 +150,14 @@ def read_machine() -> MachineInfo:
         cpu_cores=os.cpu_count() or 1, cpu_model=cpu_model(),
         ram_total_gb=vm.total / GB, ram_available_gb=vm.available / GB,
         swap_total_gb=swap.total / GB, swap_used_gb=swap.used / GB, gpus=read_gpus())
+
+
+def available_memory_gb(machine: MachineInfo, device: str) -> float:
+    """What is free for a model on ``device``: the roomiest GPU's free memory for any CUDA
+    device (``cuda``, ``cuda:1``) when the machine reports GPUs, else available RAM."""
+    if is_cuda(device) and machine.gpus:
+        return max(g.memory_free_gb for g in machine.gpus)
+    return machine.ram_available_gb
 
 
 @functools.cache

@@ -12,10 +12,9 @@ from core.asr.factory import create_backend
 from core.asr.memory import need_gb
 from core.asr.registry import AsrRegistry, load_asr_registry
 from core.audio import SAMPLE_RATE
-from core.evaluation.planner import BUDGET_SHARE, available_memory_gb
 from core.metrics import rtfx as rtfx_of  # aliased: ClipResult.rtfx is a property
 from core.metrics import score_sample
-from core.system import read_machine
+from core.system import BUDGET_SHARE, available_memory_gb, read_machine
 
 from collections.abc import Iterator
 from dataclasses import dataclass

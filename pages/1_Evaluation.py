@@ -7,7 +7,7 @@ from core.conditions import ConditionError, choices, load_conditions
 from core.datasets import DatasetError, dataset_label, load_dataset_spec
 from core.demo_data import DEMOS, DemoDataError, demo_ready, ensure_demo, find_demo
 from core.durations import DurationReport, fill_durations
-from core.evaluation import runner
+from core.evaluation import run_plan, run_progress, runner
 from core.evaluation.config import RunConfig
 from core.evaluation.measurements import last_change
 from core.evaluation.planner import (
@@ -22,11 +22,11 @@ from core.evaluation.shards import run_devices
 from core.evaluation.summary import (
     invariance_label,
     plan_against_run,
-    plural,
     speed_label,
     worker_row,
 )
 from core.hub import ModelUnavailableError
+from core.phrasing import plural
 
 from pathlib import Path
 
@@ -89,8 +89,8 @@ def dataset_facts(spec: str, samples: int, conditions: tuple[str, ...]
     items = load_dataset_spec(spec, samples or None)
     durations = fill_durations(items)  # a manifest without durations: read from the audio
     heard = RunConfig(dataset=spec, conditions=list(conditions)).work_items(items)
-    return (len(items), runner.total_seconds(heard), runner.language_counts(heard),
-            runner.longest_clip(heard), durations)
+    return (len(items), run_plan.total_seconds(heard), run_plan.language_counts(heard),
+            run_plan.longest_clip(heard), durations)
 
 
 @st.cache_data(ttl=60)
@@ -183,8 +183,8 @@ else:
         if facts_error is not None:
             raise facts_error
         count, audio_seconds, languages, longest, durations = facts
-        plan = runner.plan_run(make_config(), registry, audio_seconds, languages, longest,
-                               durations=durations)
+        plan = run_plan.plan_run(make_config(), registry, audio_seconds, languages, longest,
+                                 durations=durations)
     except (DatasetError, ModelUnavailableError, AsrRegistryError, runner.RunError,
             ValueError, OSError) as exc:
         st.error(str(exc))
@@ -266,7 +266,7 @@ was_running = runner.is_running(run_dir)
 # Polls only while the run is going, so an idle page costs no CPU.
 @st.fragment(run_every=1.0 if was_running else None)
 def live_progress() -> None:
-    info = runner.progress_of(run_dir)
+    info = run_progress.progress_of(run_dir)
     if not info:
         st.caption("This run has no progress yet.")
         return
@@ -281,7 +281,7 @@ def live_progress() -> None:
                 text=f"{label} · {plural(per_model, 'sample')} × "
                      f"{plural(len(info['models']), 'model')} · {info['done']} of "
                      f"{info['total']} done")
-    st.dataframe(pd.DataFrame(runner.progress_rows(info)), hide_index=True, width="stretch",
+    st.dataframe(pd.DataFrame(run_progress.progress_rows(info)), hide_index=True, width="stretch",
                  placeholder="—",
                  column_config={
                      "progress": st.column_config.ProgressColumn("progress", min_value=0,
@@ -307,7 +307,7 @@ def live_progress() -> None:
             # RTFx as words: "— (all cached)", "12.3 on 10 of 24 clips".
             # A failure's reason right after its status, where it is seen.
             results = [{**summary_row(v), "rtfx": speed_label(v),
-                        "error": runner.failure_reason(v.error)} for v in summaries.values()]
+                        "error": run_progress.failure_reason(v.error)} for v in summaries.values()]
             number = st.column_config.NumberColumn
             st.dataframe(pd.DataFrame(display_rows(results, with_figures([
                 "model", "status", "error", "wer", "wer_ci", "cer", "bleu", "chrf", "rtfx",

@@ -36,9 +36,9 @@ from core.condition_views import (
 from core.datasets import dataset_label
 from core.evaluation.condition_chart import draw_condition_chart
 from core.evaluation.planner import model_option
-from core.evaluation.summary import plural
 from core.failure_views import run_report, slice_chart, slice_columns, slice_rows
 from core.metrics import QualityBand
+from core.phrasing import plural
 from core.transcribe import transcribe_clip
 
 from pathlib import Path

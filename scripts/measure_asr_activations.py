@@ -11,7 +11,6 @@ added, and the activations (peak minus loaded RSS).
 from __future__ import annotations
 
 import core  # noqa: F401  (thread caps first)
-from core.asr.tiny_models import build_wav2vec2_large, build_whisper_sized
 from core.audio import SAMPLE_RATE
 
 import json
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+
+from tests.tiny_models import build_wav2vec2_large, build_whisper_sized
 
 # Real-size architectures; transformers ones get random weights (no hub here).
 CASES = {

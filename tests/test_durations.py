@@ -132,7 +132,7 @@ def test_a_second_read_comes_from_the_cache_and_a_changed_file_is_read_again(
 
 
 def test_a_corrupt_file_is_named_and_never_counted_as_zero(clip: Path, tmp_path: Path):
-    from core.evaluation.runner import longest_clip, total_seconds
+    from core.evaluation.run_plan import longest_clip, total_seconds
 
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage that is not audio")

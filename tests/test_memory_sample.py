@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core import system
-from core.evaluation import guard
+from core.evaluation import memory_guard
 from core.memory_sample import MemorySample, take_sample
 from core.monitor import Sampler
 
@@ -78,8 +78,8 @@ def test_guard_and_monitor_read_memory_the_same_way(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(psutil, "virtual_memory", lambda: vm)
     monkeypatch.setattr(psutil, "swap_memory", lambda: swap)
     monkeypatch.setattr(system, "_NVML_STATE", {"tried": True, "ok": False})
-    shared = guard.take_sample()
-    assert isinstance(shared, MemorySample) and guard.MemorySample is MemorySample
+    shared = memory_guard.take_sample()
+    assert isinstance(shared, MemorySample) and memory_guard.MemorySample is MemorySample
     assert (shared.ram_pct, shared.ram_used_gb, shared.ram_available_gb) == (75.0, 48.0, 16.0)
     assert (shared.swap_pct, shared.swap_used_gb) == (25.0, 2.0)
     monitor = Sampler().sample()

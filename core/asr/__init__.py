@@ -1,7 +1,8 @@
-"""Speech recognition: one backend interface, two engines, one registry.
+"""Speech recognition: one backend interface, three engines, one registry.
 
 ``transformers`` runs Whisper, Wav2Vec2 CTC, SeamlessM4T and Gemma 3n;
-``faster-whisper`` (CTranslate2) runs the bundled offline defaults. Models
+``faster-whisper`` (CTranslate2) runs the bundled offline defaults; ``endpoint`` sends
+clips to a served model (``ert serve`` or any OpenAI-compatible API). Models
 are listed in ``configs/asr_models.toml``; :func:`create_backend` builds the
 backend for one of them. Importing this package does not import torch.
 """

@@ -9,7 +9,8 @@ before the next model loads.
 from __future__ import annotations
 
 from core.asr.timing import NONE, WORD, Segment, clamp, require, text_of
-from core.audio import SAMPLE_RATE  # re-exported: backends read it from here
+from core.audio import SAMPLE_RATE
+from core.devices import is_cuda
 
 import dataclasses
 import gc
@@ -108,6 +109,9 @@ class Backend(ABC):
     dtype_choices: ClassVar[tuple[str, ...]] = ()
     # What it can place in time (core.asr.timing): NONE, SEGMENT or WORD (segments and words).
     timestamps: ClassVar[str] = NONE
+    # The model families (core.asr.families) it runs, checked when the registry is read;
+    # empty: any declared family (e.g. a served model).
+    families: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: AsrModelSpec, device: str = "cpu", dtype: str = "auto") -> None:
         self.spec = spec
@@ -153,7 +157,7 @@ class Backend(ABC):
             setattr(self, name, None)
         self.load_seconds = self.dtype = None
         gc.collect()
-        if self.device.startswith("cuda") and "torch" in sys.modules:
+        if is_cuda(self.device) and "torch" in sys.modules:
             import torch
 
             if torch.cuda.is_available():

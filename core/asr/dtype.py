@@ -18,6 +18,7 @@ from __future__ import annotations
 from core import system
 from core.asr.factory import backend_class
 from core.asr.spec import DTYPES
+from core.devices import CPU, device_kind, is_cpu
 
 from typing import TYPE_CHECKING
 
@@ -25,11 +26,6 @@ if TYPE_CHECKING:
     from core.asr.spec import AsrModelSpec
 
 AUTO = "auto"
-
-
-def device_kind(device: str) -> str:
-    """"cuda" for any CUDA device ("cuda:1"), else "cpu": how backends key their defaults."""
-    return "cuda" if device.startswith("cuda") else "cpu"
 
 
 def load_dtype(spec: AsrModelSpec, device: str = "cpu", requested: str = AUTO) -> str:
@@ -51,7 +47,7 @@ def load_dtype(spec: AsrModelSpec, device: str = "cpu", requested: str = AUTO) -
     asked = requested if requested != AUTO else spec.dtype
     if asked in backend.dtype_choices:
         return asked
-    if kind == "cpu" and "bfloat16" in backend.dtype_choices and system.cpu_has_fast_bf16():
+    if kind == CPU and "bfloat16" in backend.dtype_choices and system.cpu_has_fast_bf16():
         return "bfloat16"
     return declared
 
@@ -60,6 +56,6 @@ def bf16_fallback(spec: AsrModelSpec, device: str = "cpu", requested: str = AUTO
     """Whether a model that does not fit in its automatic dtype may be planned in bf16
     instead: "auto" asked, a CPU with native bf16, a backend that can load it."""
     backend = backend_class(spec.backend)
-    return (requested == AUTO and spec.dtype == AUTO and device_kind(device) == "cpu"
+    return (requested == AUTO and spec.dtype == AUTO and is_cpu(device)
             and "bfloat16" in backend.dtype_choices and not backend.remote
             and load_dtype(spec, device) != "bfloat16" and system.cpu_has_bf16())

@@ -1,8 +1,8 @@
 """Which class runs each ``backend = "..."`` of the registry: adding one is a module and a line.
 
-Modules are imported only when a class is asked for, so the registry (which checks
-names against :data:`BACKENDS`), the memory estimate and the planner stay cheap to
-import; a backend module itself imports its engine (torch, CTranslate2) only to load.
+Modules are imported only when a class is asked for (the registry checks each entry against
+what its class declares: families, dtype choices); a backend module imports its engine
+(torch, CTranslate2) only to load, so reading the registry and planning stay cheap.
 """
 
 from __future__ import annotations

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from core import bundled, threads
 from core.asr.base import Backend, DecodeOptions
-from core.asr.chunking import Span
 from core.asr.dtype import load_dtype
 from core.asr.runaway import is_runaway
 from core.asr.timing import WORD, Segment, Word, group_words
 from core.asr.vad import speech_windows, windows
+from core.asr.windows import Span
 from core.audio import SAMPLE_RATE
+from core.devices import cuda_index, device_kind, is_cuda
 from core.hub import ModelUnavailableError, friendly_hub_errors
 
 import bisect
@@ -46,6 +47,7 @@ class FasterWhisperBackend(Backend):
     rtfx_prior = {"cpu": 12.0, "cuda": 150.0}
     counts_from_config = False  # a CTranslate2 folder carries no transformers config
     timestamps = WORD  # its own segment and word timestamps
+    families = ("whisper",)  # CTranslate2 conversions of Whisper
     model: Any = None  # faster_whisper.WhisperModel once loaded
     pipeline: Any = None  # its BatchedInferencePipeline
 
@@ -71,14 +73,13 @@ class FasterWhisperBackend(Backend):
         import ctranslate2
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-        device, _, index = self.device.partition(":")
-        if device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
+        if is_cuda(self.device) and ctranslate2.get_cuda_device_count() == 0:
             raise ModelUnavailableError(
                 "GPU mode is not available: CTranslate2 sees no CUDA device")
         where = self._where()
         with friendly_hub_errors(self.spec.source):
             self.model = WhisperModel(
-                where, device=device, device_index=int(index or 0),
+                where, device=device_kind(self.device), device_index=cuda_index(self.device) or 0,
                 compute_type=self.compute_type, cpu_threads=threads.current().threads,
                 revision=self.spec.revision)
         self.pipeline = BatchedInferencePipeline(self.model)

@@ -11,7 +11,8 @@ need = weights + activation allowance, where
   loaded, a few KB; no transformers import, which costs the planner ~8 s), else
   from its ``config.json``, the model built on the ``meta`` device, which
   allocates nothing, and its parameters counted. Otherwise it comes from
-  :data:`PUBLISHED_PARAMS_M`, the counts published with the models;
+  :attr:`core.asr.families.Family.published_params_m`, the counts published with the
+  models;
 * the activation allowance (features, encoder states, KV caches, attention,
   allocator slack) was measured with ``scripts/measure_asr_activations.py``:
   peak RSS minus the loaded RSS while transcribing a batch of eight 30 s
@@ -33,8 +34,9 @@ from __future__ import annotations
 
 from core import hub
 from core.asr.dtype import AUTO, load_dtype
-from core.asr.dtype import device_kind as device_kind  # re-exported: the planner's import
 from core.asr.factory import backend_class
+from core.asr.families import get_family
+from core.devices import is_cuda
 
 import functools
 import json
@@ -50,20 +52,10 @@ if TYPE_CHECKING:
 GB = 1024**3
 BYTES_PER_DTYPE = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 
-# Published parameter counts (millions), matched against the words of a model's
-# key and source; the last row of a family is its default (the largest usual
-# size, so an unknown model is over- rather than under-estimated).
-PUBLISHED_PARAMS_M: dict[str, tuple[tuple[str, float], ...]] = {
-    "whisper": (("tiny", 39), ("base", 74), ("small", 244), ("medium", 769),
-                ("large", 1550), ("", 1550)),
-    # The French fine-tunes are all wav2vec2-large (XLSR-53 or VoxPopuli, 315M).
-    "wav2vec2": (("base", 95), ("large", 315), ("", 315)),
-    "seamless": (("medium", 1200), ("large", 2300), ("", 2300)),
-    # Raw counts, per-layer embeddings (2.0 / 2.3 B) and the vision and audio towers included,
-    # as transformers loads them (the "effective" 2B / 4B are less). Counted on the meta device
-    # from the checkpoints' configs (tests/asr/data/gemma3n); the model cards round: 5B, 8B.
-    "gemma3n": (("e2b", 5418), ("e4b", 7819), ("", 7819)),
-}
+# Each family's published sizes, activation fraction, per-clip cost and fixed length share
+# are declared in core.asr.families (one Family each); their sources are here.
+# Gemma 3n's published counts: raw, as transformers loads them, counted on the meta device
+# from the checkpoints' configs (tests/asr/data/gemma3n); the model cards round: 5B, 8B.
 
 # Peak RSS minus loaded RSS transcribing 8 × 30 s clips on 2 CPU cores (greedy,
 # ≤ 128 new tokens): the bundled int8 models for faster-whisper, random weights at
@@ -77,29 +69,23 @@ MEASURED_ACTIVATIONS_GB: dict[str, float] = {
     "transformers wav2vec2-large CTC": 5.13,  # 315M, 1.18 GB
 }
 REFERENCE_BATCH = 8
-# Activation GB per GB of weights in the compute dtype, for REFERENCE_BATCH clips.
-ACTIVATION_FRACTION: dict[str, float] = {
-    "whisper": 1.75,  # fits tiny 0.32 / base 0.55 (and over-covers faster-whisper's)
-    "wav2vec2": 4.4,  # 5.13 / 1.18
-    "seamless": 1.75,  # assumed: encoder-decoder on fbank features, like Whisper
-    # Gemma 3n: see ACTIVATION_PER_CLIP_GB; its text decoder adds little.
-    "gemma3n": 0.0,
-}
-# What one 30 s clip costs whatever the model's size, in bf16 compute (fp32: twice): an audio
-# tower every size shares. Gemma 3n, measured (bench.gemma3n, random weights of the real
-# configs, bf16): on an H200, batch 8 × 128 new tokens, 2.432 GB above E2B's weights and
-# 2.436 above E4B's (the allocator's peak): the same for a 5.4 B and a 7.8 B model, so not a
-# fraction of the weights (0.15 of them gave 1.51 and 2.18); on the CPU, one clip × 8 tokens,
-# 0.253 and 0.299 (RSS). 0.30 a clip covers all four (2.47, 2.47; 0.37, 0.37).
-ACTIVATION_PER_CLIP_GB: dict[str, float] = {"gemma3n": 0.30}
+# Activation fraction (GB per GB of weights in the compute dtype, REFERENCE_BATCH clips):
+# Whisper 1.75 fits tiny 0.32 / base 0.55 (and over-covers faster-whisper's); Wav2Vec2 4.4 =
+# 5.13 / 1.18; Seamless 1.75 assumed (encoder-decoder on fbank features, like Whisper);
+# Gemma 3n 0 (its text decoder adds little: see the per-clip cost).
+# Per-clip cost, whatever the model's size, in bf16 compute (fp32: twice): an audio tower
+# every size shares. Gemma 3n, measured (bench.gemma3n, random weights of the real configs,
+# bf16): on an H200, batch 8 × 128 new tokens, 2.432 GB above E2B's weights and 2.436 above
+# E4B's (the allocator's peak): the same for a 5.4 B and a 7.8 B model, so not a fraction of
+# the weights (0.15 of them gave 1.51 and 2.18); on the CPU, one clip × 8 tokens, 0.253 and
+# 0.299 (RSS). 0.30 a clip covers all four (2.47, 2.47; 0.37, 0.37).
 # Clip length (issue 12): activations were measured on 30 s clips; a dataset of 4 s clips
 # needs far less. The allowance is scaled by share + (1 - share) × min(clip, 30) / 30, the
 # share being what does not shrink with the audio: Whisper pads every window to 30 s but
 # decodes fewer tokens (fitted: tiny.en 0.22, base 0.33, small 0.42 on 3–5.5 s clips against
-# their 30 s figures); a CTC model's CNN and encoder run on the audio itself (0). Seamless
-# and Gemma 3n are assumed (no weights offline). BENCHMARKS.md, "Plans against runs".
-LENGTH_FIXED_SHARE: dict[str, float] = {"whisper": 0.35, "wav2vec2": 0.0, "seamless": 0.2,
-                                        "gemma3n": 0.5}
+# their 30 s figures: 0.35); a CTC model's CNN and encoder run on the audio itself (0).
+# Seamless (0.2) and Gemma 3n (0.5) are assumed (no weights offline). BENCHMARKS.md, "Plans
+# against runs".
 WINDOW_SECONDS = 30.0
 CUDA_CONTEXT_GB = 0.5  # the CUDA context and allocator slack on the GPU (not measured here)
 
@@ -133,7 +119,7 @@ def length_factor(family: str, clip_seconds: float | None) -> float:
     """How much of the 30 s-clip allowance clips of ``clip_seconds`` need (1 when unknown)."""
     if clip_seconds is None:
         return 1.0
-    share = LENGTH_FIXED_SHARE[family]
+    share = get_family(family).length_fixed_share
     return share + (1 - share) * min(max(clip_seconds, 0.0), WINDOW_SECONDS) / WINDOW_SECONDS
 
 
@@ -144,11 +130,12 @@ def activation_allowance_gb(spec: AsrModelSpec, params: int, device: str = "cpu"
     / 8 + per-clip cost × batch) × :func:`length_factor`; ``dtype`` is the run's request,
     resolved by :func:`load_dtype` as the load resolves it; ``clip_seconds`` the dataset's
     longest clip."""
-    gpu = device.startswith("cuda")
+    gpu = is_cuda(device)
     width = compute_bytes(load_dtype(spec, device, dtype))
     clips = max(1, batch_size)
-    scaled = (ACTIVATION_FRACTION[spec.family] * params * width / GB * clips / REFERENCE_BATCH
-              + ACTIVATION_PER_CLIP_GB.get(spec.family, 0.0) * clips * width / 2)
+    family = get_family(spec.family)
+    scaled = (family.activation_fraction * params * width / GB * clips / REFERENCE_BATCH
+              + family.activation_per_clip_gb * clips * width / 2)
     floor = backend_class(spec.backend).activation_floor_gb
     return ((floor + scaled) * length_factor(spec.family, clip_seconds)
             + (CUDA_CONTEXT_GB if gpu else 0.0))
@@ -157,7 +144,7 @@ def activation_allowance_gb(spec: AsrModelSpec, params: int, device: str = "cpu"
 def published_params(spec: AsrModelSpec) -> int:
     """The published count that best matches the spec's key and source words."""
     words = set(re.split(r"[^a-z0-9]+", f"{spec.key} {spec.source}".lower()))
-    for word, millions in PUBLISHED_PARAMS_M[spec.family]:
+    for word, millions in get_family(spec.family).published_params_m:
         if not word or word in words:
             return int(millions * 1e6)
     raise AssertionError("every family ends with a default row")
@@ -253,7 +240,7 @@ def estimate(spec: AsrModelSpec, device: str = "cpu", batch_size: int = REFERENC
                               activations_gb=backend.activation_floor_gb)
     params, origin = parameter_count(spec)
     loaded = load_dtype(spec, device, dtype)
-    override = spec.memory_gb_gpu if device.startswith("cuda") else spec.memory_gb_cpu
+    override = spec.memory_gb_gpu if is_cuda(device) else spec.memory_gb_cpu
     return MemoryEstimate(
         params=params, params_from="override" if override else origin, dtype=loaded,
         batch_size=batch_size, weights_gb=params * BYTES_PER_DTYPE[loaded] / GB,

@@ -8,8 +8,9 @@ file but derived (:mod:`core.asr.memory`), unless an entry overrides them.
 from __future__ import annotations
 
 from core import paths
-from core.asr.factory import BACKENDS
-from core.asr.spec import DTYPES, FAMILIES, AsrModelSpec
+from core.asr.factory import BACKENDS, backend_class
+from core.asr.families import FAMILIES
+from core.asr.spec import DTYPES, AsrModelSpec
 from core.registry_file import (
     RegistryError,
     check_entry,
@@ -54,18 +55,24 @@ def _spec(path: Path, key: str, entry: dict) -> AsrModelSpec:
         entry.setdefault("backend", "faster-whisper")
     if str(entry["source"]).startswith(("http://", "https://")):
         entry.setdefault("backend", "endpoint")
-    if entry.get("backend", "transformers") not in BACKENDS:
+    backend = entry.get("backend", "transformers")
+    if backend not in BACKENDS:
         raise RegistryError(f"{path}: model {key!r}: backend must be one of {tuple(BACKENDS)}")
     if entry["family"] not in FAMILIES:
-        raise RegistryError(f"{path}: model {key!r}: family must be one of {FAMILIES}")
-    if entry.get("backend") == "faster-whisper" and entry["family"] != "whisper":
-        raise RegistryError(f"{path}: model {key!r}: faster-whisper runs Whisper models only")
+        raise RegistryError(f"{path}: model {key!r}: family must be one of {tuple(FAMILIES)}")
+    runs = backend_class(backend)  # what the backend declares it runs and loads in
+    if runs.families and entry["family"] not in runs.families:
+        raise RegistryError(f"{path}: model {key!r}: {backend} runs "
+                            f"{', '.join(runs.families)} models only")
     dtype = entry.get("dtype", "auto")
     if dtype not in DTYPES:
         raise RegistryError(f"{path}: model {key!r}: dtype must be one of {DTYPES}")
-    # The other backends have fixed compute types (int8/fp16, remote): it would do nothing.
-    if dtype != "auto" and entry.get("backend", "transformers") != "transformers":
-        raise RegistryError(f"{path}: model {key!r}: dtype applies to transformers models only")
+    # Backends with fixed compute types (int8/fp16, remote) declare no choices: it would
+    # do nothing.
+    if dtype != "auto" and dtype not in runs.dtype_choices:
+        takes = [name for name in BACKENDS if backend_class(name).dtype_choices]
+        raise RegistryError(f"{path}: model {key!r}: dtype applies to {', '.join(takes)} "
+                            "models only")
     if "languages" in entry:
         langs = entry["languages"]
         entry["languages"] = (langs,) if isinstance(langs, str) else tuple(langs)

@@ -10,7 +10,6 @@ from core.languages import language_key
 
 from dataclasses import dataclass
 
-FAMILIES = ("whisper", "wav2vec2", "seamless", "gemma3n")
 # The weights' dtype a run or an entry may ask for; "auto" lets core.asr.dtype choose.
 DTYPES = ("auto", "float32", "bfloat16")
 ANY_LANGUAGE = "*"

@@ -12,11 +12,12 @@ from __future__ import annotations
 from core import threads
 from core.asr import cuda_warmup
 from core.asr.base import Backend, DecodeOptions
-from core.asr.chunking import Span, split
 from core.asr.dtype import load_dtype
 from core.asr.timing import NONE, SEGMENT, WORD, Segment, Word, clamp, group_words
 from core.asr.vad import windows
+from core.asr.windows import Span, split
 from core.audio import SAMPLE_RATE
+from core.devices import is_cuda
 from core.hub import ModelUnavailableError, friendly_hub_errors
 from core.languages import english_name, iso639_3
 
@@ -63,7 +64,7 @@ class _Runner:
         self.common = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
         self.processor, self.model = self.load(where)
         self.model.eval()
-        if device != "cpu":
+        if is_cuda(device):
             self.model.to(device)
 
     def load(self, where: str) -> tuple[Any, Any]:
@@ -76,7 +77,7 @@ class _Runner:
         memory first, and no second pass to move it.
         """
         kwargs = {**self.common, "dtype": self.dtype}
-        if self.device != "cpu":
+        if is_cuda(self.device):
             kwargs["device_map"] = self.device
         try:
             return model_class.from_pretrained(where, attn_implementation="sdpa", **kwargs)
@@ -149,11 +150,11 @@ class _WhisperRunner(_Runner):
         extractor = self.processor.feature_extractor
         # On a GPU the log-mel spectrograms are computed there and stay there
         # (:func:`log_mel_on_device`): on the CPU they cost a fifth of a batch's time.
-        if self.device != "cpu" and not long and _plain_whisper_extractor(extractor):
+        if is_cuda(self.device) and not long and _plain_whisper_extractor(extractor):
             features = log_mel_on_device(extractor, clips, self.device)
         else:
             padding = {"padding": "longest", "truncation": False} if long else {}
-            if self.device != "cpu":
+            if is_cuda(self.device):
                 padding["device"] = self.device
             features = extractor(clips, sampling_rate=SAMPLE_RATE, return_tensors="pt",
                                  return_attention_mask=True, **padding)
@@ -238,7 +239,7 @@ def log_mel_on_device(extractor: Any, clips: list[np.ndarray], device: str) -> d
     import torch
 
     n = extractor.n_samples
-    on_gpu = torch.device(device).type == "cuda"
+    on_gpu = is_cuda(device)
     host = torch.zeros(len(clips), n, dtype=torch.float32, pin_memory=on_gpu)
     for row, clip in zip(host, clips, strict=True):
         row[:min(clip.size, n)] = torch.from_numpy(clip[:n])
@@ -287,7 +288,7 @@ class _CtcRunner(_Runner):
     """Wav2Vec2-style CTC (French XLSR fine-tunes): greedy decoding of the logits.
 
     Long clips are cut into overlapping windows whose overlapping logits are
-    dropped before one decode over the whole clip (:mod:`core.asr.chunking`).
+    dropped before one decode over the whole clip (:mod:`core.asr.windows`).
     The attention mask is passed when the feature extractor asks for it (the
     layer-norm "large" models); group-norm models were trained on zero padding.
     """
@@ -535,6 +536,7 @@ class TransformersBackend(Backend):
     # These are the defaults; core.asr.dtype picks bf16 on a CPU that has it, or as asked.
     weight_dtypes = {"cpu": "float32", "cuda": "bfloat16"}
     dtype_choices = ("float32", "bfloat16")
+    families = tuple(RUNNERS)
     activation_floor_gb = 0.07
     rtfx_prior = {"cpu": 4.0, "cuda": 100.0}
     counts_from_config = True
@@ -556,7 +558,7 @@ class TransformersBackend(Backend):
         if self.spec.family not in RUNNERS:
             raise ModelUnavailableError(f"no transformers runner for family {self.spec.family!r}")
         name = load_dtype(self.spec, self.device, self.requested_dtype)
-        if self.device.startswith("cuda"):
+        if is_cuda(self.device):
             if not torch.cuda.is_available():
                 raise ModelUnavailableError("GPU mode is not available: torch sees no CUDA device")
             if name == "bfloat16" and not torch.cuda.is_bf16_supported():
@@ -565,7 +567,7 @@ class TransformersBackend(Backend):
         where = str(local) if local.exists() else self.spec.source
         # CUDA's libraries load on a thread while the runner imports transformers.
         warming = (cuda_warmup.start(self.device, getattr(torch, name))
-                   if self.device.startswith("cuda") else None)
+                   if is_cuda(self.device) else None)
         try:
             with friendly_hub_errors(self.spec.source):
                 self.runner = RUNNERS[self.spec.family](where, self.spec, getattr(torch, name),

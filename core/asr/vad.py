@@ -3,7 +3,7 @@ model is inside the package: nothing to download)."""
 
 from __future__ import annotations
 
-from core.asr.chunking import Span, split
+from core.asr.windows import Span, split
 from core.audio import SAMPLE_RATE
 
 import numpy as np

@@ -14,6 +14,7 @@ already recorded, nothing is lost or done twice.
 from __future__ import annotations
 
 from core import bytecode
+from core.devices import is_cuda
 from core.evaluation.run_dir import RunDir
 from core.evaluation.shards import Shard
 
@@ -77,7 +78,7 @@ def plan_memory_gb(address: str, device: str) -> tuple[float | None, str]:
     resources = connect(address)
     import ray
 
-    if device == "cuda":
+    if is_cuda(device):
         if not resources.get("GPU"):
             return None, "the cluster has no GPU"
         probe = ray.remote(num_gpus=1, max_retries=0)(_gpu_free_gb)
@@ -102,7 +103,7 @@ def shard_count(resources: dict[str, Any], device: str, requested: int) -> int:
     for a CUDA run, else one per node."""
     if requested:
         return requested
-    if device == "cuda":
+    if is_cuda(device):
         return max(1, int(resources.get("GPU", 0)))
     return max(1, sum(1 for key in resources if key.startswith("node:") and
                       not key.startswith("node:__internal")))
@@ -117,9 +118,9 @@ def _task(run_dir: str, batch: str, index: int, count: int, device: str,
 
     import ray
 
-    if device == "cuda":
+    if is_cuda(device):  # the GPU Ray gave this task
         gpu = ray.get_gpu_ids()
-        device = f"cuda:{int(gpu[0])}" if gpu else "cuda"
+        device = f"cuda:{int(gpu[0])}" if gpu else device
     code = run_batch(Path(run_dir), batch, Shard(index, count, device),
                      Path(claims) if claims else None)
     return {"code": code, "node": ray.util.get_node_ip_address(), "device": device,
@@ -161,9 +162,9 @@ def run_batch_on_cluster(run_dir: Path, batch: str, count: int, device: str,
     run = RunDir(run_dir)
     if count == 1 or run.cancel_requested():
         return failures, notes
-    # As for local workers (runner._settle): what a shard left (a task that failed past
-    # Ray's retries, a model it could not load) goes to one more task, which takes every
-    # sample of the batch still missing.
+    # As for local workers (core.evaluation.worker_processes.settle): what a shard left (a
+    # task that failed past Ray's retries, a model it could not load) goes to one more task,
+    # which takes every sample of the batch still missing.
     unfinished = [] if failures else run.unfinished(batch)
     if not failures and not unfinished:
         return failures, notes

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from core import paths
 from core.evaluation.config import RunConfig
-from core.evaluation.guard import GuardConfig, MemoryGuard
+from core.evaluation.memory_guard import GuardConfig, MemoryGuard
 
 import argparse
 import sys
@@ -97,7 +97,7 @@ def _print_machine() -> None:
 
 def _plan(args: argparse.Namespace, config: RunConfig) -> Any:
     from core.datasets import load_dataset_spec
-    from core.evaluation.runner import plan_samples
+    from core.evaluation.run_plan import plan_samples
 
     samples = load_dataset_spec(config.dataset, config.samples, config.seed)
     return plan_samples(config, _registry(args), samples)
@@ -195,11 +195,11 @@ def _report(outcome: Any) -> int:
     from core.evaluation.summary import (
         invariance_label,
         plan_against_run,
-        plural,
         speed_label,
         status_label,
     )
     from core.figures import FIGURES
+    from core.phrasing import plural
 
     run = RunDir(outcome.run_dir)
     consolidated = run.read_consolidated() or {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from core import paths
 from core.asr.base import DecodeOptions
 from core.asr.registry import AsrRegistry, load_asr_registry
-from core.evaluation.guard import GuardConfig
+from core.evaluation.memory_guard import GuardConfig
 
 import secrets
 import time

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from core import paths
 from core.asr.spec import AsrModelSpec
+from core.devices import device_kind
 
 import json
 import sqlite3
@@ -50,9 +51,8 @@ class Measurement:
 def identity(spec: AsrModelSpec, device: str, dtype: str | None) -> str:
     """What a measurement depends on: the model (key, source, revision, backend), the device
     kind and the dtype."""
-    kind = "cuda" if device.startswith("cuda") else "cpu"
     return json.dumps({"model": spec.key, "source": spec.source, "revision": spec.revision,
-                       "backend": spec.backend, "device": kind, "dtype": dtype},
+                       "backend": spec.backend, "device": device_kind(device), "dtype": dtype},
                       sort_keys=True)
 
 

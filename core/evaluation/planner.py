@@ -14,17 +14,16 @@ from core import hub
 from core.asr import availability, memory
 from core.asr.dtype import bf16_fallback
 from core.asr.factory import backend_class
-from core.asr.memory import device_kind
 from core.asr.spec import AsrModelSpec
+from core.devices import device_kind, is_cpu
 from core.evaluation.measurements import MeasurementStore
-from core.evaluation.summary import plural
-from core.system import MachineInfo, read_machine
+from core.phrasing import plural
+from core.system import BUDGET_SHARE, MachineInfo, available_memory_gb, read_machine
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-BUDGET_SHARE = 0.8  # of available memory, when no budget is given
 HEAVY_SHARE = 1 / 3  # a model needing more than this share of the budget runs alone
 LOAD_SECONDS_PER_GB = 4.0  # rough CPU load time for the time estimate
 
@@ -185,12 +184,6 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def available_memory_gb(machine: MachineInfo, device: str) -> float:
-    if device == "cuda" and machine.gpus:
-        return max(g.memory_free_gb for g in machine.gpus)
-    return machine.ram_available_gb
-
-
 def plan_budget(device: str, budget_gb: float | None = None,
                 machine: MachineInfo | None = None) -> float:
     """The budget a plan uses: ``budget_gb`` when given (0 or None: not given), else
@@ -216,7 +209,7 @@ def estimate_model_seconds(spec: AsrModelSpec, device: str, audio_seconds: float
         return (known.load_seconds or 0.0) + audio_seconds / known.rtfx, f"measured {known.when}"
     params_m = max(estimate.params / 1e6, 1.0)
     rtfx = prior * 100.0 / params_m
-    load = LOAD_SECONDS_PER_GB * estimate.weights_gb if device == "cpu" else 2.0
+    load = LOAD_SECONDS_PER_GB * estimate.weights_gb if is_cpu(device) else 2.0
     return load + audio_seconds / max(rtfx, 0.05), "estimated"
 
 

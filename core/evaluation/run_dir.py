@@ -313,6 +313,22 @@ class StatusWriter:
         write_atomic(self.path, json.dumps(self.fields))
 
 
+def scored_rows(path: Path) -> list[dict[str, Any]] | None:
+    """A run folder's sample records (the first per model and sample) for
+    :func:`core.scoring.read_predictions`; None where the folder holds none."""
+    run = RunDir(path)
+    return run.records().sample_rows() if run.has_records else None
+
+
+def run_baseline(path: Path) -> str | None:
+    """The baseline a run folder was run with (:func:`core.scoring.default_baseline`); None
+    where it names none or holds no readable run."""
+    try:
+        return RunDir(path).read_config().baseline
+    except FileNotFoundError:
+        return None
+
+
 def run_dirs(root: str | Path | None = None) -> Iterator[RunDir]:
     """The runs under ``root`` (default :func:`core.paths.runs_dir`), newest first."""
     root = Path(root) if root is not None else paths.runs_dir()

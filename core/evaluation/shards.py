@@ -15,6 +15,8 @@ GPU, so backends keep asking for plain ``"cuda"``.
 
 from __future__ import annotations
 
+from core.devices import CUDA, cuda_index, is_cuda
+
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,9 +50,10 @@ class Shard:
     def environment(self) -> dict[str, str]:
         """Environment for the worker process: only its GPU visible; CPU workers share the
         thread cap (``ERT_THREADS``) between them instead of each taking all of it."""
-        if self.device.startswith("cuda:"):
+        # A bare cuda (a cluster task's, whose GPU Ray picked) sets nothing here.
+        index = cuda_index(self.device) if ":" in self.device else None
+        if index is not None:
             # cuda:N is the N-th GPU this process sees: through CUDA_VISIBLE_DEVICES if set.
-            index = int(self.device.split(":", 1)[1])
             seen = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d]
             return {"CUDA_VISIBLE_DEVICES": seen[index] if index < len(seen) else str(index)}
         if self.count > 1:
@@ -80,9 +83,9 @@ def parse_devices(text: str | None, device: str, visible_gpus: int) -> list[str]
     ``cpu`` may be listed several times (several CPU workers, each with its thread cap).
     """
     if not text:
-        if device == "cuda" and visible_gpus > 1:
+        if is_cuda(device) and visible_gpus > 1:
             return [f"cuda:{i}" for i in range(visible_gpus)]
-        return ["cuda:0" if device == "cuda" else "cpu"]
+        return ["cuda:0" if is_cuda(device) else "cpu"]
     devices = [d.strip() for d in text.split(",") if d.strip()]
     for name in devices:
         if name == "cpu":
@@ -91,7 +94,7 @@ def parse_devices(text: str | None, device: str, visible_gpus: int) -> list[str]
             raise DeviceError(f"unknown device {name!r}: use cpu or cuda:N (e.g. cuda:0,cuda:2)")
         if int(name[5:]) >= visible_gpus:
             raise DeviceError(f"{name}: only {visible_gpus} GPU(s) visible here")
-    gpus = [d for d in devices if d != "cpu"]
+    gpus = [d for d in devices if is_cuda(d)]
     if len(set(gpus)) != len(gpus):
         raise DeviceError(f"a GPU is listed twice in {text!r}")
     if gpus and len(gpus) != len(devices):
@@ -115,10 +118,10 @@ def run_devices(text: str | None, device: str, cluster: str | None = None
     if cluster:
         return device, [d.strip() for d in (text or "").split(",") if d.strip()]
     gpus = 0
-    if device == "cuda" or (text and "cuda" in text):
+    if is_cuda(device) or any(is_cuda(d.strip()) for d in (text or "").split(",")):
         import torch
 
         gpus = torch.cuda.device_count()
     devices = parse_devices(text, device, gpus)
-    kind = "cuda" if any(d.startswith("cuda") for d in devices) else device
+    kind = CUDA if any(is_cuda(d) for d in devices) else device
     return kind, devices if text or len(devices) > 1 else []

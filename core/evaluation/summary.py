@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.phrasing import plural
+
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -94,11 +96,6 @@ def csv_row(summary: ModelSummary) -> dict[str, Any]:
         else:
             row[name] = value
     return row
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """``1 sample``, ``2 samples``."""
-    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def speed_label(summary: ModelSummary) -> str:

@@ -16,11 +16,12 @@ from core.asr.spec import AsrModelSpec
 from core.audio import SAMPLE_RATE
 from core.conditions import condition_of
 from core.datasets import Sample, load_dataset_spec
+from core.devices import is_cuda
 from core.evaluation.cache import TranscriptCache, audio_hash, cache_key, tuning_key
 from core.evaluation.claims import Claims
 from core.evaluation.config import RunConfig
-from core.evaluation.guard import MemoryGuard, take_sample
 from core.evaluation.measurements import Measurement, MeasurementStore
+from core.evaluation.memory_guard import MemoryGuard, take_sample
 from core.evaluation.planner import planned_dtype
 from core.evaluation.prefetch import AudioPrefetcher, Clip, read_clip
 from core.evaluation.records import ModelRecord, RunRecords, SampleRecord
@@ -73,7 +74,7 @@ class ModelEvaluation:
         # schedule (those start at the dataset's first sample), it starts at the size tuned.
         self.resuming = resuming
         self.records, self.guard, self.status, self.cache = records, guard, status, cache
-        max_size = config.max_batch_size or (256 if config.device == "cuda" else 32)
+        max_size = config.max_batch_size or (256 if is_cuda(config.device) else 32)
         self.dtype = dtype  # what to ask the backend for (the plan's choice or --dtype)
         self.weights = load_dtype(spec, config.device, dtype)  # what it will load in
         self.tuning_key = tuning_key(spec, config.device, self.weights)
@@ -245,7 +246,7 @@ class ModelEvaluation:
         # The first batch's audio is read while the model loads, each next one while the
         # model transcribes the current one.
         reader = AudioPrefetcher(itertools.chain([first], wanted), lambda: self.tuner.size,
-                                 background=self.config.device.startswith("cuda"))
+                                 background=is_cuda(self.config.device))
         backend = create_backend(self.spec, self.config.device, self.dtype)
         loaded = functools.partial(self._loaded, backend, record)
         try:

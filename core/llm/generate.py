@@ -3,7 +3,7 @@
 A worker thread decodes and feeds a :class:`TextPieces` streamer; the caller
 iterates text pieces as they are decoded. On CPU the worker uses the
 onnxruntime-genai engine of :mod:`core.llm.onnx_engine` when the model has one,
-else the packed decoder of :mod:`core.llm.speed` (both several times faster
+else the packed decoder of :mod:`core.llm.packed_decoder` (both several times faster
 than ``model.generate`` for small models), else ``model.generate``. A
 per-model lock makes concurrent sessions take turns instead of racing on the
 model, and each call has its own KV cache, so two sessions both finish correctly.
@@ -11,6 +11,7 @@ model, and each call has its own KV cache, so two sessions both finish correctly
 
 from __future__ import annotations
 
+from core.devices import is_cuda
 from core.llm.loader import LoadedLLM
 
 import gc
@@ -27,7 +28,7 @@ GPU_MAX_NEW_TOKENS = 2500
 
 def default_max_new_tokens(device: str) -> int:
     """The seed's budgets: short answers on CPU, long ones on the GPU."""
-    return GPU_MAX_NEW_TOKENS if device == "cuda" else CPU_MAX_NEW_TOKENS
+    return GPU_MAX_NEW_TOKENS if is_cuda(device) else CPU_MAX_NEW_TOKENS
 
 
 @dataclass
@@ -223,7 +224,7 @@ def encode_chat(llm: LoadedLLM, messages: list[dict[str, str]]) -> dict[str, Any
 def free_memory(device: str) -> None:
     """Return freed tensors to the system: collect, and empty the CUDA cache on GPU."""
     gc.collect()
-    if device == "cuda":
+    if is_cuda(device):
         import torch
 
         torch.cuda.empty_cache()

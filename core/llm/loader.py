@@ -8,6 +8,7 @@ that folder (well under a second for the 135M default).
 from __future__ import annotations
 
 from core import bundled, paths, threads
+from core.devices import is_cpu, is_cuda
 from core.files import temporary_sibling
 from core.hub import ModelUnavailableError, friendly_hub_errors
 from core.llm.registry import LLMSpec
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.llm.onnx_engine import OnnxDecoder
-    from core.llm.speed import FastDecoder
+    from core.llm.packed_decoder import FastDecoder
 
 CONVERTED_MARKER = "ert-converted.json"
 PACKED_FILE = "ert-packed.safetensors"
@@ -36,7 +37,7 @@ class LoadedLLM:
 
     On the CPU, ``onnx`` is the onnxruntime-genai engine (:mod:`core.llm.onnx_engine`)
     when its builder handles the model, else ``fast`` the packed torch decoder
-    (:mod:`core.llm.speed`) when that does; with neither, ``model.generate`` is used.
+    (:mod:`core.llm.packed_decoder`) when that does; with neither, ``model.generate`` is used.
     ``model`` is ``None`` when only an engine was loaded (``load_llm(..., need_model=False)``).
     """
 
@@ -57,12 +58,6 @@ class LoadedLLM:
         if self.onnx is not None:
             return f"onnxruntime-genai ({self.onnx.precision} ONNX, {self.onnx.threads} thr)"
         return "ert-fast (int4/int8 packed, bf16 matmuls)" if self.fast else "transformers generate"
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _cpu_only_torch() -> bool:
@@ -145,25 +140,25 @@ def needs_conversion(spec: LLMSpec) -> bool:
 def _onnx_source(spec: LLMSpec) -> Path | None:
     """The local folder the ONNX engine is built from (ERT's converted weights or the
     user's checkpoint folder), or ``None`` for a hub id or with ``ERT_LLM_FAST=0``."""
-    from core.llm import speed
+    from core.llm import packed_decoder
 
     try:
         folder = converted_dir(spec) if spec.gguf_file else Path(_source_dir(spec))
     except (bundled.BundledModelError, OSError):
         return None
-    return folder if speed.fast_enabled() and folder.is_dir() else None
+    return folder if packed_decoder.fast_enabled() and folder.is_dir() else None
 
 
 def first_use_note(spec: LLMSpec, device: str = "cpu") -> str | None:
     """The one-time steps the next load of ``spec`` runs, for a progress message
     (``None`` when the caches are warm): the GGUF conversion, the ONNX engine's build."""
-    from core.llm import onnx_engine, speed
+    from core.llm import onnx_engine, packed_decoder
 
     steps = []
     converting = needs_conversion(spec)
     if converting:
         steps.append("converting it to safetensors (about 30 s on two cores)")
-    if device == "cpu" and onnx_engine.installed() and speed.fast_enabled():
+    if is_cpu(device) and onnx_engine.installed() and packed_decoder.fast_enabled():
         folder = _onnx_source(spec)
         if converting or (folder is not None and onnx_engine.needs_build(folder)):
             steps.append(f"building its {onnx_engine.PRECISION} ONNX engine "
@@ -199,7 +194,7 @@ def _load_packed_only(spec: LLMSpec, where: str, started: float) -> LoadedLLM | 
     """The ONNX engine (or else the packed decoder) and a plain tokenizer read from the
     model's folder, without importing transformers; ``None`` where a part is missing (then
     the full load runs, and writes the packed weights for next time)."""
-    from core.llm import onnx_engine, speed
+    from core.llm import onnx_engine, packed_decoder
     from core.llm.tokenizer import ChatTokenizer
 
     folder = Path(where)
@@ -209,11 +204,12 @@ def _load_packed_only(spec: LLMSpec, where: str, started: float) -> LoadedLLM | 
         return LoadedLLM(spec=spec, model=None, tokenizer=tokenizer, device="cpu",
                          dtype=onnx.precision, load_seconds=time.perf_counter() - started,
                          weights_dir=where, onnx=onnx)
-    if not spec.gguf_file or not speed.fast_enabled() or not (folder / PACKED_FILE).exists():
+    if not spec.gguf_file or not packed_decoder.fast_enabled() \
+            or not (folder / PACKED_FILE).exists():
         return None
     tokenizer = ChatTokenizer.from_folder(folder)
-    packed = speed.load_packed(folder / PACKED_FILE) if tokenizer is not None else None
-    fast = speed.FastDecoder.from_folder(folder, packed) if packed is not None else None
+    packed = packed_decoder.load_packed(folder / PACKED_FILE) if tokenizer is not None else None
+    fast = packed_decoder.FastDecoder.from_folder(folder, packed) if packed is not None else None
     if fast is None:
         return None
     return LoadedLLM(spec=spec, model=None, tokenizer=tokenizer, device="cpu", dtype="float32",
@@ -229,22 +225,22 @@ def load_llm(spec: LLMSpec, device: str = "cpu", need_model: bool = True) -> Loa
     and ~540 MB less for the default).
     """
     threads.apply_torch()
-    if device == "cuda" and (reason := gpu_unavailable_reason()):
+    if is_cuda(device) and (reason := gpu_unavailable_reason()):
         raise ModelUnavailableError(f"GPU mode is not available: {reason}")
     started = time.perf_counter()
     try:
         where = weights_dir(spec)
     except bundled.BundledModelError as exc:
         raise ModelUnavailableError(str(exc)) from exc
-    if not need_model and device == "cpu" \
+    if not need_model and is_cpu(device) \
             and (lean := _load_packed_only(spec, where, started)) is not None:
         return lean
-    from core.llm import speed
+    from core.llm import packed_decoder
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if device == "cuda":
+    if is_cuda(device):
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     else:
         dtype = torch.float32
@@ -257,17 +253,17 @@ def load_llm(spec: LLMSpec, device: str = "cpu", need_model: bool = True) -> Loa
             revision=None if spec.gguf_file else spec.revision,
             trust_remote_code=spec.trust_remote_code)
     model.eval()
-    if device == "cuda":
-        model.to("cuda")
+    if is_cuda(device):
+        model.to(device)
     fast = onnx = None
-    if device == "cpu":
+    if is_cpu(device):
         from core.llm import onnx_engine
 
         source = _onnx_source(spec)
         onnx = onnx_engine.load(source) if source is not None else None
         if onnx is None:  # packed weights are cached beside ERT's own converted weights only
             packed_file = Path(where) / PACKED_FILE if spec.gguf_file else None
-            fast = speed.optimize_for_cpu(model, packed_file)
+            fast = packed_decoder.optimize_for_cpu(model, packed_file)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return LoadedLLM(spec=spec, model=model, tokenizer=tokenizer, device=device,

@@ -2,7 +2,7 @@
 
 Why (issue 30, BENCHMARKS.md "Chat engine"): onnxruntime-genai's native generation loop over
 ONNX Runtime's weight-only int8 kernels decodes the bundled SmolLM2-135M several times faster than
-ERT's own torch decoder (:mod:`core.llm.speed`, kept as the fallback). Its model builder
+ERT's own torch decoder (:mod:`core.llm.packed_decoder`, kept as the fallback). Its model builder
 (``onnxruntime_genai.models.builder``, ``-p int8 -e cpu``) turns the safetensors folder
 ERT converts from the GGUF into ``model.onnx`` once: about 20 s, in a child process, so
 that its imports (transformers, onnx, onnxscript), its ~1.8 GB peak and its log never reach

@@ -14,6 +14,7 @@ indexing``); fp32 elsewhere, where bf16 is emulated and slower.
 from __future__ import annotations
 
 from core import bundled, system, threads
+from core.devices import is_cpu
 
 import contextlib
 import os
@@ -52,7 +53,7 @@ class AutocastEmbeddings:
 def use_bf16(device: str = "cpu") -> bool:
     """bf16 autocast on a CPU that computes bf16 natively; ``ERT_EMBED_BF16=0`` turns it off."""
     off = os.environ.get("ERT_EMBED_BF16", "1").strip().lower() in {"0", "false", "no", "off"}
-    return device == "cpu" and not off and system.cpu_has_bf16()
+    return is_cpu(device) and not off and system.cpu_has_bf16()
 
 
 def load_embeddings(device: str = "cpu", batch_size: int = BATCH_SIZE,

@@ -205,7 +205,7 @@ def two_sentences() -> tuple[bytes, float]:
 def timed_server(tmp_path_factory) -> Iterator[str]:
     """tiny.en (word timestamps), tiny random transformers Whisper (segments), Wav2Vec2 (words
     from CTC frames), Seamless (none), and a hub model that is not downloaded."""
-    from core.asr.tiny_models import build_seamless_v2, build_wav2vec2, build_whisper
+    from tests.tiny_models import build_seamless_v2, build_wav2vec2, build_whisper
 
     root = tmp_path_factory.mktemp("timed")
     registry = root / "asr.toml"

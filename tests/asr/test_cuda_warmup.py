@@ -4,12 +4,13 @@ load does not start it."""
 from __future__ import annotations
 
 from core.asr import AsrModelSpec, create_backend, cuda_warmup
-from core.asr.tiny_models import build_whisper
 
 import threading
 
 import pytest
 import torch
+
+from tests.tiny_models import build_whisper
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])

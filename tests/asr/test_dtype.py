@@ -12,13 +12,14 @@ from core.asr import AsrModelSpec, DecodeOptions, create_backend, load_asr_regis
 from core.asr.dtype import load_dtype
 from core.asr.memory import estimate, need_gb
 from core.asr.registry import AsrRegistryError
-from core.asr.tiny_models import build_wav2vec2, build_whisper, noise_clips
 
 import difflib
 import json
 
 import numpy as np
 import pytest
+
+from tests.tiny_models import build_wav2vec2, build_whisper, noise_clips
 
 WHISPER = AsrModelSpec("whisper:x", "openai/whisper-small", params_millions=244)
 FASTER = AsrModelSpec("faster-whisper:x", "bundled:faster-whisper-base",
@@ -110,7 +111,7 @@ def test_a_model_refused_at_fp32_is_planned_when_its_bf16_need_fits(bf16_cpu, mo
                                                                      tmp_path):
     from core.evaluation.config import RunConfig
     from core.evaluation.planner import make_plan
-    from core.evaluation.runner import plan_run
+    from core.evaluation.run_plan import plan_run
 
     registry = load_asr_registry()
     large = registry.get("whisper:large-v3")

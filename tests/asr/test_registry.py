@@ -1,9 +1,9 @@
 from core import system
 from core.asr import AsrModelSpec, AsrRegistryError, create_backend, load_asr_registry
-from core.asr.chunking import split
 from core.asr.faster_whisper_backend import FasterWhisperBackend
 from core.asr.memory import estimate, need_gb, published_params
 from core.asr.transformers_backend import TransformersBackend
+from core.asr.windows import split
 
 import subprocess
 import sys
@@ -226,11 +226,15 @@ def test_a_backend_is_one_line_of_the_factory_and_the_registry_accepts_it(monkey
     assert estimate_model_seconds(spec, "cpu", 400.0)[0] == pytest.approx(10.0)  # not size-scaled
 
 
-def test_reading_the_registry_imports_no_backend_module():
+def test_reading_the_registry_imports_no_engine():
+    """The registry checks each entry against what its backend class declares (families,
+    dtypes), so the backend modules are imported; their engines are not (pages read the
+    registry on every open)."""
     import subprocess
 
+    engines = ("torch", "transformers", "ctranslate2", "faster_whisper", "onnxruntime")
     code = ("import sys; from core.asr.registry import load_asr_registry; load_asr_registry(); "
-            "print(sorted(m for m in sys.modules if m.endswith('_backend')))")
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {engines!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -320,8 +324,9 @@ def test_gemma3n_activation_allowance_covers_what_the_real_shapes_took(
 def test_a_saved_model_is_counted_from_its_weights_without_importing_transformers(tmp_path):
     """The planner reads the safetensors headers (what will be loaded) instead of importing
     transformers to build the model on ``meta``: the same count, seconds sooner."""
-    from core.asr import tiny_models
     from core.asr.memory import params_from_config, params_from_weights
+
+    from tests import tiny_models
 
     whisper = tiny_models.build_whisper(tmp_path / "whisper")
     ctc = tiny_models.build_wav2vec2(tmp_path / "ctc")

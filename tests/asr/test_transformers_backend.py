@@ -7,13 +7,6 @@ long audio, per-clip errors and that ``free()`` lets the model go.
 """
 
 from core.asr import AsrModelSpec, DecodeOptions, Transcript, create_backend
-from core.asr.tiny_models import (
-    build_gemma3n,
-    build_seamless_v2,
-    build_wav2vec2,
-    build_whisper,
-    noise_clips,
-)
 from core.hub import ModelUnavailableError
 
 import gc
@@ -22,6 +15,14 @@ import weakref
 
 import numpy as np
 import pytest
+
+from tests.tiny_models import (
+    build_gemma3n,
+    build_seamless_v2,
+    build_wav2vec2,
+    build_whisper,
+    noise_clips,
+)
 
 MIXED = [1.0, 3.5, 7.0, 0.4, 2.2, 12.0]  # seconds, deliberately unsorted
 GREEDY = DecodeOptions(language="fr", max_new_tokens=10, batch_size=4)

@@ -3,7 +3,6 @@ real and tiny models."""
 
 from __future__ import annotations
 
-from core.asr.tiny_models import build_wav2vec2, build_whisper
 from core.evaluation.config import RunConfig
 
 import json
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TINY_EN_REGISTRY
+from tests.tiny_models import build_wav2vec2, build_whisper
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,12 @@ output file, and a corrupt clip failing alone."""
 
 from __future__ import annotations
 
-from core.asr.tiny_models import build_gemma3n
-
 import json
 import subprocess
 import sys
 
 from tests.conftest import REPO
+from tests.tiny_models import build_gemma3n
 
 
 def test_ert_evaluate_runs_gemma3n_and_writes_every_output_file(bench, tmp_path):

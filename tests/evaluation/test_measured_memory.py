@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.evaluation import runner
-from core.evaluation.guard import MemoryGuard
+from core.evaluation.memory_guard import MemoryGuard
 from core.evaluation.run_dir import RunDir
 from core.system import reset_peak_rss
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.asr.registry import load_asr_registry
-from core.evaluation import runner
+from core.evaluation import run_plan, runner
 from core.evaluation.config import RunConfig
 from core.evaluation.planner import Plan, Strategy, make_plan, pick_strategy
 from core.evaluation.run_dir import RunDir
@@ -110,7 +110,7 @@ def test_a_run_records_what_the_next_plan_uses(tmp_path, monkeypatch):
     manifest = make_demo_dataset(tmp_path / "demo", langs=("en",), count=2)
     config = RunConfig(dataset=str(manifest), models=["faster-whisper:tiny.en"],
                        out_dir=str(tmp_path / "runs"), use_cache=False)
-    before = runner.plan_run(config).batches[0].needs[0]
+    before = run_plan.plan_run(config).batches[0].needs[0]
     assert before.source == "estimated"
     outcome = runner.start(config)
     run = RunDir(outcome.run_dir)
@@ -119,8 +119,8 @@ def test_a_run_records_what_the_next_plan_uses(tmp_path, monkeypatch):
     assert summary.predicted_gb == pytest.approx(planned.need_gb, abs=1e-3)
     assert planned.need_gb < before.need_gb  # the run's plan knew its clips are short
     assert summary.measured_gb is not None and summary.measured_gb > 0
-    after = runner.plan_run(RunConfig(dataset=str(manifest), models=["faster-whisper:tiny.en"],
-                                      out_dir=str(tmp_path / "runs"))).batches[0].needs[0]
+    after = run_plan.plan_run(RunConfig(dataset=str(manifest), models=["faster-whisper:tiny.en"],
+                                        out_dir=str(tmp_path / "runs"))).batches[0].needs[0]
     assert after.source.startswith("measured") and after.need_gb == summary.measured_gb
     assert after.seconds_source.startswith("measured")
 
@@ -144,8 +144,8 @@ def test_a_manifest_without_durations_plans_like_one_with_them(bench, run_config
     from core.datasets import load_dataset_spec
 
     monkeypatch.setenv("ERT_CACHE_DIR", str(tmp_path / "cache"))  # no other test's figures
-    given = runner.plan_samples(run_config(dataset=str(bench["eight"]), models=TINY), None,
-                                load_dataset_spec(str(bench["eight"])))
+    given = run_plan.plan_samples(run_config(dataset=str(bench["eight"]), models=TINY), None,
+                                  load_dataset_spec(str(bench["eight"])))
     bare = _without_durations(bench["eight"], tmp_path)
     run = RunDir(runner.prepare(run_config(dataset=str(bare), models=TINY)))
     read, manifest = run.read_plan(), run.read_manifest()

@@ -4,7 +4,6 @@ writes, models whose every sample is cached."""
 
 from __future__ import annotations
 
-from core.asr.tiny_models import build_wav2vec2
 from core.evaluation import runner
 from core.evaluation.run_dir import RunDir
 from core.evaluation.summary import invariance_label, memory_label
@@ -13,6 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from tests.tiny_models import build_wav2vec2
 
 TINY_EN = "faster-whisper:tiny.en"
 

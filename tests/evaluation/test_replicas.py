@@ -78,15 +78,15 @@ def test_a_worker_sees_the_gpu_its_device_names_through_the_parent_visible_list(
 def test_a_gpu_run_plans_two_replicas_from_measurements(tmp_path, monkeypatch):
     """The runner's choice for a GPU batch (nothing runs on a GPU here)."""
     from core.evaluation.config import RunConfig
+    from core.evaluation.executors import replicated
     from core.evaluation.planner import Plan, PlannedBatch, Strategy
-    from core.evaluation.runner import _replicated
 
     monkeypatch.setenv("ERT_CACHE_DIR", str(tmp_path / "cache"))
     plan = Plan(device="cuda", budget_gb=60.0, available_gb=75.0, strategy=Strategy.AGGRESSIVE,
                 batches=[PlannedBatch("b", ["whisper:large-v3"], 9.0, "heavy")])
     config = RunConfig(dataset="x", models=["whisper:large-v3"], device="cuda",
                        devices=["cuda:0", "cuda:1"])
-    assert _replicated(config, plan, plan.batches[0]) == (["cuda:0", "cuda:1"], [])
+    assert replicated(config, plan, plan.batches[0]) == (["cuda:0", "cuda:1"], [])
     from core.asr.registry import load_asr_registry
 
     store = MeasurementStore()  # the one the runner opens (ERT_CACHE_DIR)
@@ -96,8 +96,8 @@ def test_a_gpu_run_plans_two_replicas_from_measurements(tmp_path, monkeypatch):
                                       peak_gpu_gb=9.0, rtfx=300.0, load_seconds=12.0,
                                       measured=time.time(), replicas=1, throughput=120.0))
     store.close()
-    devices, notes = _replicated(config, plan, plan.batches[0])
+    devices, notes = replicated(config, plan, plan.batches[0])
     assert devices == ["cuda:0", "cuda:0", "cuda:1", "cuda:1"]
     assert notes and "trying two" in notes[0]
     cpu = RunConfig(dataset="x", models=["whisper:large-v3"], devices=["cpu", "cpu"])
-    assert _replicated(cpu, plan, plan.batches[0]) == (["cpu", "cpu"], [])  # the user's
+    assert replicated(cpu, plan, plan.batches[0]) == (["cpu", "cpu"], [])  # the user's

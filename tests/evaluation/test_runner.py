@@ -3,8 +3,8 @@ resume, cache, guard."""
 
 from __future__ import annotations
 
-from core.evaluation import runner
-from core.evaluation.guard import GuardConfig
+from core.evaluation import executors, runner, worker_processes
+from core.evaluation.memory_guard import GuardConfig
 from core.evaluation.records import read_jsonl
 from core.evaluation.run_dir import MODELS_FILE, SAMPLES_FILE, RunDir
 
@@ -205,7 +205,7 @@ def test_worker_process_ends_without_tearing_its_modules_down(bench, run_config)
 def _watch_starts(monkeypatch) -> list[tuple[str, str, float]]:
     """Record when each batch's workers start (held or not) and are let go."""
     events: list[tuple[str, str, float]] = []
-    start, go = runner._start_workers, runner.Workers.go
+    start, go = worker_processes.start_workers, worker_processes.Workers.go
 
     def watched_start(run, batch, parts, claims, held=False):
         events.append(("held" if held else "started", batch, time.time()))
@@ -215,8 +215,8 @@ def _watch_starts(monkeypatch) -> list[tuple[str, str, float]]:
         events.append(("go", self.batch, time.time()))
         go(self)
 
-    monkeypatch.setattr(runner, "_start_workers", watched_start)
-    monkeypatch.setattr(runner.Workers, "go", watched_go)
+    monkeypatch.setattr(worker_processes, "start_workers", watched_start)
+    monkeypatch.setattr(worker_processes.Workers, "go", watched_go)
     return events
 
 
@@ -224,7 +224,7 @@ def test_next_batch_starts_ahead_and_waits_for_its_turn(bench, run_config, monke
     """With workers started ahead (GPU runs; forced here), the second batch's worker is
     started once the first batch's has loaded, runs only once the first has ended, and the
     run's records are those of a run without it: every (model, sample) once."""
-    monkeypatch.setattr(runner, "starts_ahead", lambda config: True)
+    monkeypatch.setattr(executors, "starts_ahead", lambda config: True)
     events = _watch_starts(monkeypatch)
     outcome = runner.start(run_config(batches=["first", "second"]))
     assert not outcome.worker_failures
@@ -247,18 +247,18 @@ def test_next_batch_starts_ahead_and_waits_for_its_turn(bench, run_config, monke
 
 
 def test_a_cancel_ends_the_held_workers_without_running_them(bench, run_config, monkeypatch):
-    monkeypatch.setattr(runner, "starts_ahead", lambda config: True)
+    monkeypatch.setattr(executors, "starts_ahead", lambda config: True)
     events = _watch_starts(monkeypatch)
-    held: list[runner.Workers] = []
-    real_run_batch = runner._run_batch
+    held: list[worker_processes.Workers] = []
+    real_run_to_end = worker_processes.run_to_end
 
     def cancel_after_the_first(run, workers, waiting, start_next):
-        failures, notes, upcoming = real_run_batch(run, workers, waiting, start_next)
+        failures, notes, upcoming = real_run_to_end(run, workers, waiting, start_next)
         held.append(upcoming)
         run.request_cancel()
         return failures, notes, upcoming
 
-    monkeypatch.setattr(runner, "_run_batch", cancel_after_the_first)
+    monkeypatch.setattr(worker_processes, "run_to_end", cancel_after_the_first)
     outcome = runner.start(run_config(batches=["first", "second"]))
     assert outcome.cancelled
     assert ("go", "second") not in [(kind, batch) for kind, batch, _ in events]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.evaluation import runner
+from core.evaluation import runner, worker_processes
 from core.evaluation.records import read_jsonl
 from core.evaluation.run_dir import MODELS_FILE, SAMPLES_FILE, RunDir
 from core.evaluation.shards import DeviceError, Shard, parse_devices, shards
@@ -148,10 +148,11 @@ def test_a_worker_that_cannot_load_a_model_the_other_ran_leaves_its_samples_to_a
     other's file) after claiming its first samples; it ended well, so nothing took them and
     the run ended a sample short. The model ran elsewhere: the batch's samples still missing
     go to one more worker, and the model is not a failed one."""
-    from core.asr.tiny_models import build_whisper
     from core.evaluation.records import RunRecords
     from core.evaluation.run_dir import RunDir
     from core.evaluation.worker import run_batch
+
+    from tests.tiny_models import build_whisper
 
     folder = tmp_path / "appears-later"
     registry = tmp_path / "asr_models.toml"
@@ -170,8 +171,8 @@ def test_a_worker_that_cannot_load_a_model_the_other_ran_leaves_its_samples_to_a
         assert run_batch(run.path, batch, parts[1], claims) == 0  # loads, takes all it can
     assert len(run.records().sample_rows()) == 7  # the first worker's first claim is lost
     assert run.unfinished(batch) and "whisper:flaky" not in run.records().failed_models()
-    workers = runner.Workers(run, batch, list(parts), claims, [], [])
-    failures, notes = runner._settle(run, workers, [0, 0], lambda: None)
+    workers = worker_processes.Workers(run, batch, list(parts), claims, [], [])
+    failures, notes = worker_processes.settle(run, workers, [0, 0], lambda: None)
     assert not failures and any("retry" in n and "failed" in n for n in notes), notes
     keys = [(r["model"], r["id"]) for r in read_jsonl(run.path / SAMPLES_FILE)]
     assert len(keys) == len(set(keys)) == 8
@@ -274,7 +275,7 @@ def test_a_simulated_cluster_places_by_memory_and_survives_a_lost_node(bench, ru
         nodes = RunDir(config.run_dir).read_cluster()["nodes"]  # what the Monitor page lists
         assert len(nodes) == 3 and sum(not n["alive"] for n in nodes) == 1
         # Planned with the cluster's memory (its largest node), not this machine's RAM.
-        from core.evaluation.planner import BUDGET_SHARE
+        from core.system import BUDGET_SHARE
 
         plan = RunDir(config.run_dir).read_plan()
         assert plan.budget_gb == pytest.approx(8 * BUDGET_SHARE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.evaluation import runner
+from core.evaluation import run_plan, run_progress, runner
 from core.evaluation.config import RunConfig
 from core.evaluation.run_dir import RunDir
 
@@ -24,7 +24,7 @@ def test_a_hub_model_not_on_this_machine_fails_in_seconds_with_its_reason_first(
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))  # empty
     config = RunConfig(dataset=str(manifest), models=["whisper:tiny"], use_cache=False,
                        registry_path=str(registry), out_dir=str(tmp_path / "runs"))
-    plan = runner.plan_run(config, audio_seconds=4.0)  # before anything runs
+    plan = run_plan.plan_run(config, audio_seconds=4.0)  # before anything runs
     (need,) = plan.batches[0].needs
     assert need.missing and need.missing.startswith("needs a download: ")
     assert any("whisper:tiny (needs a download: " in w for w in plan.warnings)
@@ -38,7 +38,7 @@ def test_a_hub_model_not_on_this_machine_fails_in_seconds_with_its_reason_first(
     (turn,) = RunDir(outcome.run_dir).records().turns()
     assert turn["status"] == "failed"
     assert turn["ended"] - turn["started"] < 8, turn  # the worker's own record of the turn
-    (row,) = runner.progress_rows(runner.progress_of(outcome.run_dir))
+    (row,) = run_progress.progress_rows(run_progress.progress_of(outcome.run_dir))
     assert list(row)[:2] == ["model", "status"]
     assert row["status"].startswith(
         "failed: openai/whisper-tiny is not on this machine: not in the local cache, and the "

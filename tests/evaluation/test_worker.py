@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.asr.base import DecodeOptions
 from core.datasets import load_dataset_spec
-from core.evaluation import runner
+from core.evaluation import run_plan, runner
 from core.evaluation.config import RunConfig
 from core.evaluation.run_dir import RunDir
 
@@ -35,7 +35,7 @@ def _run(mixed, tmp_path, models, **kw):
 def test_english_only_model_skips_french_samples_with_the_reason(mixed, tmp_path):
     config = RunConfig(dataset=str(mixed), models=["faster-whisper:tiny.en"])
     samples = load_dataset_spec(str(mixed))
-    plan = runner.plan_run(config, None, 0.0, runner.language_counts(samples))
+    plan = run_plan.plan_run(config, None, 0.0, run_plan.language_counts(samples))
     assert any("tiny.en" in w and "3 of 6 samples (3 fr)" in w and "skipped" in w
                for w in plan.warnings)
     _, models, rows = _run(mixed, tmp_path, ["faster-whisper:tiny.en"])

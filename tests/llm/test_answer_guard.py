@@ -1,6 +1,6 @@
 """The document-answer guard: loops, invented links and echoed questions stopped while streaming."""
 
-from core.llm.guard import AnswerGuard
+from core.llm.answer_guard import AnswerGuard
 from core.repetition import first_repeated_ngram
 
 

@@ -1,6 +1,7 @@
-"""The packed CPU decoder (core.llm.speed) against transformers on tiny random Llama models."""
+"""The packed CPU decoder (core.llm.packed_decoder) against transformers on tiny random
+Llama models."""
 
-from core.llm import speed
+from core.llm import packed_decoder
 
 import pytest
 import torch
@@ -50,7 +51,7 @@ def test_pack_linear_is_exact_on_gguf_grids_and_falls_back_to_int8_rows():
     x = torch.randn(3, 64)
     for grid, kind in ((_on_q4_grid, "int4"), (_on_q8_grid, "int8g"), (lambda t: t, "int8")):
         weights = grid(w)
-        packed = speed.pack_linear(weights)
+        packed = packed_decoder.pack_linear(weights)
         assert packed.kind == kind
         got = packed(x.to(torch.bfloat16)).float()
         want = x.to(torch.bfloat16).float() @ weights.T
@@ -59,23 +60,23 @@ def test_pack_linear_is_exact_on_gguf_grids_and_falls_back_to_int8_rows():
 
 def test_packed_projections_round_trip_through_safetensors(tmp_path):
     model = _tiny_llama(bias=True)
-    decoder = speed.FastDecoder(model)
+    decoder = packed_decoder.FastDecoder(model)
     path = tmp_path / "packed.safetensors"
-    speed.save_packed(decoder.packed, path)
-    loaded = speed.load_packed(path)
+    packed_decoder.save_packed(decoder.packed, path)
+    loaded = packed_decoder.load_packed(path)
     assert loaded is not None and set(loaded) == set(decoder.packed)
     for name, packed in decoder.packed.items():
         assert loaded[name].kind == packed.kind
         assert torch.equal(loaded[name].weight, packed.weight)
         assert (loaded[name].bias is None) == (packed.bias is None)
     path.write_bytes(b"not safetensors")
-    assert speed.load_packed(path) is None
+    assert packed_decoder.load_packed(path) is None
 
 
 @pytest.mark.parametrize(("arch", "bias"), [("llama", False), ("llama", True), ("qwen2", True)])
 def test_fast_forward_matches_transformers_logits(arch, bias):
     model = _tiny_llama(bias=bias, arch=arch)
-    decoder = speed.optimize_for_cpu(model)
+    decoder = packed_decoder.optimize_for_cpu(model)
     assert decoder is not None
     ids = torch.randint(0, 320, (12,))
     with torch.inference_mode():
@@ -90,7 +91,7 @@ def test_fast_forward_matches_transformers_logits(arch, bias):
 
 def test_fast_greedy_generation_matches_generate_and_stops_at_eos():
     model = _tiny_llama()
-    decoder = speed.FastDecoder(model)
+    decoder = packed_decoder.FastDecoder(model)
     ids = torch.randint(3, 320, (1, 6))
     with torch.inference_mode():
         want = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
@@ -108,8 +109,8 @@ def test_fast_greedy_generation_matches_generate_and_stops_at_eos():
 def test_disabled_or_unsupported_models_keep_generate(monkeypatch):
     model = _tiny_llama()
     monkeypatch.setenv("ERT_LLM_FAST", "0")
-    assert speed.optimize_for_cpu(model) is None
+    assert packed_decoder.optimize_for_cpu(model) is None
     monkeypatch.setenv("ERT_LLM_FAST", "1")
     model.config.hidden_act = "gelu"
-    assert "SiLU" in speed.unsupported_reason(model)
-    assert speed.optimize_for_cpu(model) is None
+    assert "SiLU" in packed_decoder.unsupported_reason(model)
+    assert packed_decoder.optimize_for_cpu(model) is None

@@ -1,0 +1,1 @@
+"""The API's routes by concern; ``core.api.app.create_app`` includes them in this order."""
