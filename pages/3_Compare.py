@@ -42,6 +42,7 @@ from core.phrasing import plural
 from core.transcribe import transcribe_clip
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import plotly.express as px
@@ -75,6 +76,16 @@ runs_tab, ab_tab, where_tab, robust_tab, sample_tab, upload_tab = st.tabs(
      "Upload audio"])
 runs = list_runs(results_dir())
 by_id = {r.run_id: r for r in runs}
+
+
+def pick_run(key: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """The run a tab looks at and its scored samples; None, said, while there is none."""
+    if not runs:
+        st.info("No run yet.")
+        return None
+    run_id = st.selectbox("Run", list(by_id), key=key)
+    return run_id, detailed_rows(by_id[run_id])
+
 
 with runs_tab:
     if not runs:
@@ -165,11 +176,8 @@ with runs_tab:
                     hide_index=True, width="stretch", placeholder="—", column_config=FORMATS)
 
 with ab_tab:
-    if not runs:
-        st.info("No run to compare yet.")
-    else:
-        run_id = st.selectbox("Run", list(by_id), key="ab_run")
-        rows = detailed_rows(by_id[run_id])
+    if (picked := pick_run("ab_run")) is not None:
+        run_id, rows = picked
         names = sorted({r["model"] for r in rows})
         if len(names) < 2:
             st.info("This run has a single model: pick a run with a baseline and a candidate.")
@@ -213,11 +221,8 @@ with ab_tab:
                                   hide_index=True, placeholder="—", column_config=FORMATS)
 
 with where_tab:
-    if not runs:
-        st.info("No run yet.")
-    else:
-        run_id = st.selectbox("Run", list(by_id), key="where_run")
-        rows = detailed_rows(by_id[run_id])
+    if (picked := pick_run("where_run")) is not None:
+        run_id, rows = picked
         names = sorted({r["model"] for r in rows})
         c1, c2 = st.columns(2)
         column = c1.selectbox("Slice by", slice_columns(rows), key="where_slice",
@@ -276,11 +281,8 @@ def heard_clip(run: str, clip: str) -> list[Heard]:
 
 
 with robust_tab:
-    if not runs:
-        st.info("No run yet.")
-    else:
-        run_id = st.selectbox("Run", list(by_id), key="cond_run")
-        rows = detailed_rows(by_id[run_id])
+    if (picked := pick_run("cond_run")) is not None:
+        run_id, rows = picked
         if not run_conditions(rows):
             st.info("This run heard its clips as they are. A run with robustness conditions "
                     "(Evaluation page: Conditions; or `ert evaluate --conditions "
@@ -316,11 +318,8 @@ with robust_tab:
                     said.markdown(f"**{r['model']}**{wer} — {text}")
 
 with sample_tab:
-    if not runs:
-        st.info("No run yet.")
-    else:
-        run_id = st.selectbox("Run", list(by_id), key="sample_run")
-        rows = detailed_rows(by_id[run_id])
+    if (picked := pick_run("sample_run")) is not None:
+        run_id, rows = picked
         ids = list(dict.fromkeys(r["id"] for r in rows))
         if ids:
             sample_id = st.selectbox("Sample", ids, key="sample_id")
