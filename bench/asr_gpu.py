@@ -176,7 +176,7 @@ def noise(count: int, seconds: float = CLIP_SECONDS, seed: int = 0) -> list[np.n
 
 def build_large_v3(folder: Path) -> Path:
     """Random large-v3 weights made on the GPU, saved in bf16 with the carried processor."""
-    from core.asr.transformers_backend import complete_generation_config
+    from core.asr.whisper_runner import complete_generation_config
 
     import torch
     from transformers import (
@@ -362,7 +362,7 @@ def bench_sdpa(batch: int = 256, enc_batch: int = 32) -> dict[str, Any]:
 def bench_features(processor: Any, clips: list[np.ndarray]) -> dict[str, Any]:
     """Log-mel features of a batch, on the GPU: the extractor on the CPU (ERT's old
     path), the extractor with ``device="cuda"``, ERT's ``log_mel_on_device``."""
-    from core.asr.transformers_backend import log_mel_on_device
+    from core.asr.whisper_runner import log_mel_on_device
 
     extractor = processor.feature_extractor
 

@@ -131,3 +131,16 @@ def test_the_architecture_picture_names_modules_that_exist():
 
 def test_the_picture_check_finds_a_missing_module(tmp_path):
     assert not _exists("core/evaluation/nowhere.py") and _exists("core/evaluation/worker.py")
+
+
+MODULE_LINES = 420  # "about 400"
+
+
+def test_core_modules_stay_short_unless_the_readme_says_why():
+    text = _section("## Architecture")
+    start = text.index("The long\nones, and why:")
+    listed = set(re.findall(r"^- `(core/[\w/]+\.py)`", text[start:], flags=re.M))
+    assert listed and all(_exists(p) for p in listed)
+    long = {str(p.relative_to(CORE.parent)) for p in CORE.rglob("*.py")
+            if len(p.read_text().splitlines()) > MODULE_LINES}
+    assert long - listed == set(), "shorten these or say why in the README"

@@ -175,7 +175,7 @@ def test_the_run_language_overrides_each_clips_own(whisper):
 def test_gpu_log_mel_features_match_the_feature_extractor():
     """The GPU path's own log-mel (features left on the device) computes what
     WhisperFeatureExtractor does; checked here on the CPU, where torch does the same math."""
-    from core.asr.transformers_backend import _plain_whisper_extractor, log_mel_on_device
+    from core.asr.whisper_runner import _plain_whisper_extractor, log_mel_on_device
 
     from transformers import WhisperFeatureExtractor
 
@@ -284,7 +284,7 @@ def test_gemma3n_prompt_names_the_clip_language_and_the_model_hears_it(gemma3n):
 
 
 def test_gemma3n_frames_of_a_batched_clip_are_those_it_has_alone(gemma3n):
-    from core.asr.transformers_backend import gemma3n_frame_mask
+    from core.asr.transformers_runners import gemma3n_frame_mask
 
     extractor = gemma3n.runner.processor.feature_extractor
     clips = noise_clips([1.0, 3.5, 7.0, 0.4, 0.0321], seed=2)

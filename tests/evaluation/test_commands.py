@@ -24,7 +24,7 @@ def test_cli_lists_batches_analyzes_and_monitors(tmp_path, bench):
 
 def test_the_report_names_the_dataset_units_counts_and_what_speed_was_measured_on(
         tmp_path, capsys):
-    from core.evaluation.commands import _report
+    from core.evaluation.cli_report import print_report
     from core.evaluation.summary import ModelSummary
 
     import json
@@ -52,7 +52,7 @@ def test_the_report_names_the_dataset_units_counts_and_what_speed_was_measured_o
                                      success_rate=0.0, wer=None, cer=None, bleu=None,
                                      chrf=None, rtfx=None, wer_ci=None, timed=0, cached=0,
                                      samples=1, batch_size=None)}}))
-    assert _report(SimpleNamespace(run_dir=run, worker_failures=[], cancelled=False)) == 0
+    assert print_report(SimpleNamespace(run_dir=run, worker_failures=[], cancelled=False)) == 0
     out = capsys.readouterr().out
     assert "dataset demo-data · 24 samples" in out and "manifest.jsonl" not in out
     header = next(line for line in out.splitlines() if line.startswith("model"))
@@ -101,7 +101,7 @@ def test_the_progress_bars_end_at_what_the_run_recorded(tmp_path, monkeypatch, c
                         lambda run_dir=None: shown.append(real_printer(run_dir)) or shown[-1])
     monkeypatch.setattr(commands, "_plan", lambda args, config: SimpleNamespace(
         describe=lambda: "the plan"))
-    monkeypatch.setattr(commands, "_report", lambda outcome: 0)
+    monkeypatch.setattr(commands, "print_report", lambda outcome: 0)
 
     def fake_start(config, progress, parallel: bool = False):
         records = run.records()

@@ -61,7 +61,7 @@ def dummy_figure() -> Iterator[str]:
 
 
 def test_a_declared_figure_reaches_json_csv_and_both_tables(tmp_path, dummy_figure, capsys):
-    from core.evaluation.commands import _report
+    from core.evaluation.cli_report import print_report
 
     path = accent_run(tmp_path)
     run = RunDir(path)
@@ -70,8 +70,8 @@ def test_a_declared_figure_reaches_json_csv_and_both_tables(tmp_path, dummy_figu
     with (path / RESULTS_CSV).open(encoding="utf-8", newline="") as handle:
         assert all(row[dummy_figure] == "0.0" for row in csv.DictReader(handle))
     assert dummy_figure in run.read_detailed()[0]  # the per-sample value
-    _report(type("Outcome", (), {"run_dir": path, "worker_failures": [], "notes": [],
-                                 "cancelled": False})())
+    print_report(type("Outcome", (), {"run_dir": path, "worker_failures": [], "notes": [],
+                                      "cancelled": False})())
     assert "long refs % 0.0" in capsys.readouterr().out
     from core.scoring import Prediction, render_table, score_predictions
 
