@@ -57,7 +57,8 @@ def test_browser_evaluation_picker_plan_and_reason_show_one_figure_per_model(
             chromium_page() as page:
         page.goto(f"{url}/Evaluation")
         page.get_by_text("Estimated time").wait_for(timeout=90_000)
-        chip = page.get_by_test_id("stMultiSelect").nth(1).get_by_text(
+        models = page.locator(".st-key-eval_models")  # the picker by its key, not its place
+        chip = models.get_by_text(
             re.compile("^faster-whisper:tiny.en · "))
         expect(chip).to_have_text(re.compile(r"· \d+\.\d\d GB \(estimated\)$"))
         option = chip.inner_text()
@@ -67,7 +68,7 @@ def test_browser_evaluation_picker_plan_and_reason_show_one_figure_per_model(
         assert batch["needs"] == figure
         assert batch["why"].startswith(f"{figure} of "), batch
         # The picker marks what is not on this machine, before anything runs.
-        page.get_by_test_id("stMultiSelect").nth(1).locator("input").click()
+        models.locator("input").click()
         page.get_by_role("option", name=re.compile(
             r"^whisper:tiny · \d+\.\d\d GB \(estimated\) · needs a download: \d+\.\d\d GB$")
         ).wait_for(timeout=10_000)
