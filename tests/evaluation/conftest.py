@@ -78,3 +78,38 @@ def _config(bench, tmp_path, **kw) -> RunConfig:
     defaults = dict(dataset=str(bench["five"]), out_dir=str(tmp_path / "runs"),
                     registry_path=str(bench["registry"]), use_cache=False)
     return RunConfig(**{**defaults, **kw})
+
+
+def kill_mid_run(config: RunConfig, samples: int = 3, checkpointed: bool = False) -> int:
+    """Start ``config``'s run in its own process group, SIGKILL the runner and its worker
+    once ``samples`` samples are recorded (and, with ``checkpointed``, once a checkpoint has
+    counted some: they come every 2 s), and return how many samples were recorded."""
+    from core.evaluation.records import read_jsonl
+    from core.evaluation.run_dir import MODELS_FILE, SAMPLES_FILE
+
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    code = ("import core; from core.evaluation.config import RunConfig; "
+            "from core.evaluation.runner import start; "
+            f"start(RunConfig.from_dict({config.to_dict()!r}))")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
+    recorded, models = config.run_dir / SAMPLES_FILE, config.run_dir / MODELS_FILE
+
+    def counted() -> bool:
+        return not checkpointed or any(
+            r.get("status") == "running" and (r.get("samples_done") or 0) >= 1
+            for r in read_jsonl(models))
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not (len(read_jsonl(recorded)) >= samples
+                                               and counted()):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return len(read_jsonl(recorded))

@@ -13,15 +13,10 @@ from core.evaluation.run_dir import SAMPLES_FILE
 import csv
 import itertools
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from tests.conftest import REPO
+from tests.evaluation.conftest import kill_mid_run
 
 CONDITIONS = ["clean", "noise:snr=10", "telephone"]
 MODELS = ["faster-whisper:tiny.en", "wav2vec2:tiny-random"]
@@ -32,17 +27,8 @@ def test_two_models_by_three_conditions_each_once_after_a_sigkill_and_resume(
     config = run_config(dataset=str(bench["eight"]), tune_batch_size=False, models=MODELS,
                         conditions=list(CONDITIONS), baseline=MODELS[0])
     config.decode.batch_size = 1
-    code = ("import core; from core.evaluation.config import RunConfig; "
-            "from core.evaluation.runner import start; "
-            f"start(RunConfig.from_dict({config.to_dict()!r}))")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
+    before = kill_mid_run(config)
     samples = config.run_dir / SAMPLES_FILE
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and len(read_jsonl(samples)) < 3:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its worker, mid-run
-    proc.wait()
-    before = len(read_jsonl(samples))
     assert 3 <= before < 48, "the kill should land mid-run"
     outcome = runner.resume(config.run_dir)
     assert not outcome.worker_failures

@@ -6,7 +6,7 @@ from __future__ import annotations
 from core.evaluation import executors, runner, worker_processes
 from core.evaluation.memory_guard import GuardConfig
 from core.evaluation.records import read_jsonl
-from core.evaluation.run_dir import MODELS_FILE, SAMPLES_FILE, RunDir
+from core.evaluation.run_dir import SAMPLES_FILE, RunDir
 
 import importlib.util
 import json
@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.evaluation.conftest import kill_mid_run
 
 
 def test_three_model_two_batch_run_writes_every_output(bench, run_config, tmp_path):
@@ -64,24 +65,8 @@ def test_killed_run_resumes_each_sample_once_and_lists_both_parts(bench, run_con
     config = run_config(dataset=str(bench["eight"]), tune_batch_size=False,
                      models=["faster-whisper:tiny.en", "wav2vec2:tiny-random"])
     config.decode.batch_size = 1
-    code = ("import core, sys; from core.evaluation.config import RunConfig; "
-            "from core.evaluation.runner import start; "
-            f"start(RunConfig.from_dict({config.to_dict()!r}))")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
+    before = kill_mid_run(config, checkpointed=True)  # the killed part has counted samples
     samples = config.run_dir / SAMPLES_FILE
-    deadline = time.monotonic() + 180
-    models = config.run_dir / MODELS_FILE
-
-    def checkpointed() -> bool:  # a checkpoint (every 2 s) has counted some samples
-        return any(r.get("status") == "running" and (r.get("samples_done") or 0) >= 1
-                   for r in read_jsonl(models))
-
-    while time.monotonic() < deadline and not (len(read_jsonl(samples)) >= 3
-                                               and checkpointed()):
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its worker, mid-run
-    proc.wait()
-    before = len(read_jsonl(samples))
     assert 3 <= before < 16, "the kill should land mid-run"
     outcome = runner.resume(config.run_dir)
     assert not outcome.worker_failures
