@@ -70,3 +70,12 @@ def test_a_chat_on_an_indexed_gpu_gets_the_gpu_answer_length():
     assert default_max_new_tokens("cuda:1") == default_max_new_tokens("cuda") \
         == GPU_MAX_NEW_TOKENS
     assert default_max_new_tokens("cpu") == CPU_MAX_NEW_TOKENS
+
+
+def test_a_run_on_an_indexed_gpu_runs_on_that_gpu_alone():
+    from core.evaluation.shards import DeviceError, parse_devices
+
+    assert parse_devices(None, "cuda:1", visible_gpus=4) == ["cuda:1"]
+    assert parse_devices(None, "cuda", visible_gpus=2) == ["cuda:0", "cuda:1"]
+    with pytest.raises(DeviceError, match="only 1 GPU"):
+        parse_devices(None, "cuda:1", visible_gpus=1)

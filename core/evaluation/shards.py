@@ -77,11 +77,14 @@ class Shard:
 
 
 def parse_devices(text: str | None, device: str, visible_gpus: int) -> list[str]:
-    """The devices a run uses: ``--devices cuda:0,cuda:2``, else every visible GPU for
-    ``--device cuda`` (one device when there is one or none), else ``["cpu"]``.
+    """The devices a run uses: ``--devices cuda:0,cuda:2``, else the GPU ``--device cuda:1``
+    names, else every visible GPU for ``--device cuda`` (one device when there is one or
+    none), else ``["cpu"]``.
 
     ``cpu`` may be listed several times (several CPU workers, each with its thread cap).
     """
+    if not text and is_cuda(device) and ":" in device:
+        text = device  # one GPU named: that one, checked like a list of one
     if not text:
         if is_cuda(device) and visible_gpus > 1:
             return [f"cuda:{i}" for i in range(visible_gpus)]
@@ -124,4 +127,5 @@ def run_devices(text: str | None, device: str, cluster: str | None = None
         gpus = torch.cuda.device_count()
     devices = parse_devices(text, device, gpus)
     kind = CUDA if any(is_cuda(d) for d in devices) else device
-    return kind, devices if text or len(devices) > 1 else []
+    named = bool(text) or (is_cuda(device) and ":" in device)  # cuda:1 keeps its index
+    return kind, devices if named or len(devices) > 1 else []
