@@ -10,6 +10,7 @@ from core.evaluation.run_dir import DETAILED, RunDir, run_dirs
 from core.evaluation.summary import ModelSummary, speed_label, status_label
 from core.figures import FIGURES
 from core.metrics import align, quality_band, relative_change
+from core.phrasing import MISSING, percent_span
 from core.scoring import Prediction, score_predictions
 
 import functools
@@ -228,7 +229,7 @@ def missing(value: Any) -> bool:
 
 def percent_interval(low: Any, high: Any) -> str:
     """``12.1–15.3`` from fractions, ``—`` when there is none."""
-    return "—" if missing(low) or missing(high) else f"{100 * low:.1f}–{100 * high:.1f}"
+    return MISSING if missing(low) or missing(high) else percent_span((low, high))
 
 
 def label(column: str) -> str:

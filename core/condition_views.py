@@ -16,6 +16,7 @@ from core.conditions import CLEAN, ConditionedSample, ConditionError, clip_of, c
 from core.datasets import DatasetError, load_dataset_spec
 from core.evaluation.run_dir import RunDir
 from core.perturbations import wav_bytes
+from core.phrasing import percent_span
 from core.robustness import CONDITION
 
 from collections.abc import Mapping, Sequence
@@ -39,7 +40,7 @@ def condition_rows(conditions: Mapping[str, Any]) -> list[dict[str, Any]]:
         if versus.get("delta_wer") is not None:
             verdict = f"{100 * versus['delta_wer']:+.1f} vs {versus.get('model')}: {verdict}"
         out.append({**r, "wer_low": low, "wer_high": high,
-                    "delta_ci": f"{100 * delta[0]:+.1f}–{100 * delta[1]:+.1f}" if delta else None,
+                    "delta_ci": percent_span(delta, signed=True) if delta else None,
                     "vs_baseline": verdict or None})
     return out
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from core import paths, perturbations
 from core.audio import SAMPLE_RATE, AudioError, is_audio_file
 from core.datasets import Sample
+from core.phrasing import MISSING
 from core.registry_file import read_registry
 
 import hashlib
@@ -461,7 +462,7 @@ def describe(registry: ConditionRegistry) -> str:
     for spec in registry.specs.values():
         kind = KINDS[spec.kind]
         levels = (f"{kind.parameter} = {', '.join(format_value(v) for v in spec.severities)}"
-                  + (f" {kind.unit}" if kind.unit else "")) if kind.parameter else "—"
+                  + (f" {kind.unit}" if kind.unit else "")) if kind.parameter else MISSING
         lines.append(f"{spec.name:14} {spec.kind:12} {levels:28} {spec.description}")
     lines.append(f"{ALL:14} every condition above at every severity, and clean "
                  f"(from {registry.path})")

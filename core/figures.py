@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from core.hallucinations import flags
 from core.metrics import SampleScore
+from core.phrasing import MISSING
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,8 +43,8 @@ class Figure:
     per_sample: PerSample | None = None  # the sample's own value, when it has one
 
     def show(self, value: float | None) -> str:
-        """The value as tables print it: "18.8", "—"."""
-        return "—" if value is None else f"{value * self.scale:.{self.digits}f}"
+        """The value as tables print it: "18.8", MISSING."""
+        return MISSING if value is None else f"{value * self.scale:.{self.digits}f}"
 
 
 FIGURES: dict[str, Figure] = {}

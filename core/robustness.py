@@ -17,6 +17,7 @@ from core import slices
 from core.conditions import CLEAN, clip_of, split_label
 from core.confidence import paired_delta_interval, wer_interval
 from core.metrics import SampleScore
+from core.phrasing import percent, percent_span
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -247,15 +248,6 @@ def csv_rows(conditions: Mapping[str, Any]) -> list[dict[str, Any]]:
 def render(conditions: Mapping[str, Any]) -> str:
     """The conditions table and summary lines as ``ert score`` and ``ert evaluate`` print
     them (WER in %)."""
-    def pct(v: float | None) -> str:
-        return "—" if v is None else f"{100 * v:.1f}"
-
-    def span(ci: list[float] | None, signed: bool = False) -> str:
-        if not ci:
-            return "—"
-        f = "{:+.1f}" if signed else "{:.1f}"
-        return f"{f.format(100 * ci[0])}–{f.format(100 * ci[1])}"
-
     lines = [f"{'model':28} {'condition':24} {'n':>4} {'WER %':>6} {'95 %':>11} "
              f"{'CER %':>6} {'vs clean':>8} {'95 %':>13}  vs baseline"]
     for r in conditions.get("rows", []):
@@ -265,8 +257,9 @@ def render(conditions: Mapping[str, Any]) -> str:
         if versus.get("delta_wer") is not None:
             verdict = f"{100 * versus['delta_wer']:+.1f} {verdict}"
         lines.append(f"{r['model'][:28]:28} {r['condition'][:24]:24} {r['samples']:4d} "
-                     f"{pct(r['wer']):>6} {span(r['wer_ci']):>11} {pct(r['cer']):>6} "
-                     f"{delta:>8} {span(r['delta_wer_ci'], True) if delta else '':>13}  "
+                     f"{percent(r['wer']):>6} {percent_span(r['wer_ci']):>11} "
+                     f"{percent(r['cer']):>6} "
+                     f"{delta:>8} {percent_span(r['delta_wer_ci'], True) if delta else '':>13}  "
                      f"{verdict}".rstrip())
     lines += [m["line"] for m in conditions.get("models", {}).values()]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from core.confidence import Interval, paired_delta_interval, wer_interval
 from core.figures import FIGURES, figures_of
 from core.languages import guess_language, language_key
 from core.metrics import CorpusScores, prime, score
+from core.phrasing import percent, percent_span
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -351,15 +352,8 @@ def read_many(paths: Sequence[str | Path], language: str | None = None,
 # --- reporting ----------------------------------------------------------------------------
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}"
-
-
 def _range(ci: list[float] | None, signed: bool = False) -> str:
-    if not ci:
-        return "—"
-    fmt = "{:+.1f}" if signed else "{:.1f}"
-    return f"[{fmt.format(100 * ci[0])}, {fmt.format(100 * ci[1])}]"
+    return percent_span(ci, signed, brackets=True)
 
 
 def render_table(scores: dict[str, ModelScore]) -> str:
@@ -375,12 +369,12 @@ def render_table(scores: dict[str, ModelScore]) -> str:
             f" {s.comparison.verdict}")
         if all(m.comparison is None for m in scores.values()):
             versus = ""
-        lines.append(f"{s.model:32} {s.samples:7d} {_pct(s.wer):>6} {_range(s.wer_ci):>14} "
-                     f"{_pct(s.cer):>6}  {versus}".rstrip())
+        lines.append(f"{s.model:32} {s.samples:7d} {percent(s.wer):>6} {_range(s.wer_ci):>14} "
+                     f"{percent(s.cer):>6}  {versus}".rstrip())
         if len(s.languages) > 1:
             for lang in s.languages.values():
-                lines.append(f"  {lang.language:30} {lang.samples:7d} {_pct(lang.wer):>6} "
-                             f"{_range(lang.wer_ci):>14} {_pct(lang.cer):>6}")
+                lines.append(f"  {lang.language:30} {lang.samples:7d} {percent(lang.wer):>6} "
+                             f"{_range(lang.wer_ci):>14} {percent(lang.cer):>6}")
     if others:
         lines += ["", f"{'model':32} " + " ".join(f"{f.label:>{max(len(f.label), 6)}}"
                                                  for f in others)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from core.confidence import paired_delta_interval, wer_interval
 from core.languages import language_key
 from core.metrics import SampleScore
+from core.phrasing import percent, percent_span
 
 import math
 from collections.abc import Mapping, Sequence
@@ -147,13 +148,10 @@ def _holm(rows: list[SliceRow]) -> None:
 
 def render(rows: Sequence[SliceRow]) -> str:
     """The slice table as ``ert score --by`` prints it (WER in %)."""
-    def pct(v: float | None) -> str:
-        return "—" if v is None else f"{100 * v:.1f}"
-
     lines = [f"{'slice':28} {'model':28} {'n':>5} {'WER %':>6} {'95 %':>12} {'ΔWER':>6}  verdict"]
     for r in rows:
-        ci = f"{pct(r.wer_ci[0])}–{pct(r.wer_ci[1])}" if r.wer_ci else "—"
+        ci = percent_span(r.wer_ci)
         delta = "" if r.delta_wer is None else f"{100 * r.delta_wer:+.1f}"
         lines.append(f"{(r.column + '=' + r.value)[:28]:28} {r.model[:28]:28} {r.samples:5d} "
-                     f"{pct(r.wer):>6} {ci:>12} {delta:>6}  {r.verdict or ''}")
+                     f"{percent(r.wer):>6} {ci:>12} {delta:>6}  {r.verdict or ''}")
     return "\n".join(lines)

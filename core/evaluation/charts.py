@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.evaluation.summary import speed_label
+from core.phrasing import MISSING
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,7 +80,7 @@ def draw_chart(title: str, summaries: dict[str, ModelSummary]) -> Any:
                 values_of[ax].append((value, text))
         for row, model in enumerate(models):
             if model not in shown:
-                note = speed_label(summaries[model]) if field == "rtfx" else "—"
+                note = speed_label(summaries[model]) if field == "rtfx" else MISSING
                 ax.text(0, row, f" {note}", va="center", fontsize=8, color="#666666")
         ax.set_ylim(len(models) - 0.5, -0.5)  # first model on top
         ax.set_xlim(left=0)

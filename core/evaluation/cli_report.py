@@ -24,7 +24,7 @@ def print_report(outcome: Any) -> int:
         status_label,
     )
     from core.figures import FIGURES
-    from core.phrasing import plural
+    from core.phrasing import percent, percent_span, plural
 
     run = RunDir(outcome.run_dir)
     consolidated = run.read_consolidated() or {}
@@ -37,10 +37,7 @@ def print_report(outcome: Any) -> int:
           f"{'skipped':>7} {'batch':>5}  RTFx")
 
     def pct(v: float | None, width: int = 6) -> str:
-        return f"{100 * v:{width}.1f}" if v is not None else f"{'—':>{width}}"
-
-    def interval(ci: list[float] | None) -> str:
-        return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}" if ci else "—"
+        return f"{percent(v):>{width}}"
 
     conditions = (consolidated.get("analysis") or {}).get("conditions") or {}
     condition_lines: dict[str, list[str]] = {}
@@ -50,17 +47,17 @@ def print_report(outcome: Any) -> int:
         versus = (r.get("baseline") or {}).get("verdict")
         condition_lines.setdefault(r["model"], []).append(
             f"{r['condition']:26} {plural(r['samples'], 'sample'):>12} {pct(r['wer'])} "
-            f"{interval(r['wer_ci']):>12} {pct(r['cer'])}{delta}"
+            f"{percent_span(r['wer_ci']):>12} {pct(r['cer'])}{delta}"
             + (f" · vs {conditions.get('baseline')}: {versus}" if versus else ""))
     for name, m in run.read_summaries().items():
         bleu = f"{m.bleu:5.1f}" if m.bleu is not None else f"{'—':>5}"
         success = pct(m.success_rate, 9) if m.samples else f"{'—':>9}"
-        print(f"{name:28} {m.status:15} {pct(m.wer)} {interval(m.wer_ci):>12} {pct(m.cer)} "
+        print(f"{name:28} {m.status:15} {pct(m.wer)} {percent_span(m.wer_ci):>12} {pct(m.cer)} "
               f"{bleu} {success} {m.timed:5d} {m.cached:6d} {m.failures:6d} {m.skipped:7d} "
               f"{m.batch_size or '—':>5}  {speed_label(m)}")
         for lang, figures in m.languages.items() if len(m.languages) > 1 else ():
             print(f"  {lang:26} {plural(figures['samples'], 'sample'):>12} "
-                  f"{pct(figures['wer'])} {interval(figures['wer_ci']):>12} "
+                  f"{pct(figures['wer'])} {percent_span(figures['wer_ci']):>12} "
                   f"{pct(figures.get('cer'))}")
         if m.figures:
             print("  " + " · ".join(f"{FIGURES[n].label} {FIGURES[n].show(v)}"

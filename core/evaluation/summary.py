@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.phrasing import plural
+from core.phrasing import MISSING, plural
 
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -106,7 +106,7 @@ def speed_label(summary: ModelSummary) -> str:
             known = (f", {summary.rtfx_when_cached:.1f} when they were made"
                      if summary.rtfx_when_cached else "")
             return f"— (all cached{known})"
-        return "—"
+        return MISSING
     if summary.cached:
         return f"{summary.rtfx:.1f} on {summary.timed} of {plural(clips, 'clip')}"
     return f"{summary.rtfx:.1f}"
@@ -136,7 +136,7 @@ def invariance_label(summary: ModelSummary) -> str | None:
         return "no clip was decoded in a batch of more than one: nothing to check"
     sizes = ", ".join(str(s) for s in check.get("at_batch") or [])
     delta = check.get("delta_wer")
-    change = "—" if delta is None else f"{delta * 100:+.1f} points"
+    change = MISSING if delta is None else f"{delta * 100:+.1f} points"
     return (f"{check['differ']} of {plural(check['clips'], 'clip')} differ at batch {sizes} "
             f"vs 1, WER difference {change}")
 
@@ -145,17 +145,17 @@ def memory_label(summary: ModelSummary) -> str:
     """What the model took, or why nothing: "0.34 GB", "not loaded: every sample cached"."""
     if not summary.loaded:
         return "not loaded: every sample cached"
-    return "—" if summary.measured_gb is None else f"{summary.measured_gb:.2f} GB"
+    return MISSING if summary.measured_gb is None else f"{summary.measured_gb:.2f} GB"
 
 
 def plan_against_run(summary: ModelSummary) -> str:
     """The plan's memory and time against what the model took: "memory: planned 0.59 GB
     (estimated, float32), took 0.34 GB, kept 0.05 GB after · time: planned 8 s, took 11 s"."""
     def gb(value: float | None) -> str:
-        return "—" if value is None else f"{value:.2f} GB"
+        return MISSING if value is None else f"{value:.2f} GB"
 
     def secs(value: float | None) -> str:
-        return "—" if value is None else f"{value:.0f} s"
+        return MISSING if value is None else f"{value:.0f} s"
 
     source = ", ".join(p for p in (summary.predicted_from, summary.dtype) if p)
     took = (f", took {gb(summary.measured_gb)}, kept {gb(summary.retained_gb)} after"
