@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from core.evaluation.summary import speed_label
+from core.files import write_atomic
 from core.phrasing import MISSING
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,16 +35,21 @@ LABEL_PAD_POINTS = 3.0  # between a bar's end and its value
 VALUE_GID = "bar-value"  # the value texts, for whoever inspects the figure
 
 
+def save_png(fig: Any, path: Path) -> Path:
+    """``fig`` as a PNG at ``path``, replaced in one rename (a reader never sees half of
+    it), and closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
+    plotting().close(fig)
+    write_atomic(path, buffer.getvalue())
+    return path
+
+
 def write_chart(path: Path, title: str, summaries: dict[str, ModelSummary]) -> Path | None:
     """One PNG of the models' WER (with its interval), BLEU, speed and success; None when
     no model has a sample (:func:`draw_chart`)."""
-    plt = plotting()
     fig = draw_chart(title, summaries)
-    if fig is None:
-        return None
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return None if fig is None else save_png(fig, path)
 
 
 def draw_chart(title: str, summaries: dict[str, ModelSummary]) -> Any:

@@ -11,7 +11,7 @@ the ``conditions`` report (:func:`core.robustness.report`), with matplotlib like
 from __future__ import annotations
 
 from core.conditions import CLEAN
-from core.evaluation.charts import plotting
+from core.evaluation.charts import plotting, save_png
 
 import math
 from collections.abc import Mapping
@@ -103,10 +103,5 @@ def write_condition_chart(path: Path, title: str, conditions: Mapping[str, Any]
                           ) -> Path | None:
     """:func:`draw_condition_chart` as a PNG at ``path``; None when there is nothing to
     draw."""
-    plt = plotting()
     fig = draw_condition_chart(title, conditions)
-    if fig is None:
-        return None
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return None if fig is None else save_png(fig, path)

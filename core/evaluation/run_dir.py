@@ -270,7 +270,9 @@ class RunDir:
 
     # -- helpers ---------------------------------------------------------------
     def write_json(self, path: Path, data: Any) -> Path:
-        path.write_text(readable_json(data))
+        """Replace ``path`` in one rename: a crash mid-write leaves the old file (a resume
+        reads the config, plan and manifest), never half a new one."""
+        write_atomic(path, readable_json(data))
         return path
 
     def _write_json(self, name: str, data: Any) -> Path:

@@ -53,3 +53,24 @@ def test_a_log_read_as_it_grows_gives_each_complete_line_once(tmp_path):
     assert rows == [{"a": 3}, {"a": 4}]  # the garbled line skipped, nothing read twice
     assert read_jsonl_from(path, offset) == ([], offset)
     assert read_jsonl_from(tmp_path / "absent.jsonl", 5) == ([], 5)
+
+
+def test_a_run_file_write_that_dies_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    """The config, plan and manifest a resume reads are replaced in one rename: a write
+    that dies before it leaves the previous file as it was, and no temporary behind."""
+    import json
+    import os
+
+    import pytest
+
+    run = RunDir(tmp_path / "run")
+    path = run._write_json("run_manifest.json", {"samples": 8})
+
+    def dies(*_args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", dies)
+    with pytest.raises(OSError):
+        run.write_json(path, {"samples": 16, "padding": "x" * 100_000})
+    assert json.loads(path.read_text()) == {"samples": 8}
+    assert [p.name for p in path.parent.iterdir()] == ["run_manifest.json"]
