@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import median, save, table
-from bench.rag import INDEX_CHUNKS, NOISE, QUERIES, _corpus
+from bench.rag import QUERIES, _corpus, large_collection
 
 FILES = 4
 CHUNKS_PER_FILE = 32
@@ -72,19 +72,9 @@ def _latency(vectors: np.ndarray, texts: list[str], embedders: dict[str, Any],
     """p50/p95 of ``Collection.search`` per query embedder and torch thread count."""
     import torch
 
-    rng = np.random.default_rng(0)
-    copies = [vectors]
-    while sum(len(c) for c in copies) < INDEX_CHUNKS:
-        noisy = vectors + rng.normal(0, NOISE, vectors.shape).astype(np.float32)
-        copies.append(noisy / np.linalg.norm(noisy, axis=1, keepdims=True))
-    all_vectors = np.concatenate(copies)[:INDEX_CHUNKS]
-    all_texts = (texts * (INDEX_CHUNKS // len(texts) + 1))[:INDEX_CHUNKS]
     root = Path(tempfile.mkdtemp(prefix="ert-bench-indexing-"))
     try:
-        coll = Collection("bench", root=root)
-        for start in range(0, INDEX_CHUNKS, 1000):
-            coll.add_texts(f"doc-{start // 1000}", all_texts[start:start + 1000],
-                           np.ascontiguousarray(all_vectors[start:start + 1000]))
+        coll = large_collection(texts, vectors, root)
         for embedder in embedders.values():
             coll.search(QUERIES[0], embedder)  # warm-up (BM25 built once)
         names = [(name, t) for t in counts for name in embedders]

@@ -72,23 +72,32 @@ def _embed(texts: list[str], batch: int) -> tuple[float, np.ndarray]:
     return len(texts) / (time.perf_counter() - started), vectors
 
 
-def _index_latency(real: list[str], vectors: np.ndarray) -> dict[str, Any]:
-    """p50/p95 of Collection.search on INDEX_CHUNKS chunks (real vectors plus noisy copies)."""
-    embedder = load_embeddings()
+def large_collection(texts: list[str], vectors: np.ndarray, root: Path) -> Collection:
+    """A collection of INDEX_CHUNKS chunks at ``root``: the real ``vectors`` plus noisy,
+    renormalised copies of them (so a search has near neighbours to sort out), the texts
+    repeated beside them; what the query-latency figures of ``bench rag`` and ``bench
+    indexing`` search."""
     rng = np.random.default_rng(0)
     copies = [vectors]
     while sum(len(c) for c in copies) < INDEX_CHUNKS:
         noisy = vectors + rng.normal(0, NOISE, vectors.shape).astype(np.float32)
         copies.append(noisy / np.linalg.norm(noisy, axis=1, keepdims=True))
     all_vectors = np.concatenate(copies)[:INDEX_CHUNKS]
-    texts = (real * (INDEX_CHUNKS // len(real) + 1))[:INDEX_CHUNKS]
+    all_texts = (texts * (INDEX_CHUNKS // len(texts) + 1))[:INDEX_CHUNKS]
+    coll = Collection("bench", root=root)
+    step = 1000
+    for start in range(0, INDEX_CHUNKS, step):
+        coll.add_texts(f"doc-{start // step}", all_texts[start:start + step],
+                       np.ascontiguousarray(all_vectors[start:start + step]))
+    return coll
+
+
+def _index_latency(real: list[str], vectors: np.ndarray) -> dict[str, Any]:
+    """p50/p95 of Collection.search on INDEX_CHUNKS chunks (real vectors plus noisy copies)."""
+    embedder = load_embeddings()
     root = Path(tempfile.mkdtemp(prefix="ert-bench-rag-"))
     try:
-        coll = Collection("bench", root=root)
-        step = 1000
-        for start in range(0, INDEX_CHUNKS, step):
-            coll.add_texts(f"doc-{start // step}", texts[start:start + step],
-                           np.ascontiguousarray(all_vectors[start:start + step]))
+        coll = large_collection(real, vectors, root)
         coll.search(QUERIES[0], embedder)  # warm-up
         latencies, search_only, hits = [], [], 0
         for _ in range(3):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -107,3 +108,20 @@ def paired_delta_interval(base_errors: Sequence[int], base_words: Sequence[int],
     share = min(float((deltas <= 0).mean()), float((deltas >= 0).mean()))
     return Interval(interval.value, interval.low, interval.high,
                     min(1.0, max(2 * share, 1 / n_resamples)))
+
+
+class Counted(Protocol):
+    """An utterance's error and reference-word counts (:class:`core.metrics.SampleScore`)."""
+
+    word_errors: int
+    ref_words: int
+
+
+def paired_change(pairs: Sequence[tuple[Counted, Counted]]) -> Interval | None:
+    """:func:`paired_delta_interval` of (baseline, candidate) utterance pairs: the one way
+    every paired WER change (a baseline's verdict, a slice's, a condition against clean) is
+    measured. None without pairs."""
+    return paired_delta_interval([b.word_errors for b, _ in pairs],
+                                 [b.ref_words for b, _ in pairs],
+                                 [c.word_errors for _, c in pairs],
+                                 [c.ref_words for _, c in pairs])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from core import slices
 from core.conditions import CLEAN, clip_of, split_label
-from core.confidence import paired_delta_interval, wer_interval
+from core.confidence import paired_change, wer_interval
 from core.metrics import SampleScore
 from core.phrasing import percent, percent_span
 
@@ -109,10 +109,7 @@ def _degradation(row: ConditionRow, pairs: list[tuple[SampleScore, SampleScore]]
     """The paired WER change from clean to the condition, clip by clip."""
     if not pairs:
         return
-    delta = paired_delta_interval([c.word_errors for c, _ in pairs],
-                                  [c.ref_words for c, _ in pairs],
-                                  [p.word_errors for _, p in pairs],
-                                  [p.ref_words for _, p in pairs])
+    delta = paired_change(pairs)
     assert delta is not None
     row.clean_pairs = len(pairs)
     row.clean_wer = _sums([c for c, _ in pairs])[0]

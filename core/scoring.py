@@ -12,7 +12,7 @@ folder is laid out: its caller passes the readers (``folder_rows``, ``folder_bas
 
 from __future__ import annotations
 
-from core.confidence import Interval, paired_delta_interval, wer_interval
+from core.confidence import Interval, paired_change, wer_interval
 from core.figures import FIGURES, figures_of
 from core.languages import guess_language, language_key
 from core.metrics import CorpusScores, prime, score
@@ -142,10 +142,7 @@ def compare(baseline: CorpusScores, candidate: CorpusScores, baseline_name: str
     pairs = [(b, cand[b.id]) for b in baseline.samples if b.id in cand]
     if not pairs:
         return None
-    delta = paired_delta_interval([b.word_errors for b, _ in pairs],
-                                  [b.ref_words for b, _ in pairs],
-                                  [c.word_errors for _, c in pairs],
-                                  [c.ref_words for _, c in pairs])
+    delta = paired_change(pairs)
     assert delta is not None
     base_wer = sum(b.word_errors for b, _ in pairs) / max(sum(b.ref_words for b, _ in pairs), 1)
     return Comparison(baseline_name, len(pairs), base_wer, base_wer + delta.value, delta.value,

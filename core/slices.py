@@ -11,7 +11,7 @@ SampleScore`): a slice is a subset of the same utterances, never a re-scoring.
 
 from __future__ import annotations
 
-from core.confidence import paired_delta_interval, wer_interval
+from core.confidence import paired_change, wer_interval
 from core.languages import language_key
 from core.metrics import SampleScore
 from core.phrasing import percent, percent_span
@@ -120,10 +120,7 @@ def _compare(row: SliceRow, pairs: list[tuple[SampleScore, SampleScore]],
     if len(pairs) < min_samples:
         row.verdict = f"too few samples ({len(pairs)} < {min_samples})"
         return
-    delta = paired_delta_interval([b.word_errors for b, _ in pairs],
-                                  [b.ref_words for b, _ in pairs],
-                                  [c.word_errors for _, c in pairs],
-                                  [c.ref_words for _, c in pairs])
+    delta = paired_change(pairs)
     assert delta is not None
     row.delta_wer, row.delta_wer_ci = delta.value, delta.as_list()
     row.p_value, row.significant = delta.p_value, delta.excludes_zero
