@@ -6,7 +6,6 @@ from core.compare import display_rows, summary_row, with_figures
 from core.conditions import ConditionError, choices, load_conditions
 from core.datasets import DatasetError, dataset_label, load_dataset_spec
 from core.demo_data import DEMOS, DemoDataError, demo_ready, ensure_demo, find_demo
-from core.durations import DurationReport, fill_durations
 from core.evaluation import run_plan, run_progress, runner
 from core.evaluation.config import RunConfig
 from core.evaluation.measurements import last_change
@@ -83,14 +82,9 @@ with left:
 
 @st.cache_data(show_spinner="Reading the dataset…", ttl=60)
 def dataset_facts(spec: str, samples: int, conditions: tuple[str, ...]
-                  ) -> tuple[int, float, dict[str | None, int], float | None, DurationReport]:
-    """The dataset's facts for the plan, over what the models will hear: every clip under
-    every condition (a speed condition changes its length)."""
-    items = load_dataset_spec(spec, samples or None)
-    durations = fill_durations(items)  # a manifest without durations: read from the audio
-    heard = RunConfig(dataset=spec, conditions=list(conditions)).work_items(items)
-    return (len(items), run_plan.total_seconds(heard), run_plan.language_counts(heard),
-            run_plan.longest_clip(heard), durations)
+                  ) -> run_plan.WorkFacts:
+    return run_plan.work_facts(RunConfig(dataset=spec, conditions=list(conditions)),
+                               load_dataset_spec(spec, samples or None))
 
 
 @st.cache_data(ttl=60)
@@ -135,7 +129,7 @@ with right:
                              help="Groups from configs/asr_models.toml")
     # The plan's own figure for each model (this dataset's clips, this machine's measurements,
     # the budget), and whether it is on this machine: the same text as in the plan below.
-    needs = picker_needs(device, facts[3] if facts else None,
+    needs = picker_needs(device, facts.longest if facts else None,
                          round(plan_budget(device, st.session_state.get("eval_budget")), 1),
                          last_change())
     models = st.multiselect(
@@ -182,16 +176,14 @@ else:
     try:
         if facts_error is not None:
             raise facts_error
-        count, audio_seconds, languages, longest, durations = facts
-        plan = run_plan.plan_run(make_config(), registry, audio_seconds, languages, longest,
-                                 durations=durations)
+        plan = run_plan.plan_facts(make_config(), registry, facts)
     except (DatasetError, ModelUnavailableError, AsrRegistryError, runner.RunError,
             ValueError, OSError) as exc:
         st.error(str(exc))
 if plan is not None:
     cols = st.columns(4)
-    cols[0].metric("Samples", f"{count}")  # plain captions: a delta arrow would mean a change
-    cols[0].caption(f"{audio_seconds / 60:.1f} min of audio"
+    cols[0].metric("Samples", f"{facts.clips}")  # plain captions: a delta arrow would mean a change
+    cols[0].caption(f"{facts.audio_seconds / 60:.1f} min of audio"
                     + (f" (× {len(plan.conditions)} conditions)" if plan.conditions else ""))
     cols[1].metric("Free memory", f"{plan.available_gb:.1f} GB")
     cols[1].caption(f"budget {plan.budget_gb:.1f} GB")

@@ -21,6 +21,8 @@ from core.evaluation.run_error import RunError
 from core.languages import language_key
 from core.system import BUDGET_SHARE, read_machine
 
+from dataclasses import dataclass
+
 
 def selected_specs(config: RunConfig, registry: AsrRegistry
                    ) -> tuple[list[AsrModelSpec], dict[str, list[AsrModelSpec]] | None]:
@@ -67,15 +69,39 @@ def plan_run(config: RunConfig, registry: AsrRegistry | None = None,
         store.close()
 
 
-def plan_samples(config: RunConfig, registry: AsrRegistry | None, samples: list[Sample],
-                 ask_cluster: bool = False) -> Plan:
-    """The plan of ``config`` over ``samples``, whose missing durations are first read
-    from their audio headers: a manifest without them would otherwise plan ~0 s."""
+@dataclass(frozen=True)
+class WorkFacts:
+    """What a plan needs of a dataset: over what the models will hear, every clip under
+    every condition (a speed condition changes a clip's length)."""
+
+    clips: int
+    audio_seconds: float
+    languages: dict[str | None, int]
+    longest: float | None
+    durations: DurationReport
+
+
+def work_facts(config: RunConfig, samples: list[Sample]) -> WorkFacts:
+    """``samples``' facts under ``config``'s conditions, their missing durations first read
+    from their audio headers (a manifest without them would otherwise plan ~0 s)."""
     durations = fill_durations(samples)
     items = config.work_items(samples)  # with conditions: models × conditions × audio
-    return plan_run(config, registry, total_seconds(items),
-                    language_counts(items, config.decode.language), longest_clip(items),
-                    ask_cluster=ask_cluster, durations=durations)
+    return WorkFacts(len(samples), total_seconds(items),
+                     language_counts(items, config.decode.language), longest_clip(items),
+                     durations)
+
+
+def plan_facts(config: RunConfig, registry: AsrRegistry | None, facts: WorkFacts,
+               ask_cluster: bool = False) -> Plan:
+    """The plan of ``config`` over a dataset's :class:`WorkFacts`."""
+    return plan_run(config, registry, facts.audio_seconds, facts.languages, facts.longest,
+                    ask_cluster=ask_cluster, durations=facts.durations)
+
+
+def plan_samples(config: RunConfig, registry: AsrRegistry | None, samples: list[Sample],
+                 ask_cluster: bool = False) -> Plan:
+    """The plan of ``config`` over ``samples`` (:func:`work_facts`)."""
+    return plan_facts(config, registry, work_facts(config, samples), ask_cluster)
 
 
 def plan_on_cluster(run: RunDir, config: RunConfig, plan: Plan) -> Plan:
