@@ -1,5 +1,7 @@
 """A fast stand-in for MiniLM in unit tests of retrieval logic (the real model has its own)."""
 
+import zlib
+
 import numpy as np
 
 
@@ -11,7 +13,8 @@ class HashEmbedder:
     def _vec(self, text: str) -> list[float]:
         v = np.zeros(self.dim, dtype=np.float32)
         for word in text.lower().split():
-            v[hash(word.strip(".,?!")) % self.dim] += 1.0
+            # crc32, not hash(): str hashes change with every process (PYTHONHASHSEED)
+            v[zlib.crc32(word.strip(".,?!").encode()) % self.dim] += 1.0
         n = np.linalg.norm(v)
         return (v / n if n else v).tolist()
 
